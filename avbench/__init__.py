@@ -1,0 +1,32 @@
+"""avbench: downstream evaluation of self-supervised audio-visual encoders.
+
+Python API (mirrors the CLI)::
+
+    import avbench
+    record = avbench.evaluate("crisscross", "esc50", data_root="/data/ESC-50")
+    record = avbench.evaluate(my_encoder, "esc50", data_root=..., classifier={"backend": "sklearn"})
+
+    @avbench.register_encoder("mymodel")
+    def build(weights=None, init_seed=0, **options) -> avbench.Encoder: ...
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .encoder import AudioSpec, Encoder, EncoderMeta, FeatureMap, GeometryError, VideoSpec
+from .registry import build_encoder, register_encoder
+
+__version__ = "0.1.0"
+
+__all__ = ["AudioSpec", "Encoder", "EncoderMeta", "FeatureMap", "GeometryError", "VideoSpec", "build_encoder",
+           "evaluate", "register_encoder", "__version__"]
+
+
+def evaluate(encoder: "str | Encoder", task: str, **kwargs: Any) -> dict:
+    """Evaluate ``encoder`` (registered name, ``"pkg.module:factory"``, or an Encoder instance) on ``task``.
+
+    See :func:`avbench.runner.evaluate` for the keyword arguments; returns the result record as a dict.
+    """
+    from .runner import evaluate as _evaluate
+
+    return _evaluate(encoder, task, **kwargs)

@@ -1,0 +1,263 @@
+"""The ``avbench`` command line: eval, list, validate, data, cache."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tabulate import tabulate
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+# ---- eval ---------------------------------------------------------------------------------------------
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from .taskcard import deep_merge, parse_override
+
+    out: dict[str, Any] = {}
+    for text in args.set or []:
+        out = deep_merge(out, parse_override(text))
+    if args.selection:
+        out = deep_merge(out, {"classifier": {"selection": args.selection}})
+    if args.backend:
+        out = deep_merge(out, {"classifier": {"backend": args.backend}})
+    return out
+
+
+def _summary_table(record: Any) -> str:
+    rows = []
+    splits = list(next(iter(record.metrics.values())).per_split)
+    for sp in splits:
+        runs = [r for r in record.runs if r.split == sp]
+        sel = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in runs[0].selected.items())
+        rows.append([sp, *[f"{record.metrics[m].per_split[sp]:.2f}" for m in record.metrics],
+                     sel + (" (seed 0)" if len(runs) > 1 else ""), runs[0].n_test_samples])
+    rows.append(["mean ± std", *[f"{m.mean:.2f} ± {m.std:.2f}" for m in record.metrics.values()], "", ""])
+    top1 = record.metrics.get("top1")
+    if top1 is not None:
+        rows.append(["top1 95% CI", f"[{top1.ci95[0]:.2f}, {top1.ci95[1]:.2f}]", *[""] * (len(record.metrics) - 1), "", ""])
+    return tabulate(rows, headers=["split", *record.metrics, "selected", "n test"], tablefmt="github")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .runner import RunOptions, run
+
+    console = _console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=args.no_progress) as progress:
+
+        def bar(description: str, total: int) -> Callable[[int], None]:
+            task_id = progress.add_task(description, total=total)
+            return lambda n: progress.advance(task_id, n)
+
+        opts = RunOptions(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir, out_dir=args.out,
+                          batch_size=args.batch_size, num_workers=args.workers,
+                          command="avbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                          log=lambda m: console.print(m, markup=False, highlight=False), progress=bar)
+        record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
+                           seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
+    title = f"{record.encoder.name} on {record.task.name} ({record.protocol}, backend {record.runs[0].backend})"
+    if record.data.synthetic:
+        title += "  [SYNTHETIC DATA]"
+    print(title)
+    print(_summary_table(record))
+    if record.selection == "paper":
+        print(f"note: selection=paper: {record.selection_note}")
+    if record.data.skipped:
+        print(f"skipped {len(record.data.skipped)} sample(s); first: {record.data.skipped[0]['id']}: {record.data.skipped[0]['reason']}")
+    print(f"coverage {record.data.found}/{record.data.expected}; wall {record.provenance.wall_seconds:.1f} s")
+    print(f"record: {path}")
+    return 0
+
+
+# ---- list ---------------------------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "tasks":
+        from .taskcard import card_names, load_card
+
+        rows = []
+        for name in card_names():
+            c = load_card(name)
+            rows.append([name, c.modality, c.dataset.name, f"{c.classifier.type}/{c.classifier.selection}",
+                         c.description.split(";")[0][:70]])
+        print(tabulate(rows, headers=["task", "modality", "dataset", "classifier", "description"], tablefmt="github"))
+    elif args.what == "models":
+        from .registry import build_encoder, encoder_entries
+
+        rows = []
+        for name, entry in sorted(encoder_entries().items()):
+            try:
+                meta = build_encoder(name).meta
+                params = ", ".join(f"{m} {n / 1e6:.1f}M" for m, n in meta.n_parameters.items())
+                rows.append([name, "+".join(meta.modalities), params, meta.description[:60], entry.source])
+            except Exception as exc:  # one broken plugin must not hide the others
+                rows.append([name, "?", "?", f"failed to build: {exc}"[:60], entry.source])
+        print(tabulate(rows, headers=["model", "modalities", "parameters", "description", "source"], tablefmt="github"))
+    else:
+        from .datasets import dataset_names
+
+        print("\n".join(dataset_names()))
+    return 0
+
+
+# ---- validate -----------------------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .taskcard import load_card
+
+    ok = True
+    for task in args.tasks:
+        try:
+            card = load_card(task)
+            print(f"ok    task {task}: {card.name} v{card.version} ({card.sha256()[:12]})")
+        except Exception as exc:
+            ok = False
+            print(f"FAIL  task {task}: {exc}")
+    if args.model:
+        from .validate import validate_encoder
+
+        for line, passed in validate_encoder(args.model, weights=args.weights):
+            ok &= passed
+            print(f"{'ok  ' if passed else 'FAIL'}  {line}")
+    return 0 if ok else 1
+
+
+# ---- data ---------------------------------------------------------------------------------------------
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_cmd == "fixture":
+        from .synth import audio_fixtures
+
+        out = Path(args.out)
+        if args.dataset == "esc50":
+            audio_fixtures.write_esc50(out, n_classes=args.classes, clips_per_class=args.per_class, seed=args.seed)
+        else:
+            audio_fixtures.write_dcase2013(out, n_classes=args.classes, per_class=args.per_class, seed=args.seed)
+        print(f"wrote a synthetic {args.dataset} set in the official layout to {out}")
+        return 0
+    from .datasets import get_dataset
+    from .datasets.verify import verify_manifest
+    from .taskcard import load_card
+
+    card = load_card(args.task)
+    manifest = get_dataset(card.dataset.name).load(Path(args.root), **card.dataset.options)
+    sr = 16000
+    report = verify_manifest(manifest, modality=card.modality, decode=not args.no_decode, sample_rate=sr)
+    info = report.to_dict()
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+    else:
+        print(f"{card.dataset.name} at {args.root}: found {info['found']} of {info['expected']} expected")
+        for key in ("missing", "undecodable"):
+            items = info.get(key) or []
+            print(f"{key}: {len(items)}")
+            for it in items[:20]:
+                print(f"  {it}")
+    return 0 if not (info.get("missing") or info.get("undecodable")) else 1
+
+
+# ---- cache --------------------------------------------------------------------------------------------
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .config import resolve_cache_dir
+    from .store import FeatureStore
+
+    store = FeatureStore(resolve_cache_dir(args.cache_dir))
+    if args.cache_cmd == "ls":
+        rows = [[e["key"][:12], e["encoder"], e["task"], e["side"], e["shards"], "yes" if e["complete"] else "no",
+                 f"{e['bytes'] / 1e6:.1f} MB", e["modified"]] for e in store.entries()]
+        print(tabulate(rows, headers=["key", "encoder", "task", "side", "shards", "complete", "size", "modified"],
+                       tablefmt="github") if rows else f"no cached features under {store.root}")
+    else:
+        if not args.all and not args.key:
+            print("avbench cache clear: pass --key PREFIX or --all", file=sys.stderr)
+            return 2
+        print(f"removed {store.clear(None if args.all else args.key)} feature set(s) from {store.root}")
+    return 0
+
+
+# ---- parser -------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="avbench", description="Downstream evaluation of self-supervised audio-visual encoders.")
+    p.add_argument("--version", action="version", version=f"avbench {__import__('avbench').__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("eval", help="evaluate an encoder on a task and write a result record",
+                       description="Evaluate an encoder on a task card; prints a table and writes a JSON record.")
+    e.add_argument("--model", required=True, help="registered name (avbench list models) or pkg.module:factory")
+    e.add_argument("--task", required=True, help="task card name (avbench list tasks) or a path to a .yaml card")
+    e.add_argument("--data-root", help="root of the data set in its official layout; default: AVBENCH_DATA_<DATASET>, "
+                                       "the config file, else the built-in synthetic set ('synthetic' forces it)")
+    e.add_argument("--weights", help="weights for the encoder (e.g. a .safetensors file or released checkpoints)")
+    e.add_argument("--init-seed", type=int, default=0, help="seed of the random initialisation when no weights are given")
+    e.add_argument("--seeds", type=int, help="run the stochastic parts with seeds 0..N-1 (default: the card's seeds)")
+    e.add_argument("--selection", choices=["paper", "clean"], help="hyper-parameter selection: paper (on test, as published) or clean (inside train)")
+    e.add_argument("--backend", choices=["torch", "sklearn", "cuml"], help="SVM backend (recorded; never switched silently)")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a task-card key, e.g. train.clips=100 (repeatable)")
+    e.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    e.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="compute dtype of the forward pass (bfloat16 autocast on CUDA only)")
+    e.add_argument("--batch-size", type=int, help="clips per forward pass (default: the card's)")
+    e.add_argument("--workers", type=int, default=0, help="DataLoader decode workers")
+    e.add_argument("--cache-dir", help="feature cache directory (default: AVBENCH_CACHE or the user cache dir)")
+    e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars")
+    e.set_defaults(func=cmd_eval)
+
+    ls = sub.add_parser("list", help="list models, tasks or datasets")
+    ls.add_argument("what", choices=["models", "tasks", "datasets"])
+    ls.set_defaults(func=cmd_list)
+
+    v = sub.add_parser("validate", help="validate task cards and/or an encoder before spending compute")
+    v.add_argument("tasks", nargs="*", help="task card names or paths")
+    v.add_argument("--model", help="an encoder to check against the contract (shapes, axes, determinism, batch invariance)")
+    v.add_argument("--weights")
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("data", help="write fixture data sets, verify a data root")
+    dsub = d.add_subparsers(dest="data_cmd", required=True)
+    fx = dsub.add_parser("fixture", help="write a small synthetic data set in the official layout")
+    fx.add_argument("dataset", choices=["esc50", "dcase"])
+    fx.add_argument("--out", required=True)
+    fx.add_argument("--classes", type=int, default=10)
+    fx.add_argument("--per-class", type=int, default=10)
+    fx.add_argument("--seed", type=int, default=0)
+    vf = dsub.add_parser("verify", help="report found/expected, missing and undecodable files of a task's data set")
+    vf.add_argument("task")
+    vf.add_argument("--root", required=True)
+    vf.add_argument("--no-decode", action="store_true", help="only check that files exist")
+    vf.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_data)
+
+    c = sub.add_parser("cache", help="list or clear cached features")
+    csub = c.add_subparsers(dest="cache_cmd", required=True)
+    csub.add_parser("ls")
+    cl = csub.add_parser("clear")
+    cl.add_argument("--key", help="remove feature sets whose key starts with this")
+    cl.add_argument("--all", action="store_true")
+    c.add_argument("--cache-dir")
+    c.set_defaults(func=cmd_cache)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .datasets import DatasetError
+    from .encoder import GeometryError
+    from .registry import UnknownEncoderError
+    from .taskcard import TaskCardError
+
+    try:
+        return int(args.func(args) or 0)
+    except (TaskCardError, DatasetError, GeometryError, UnknownEncoderError, FileNotFoundError) as exc:
+        print(f"avbench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

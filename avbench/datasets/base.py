@@ -1,0 +1,139 @@
+"""What a dataset adapter returns: samples, splits, and an honest account of what it could not find.
+
+Adapters know nothing of protocols, models or decoding beyond "does the file exist". One adapter is one
+short file: a class with ``name``, ``classes`` and ``load(root, **options) -> Manifest``, registered with
+:func:`register_dataset`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+
+class DatasetError(ValueError):
+    """The data set's annotation files are malformed or missing: raised before any work starts."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One media file with its label.
+
+    id: stable identifier, unique in the data set (used for seeds, caches and the per-sample sidecar).
+    path: absolute path of the media file.
+    label: class index into ``Manifest.classes``.
+    group: recordings that must stay together in grouped cross-validation (ESC-50 fold, UCF101 gXX, ...).
+    """
+
+    id: str
+    path: Path
+    label: int
+    group: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A sample that was not evaluated, and why (e.g. "missing file", "undecodable: ...")."""
+
+    id: str
+    path: str
+    reason: str
+
+
+@dataclass
+class Manifest:
+    """Everything an adapter found under a data root.
+
+    samples: the samples whose files exist, in a deterministic order.
+    classes: class names; ``Sample.label`` indexes this list.
+    splits: split name -> {"train": [sample ids], "test": [sample ids]}; e.g. ESC-50 "fold1".."fold5",
+      UCF101 "split1".."split3", DCASE "official".
+    expected: how many samples the annotation files list (found + missing).
+    skipped: samples the annotations name but that are not usable (missing files, ...).
+    """
+
+    dataset: str
+    root: Path
+    samples: list[Sample]
+    classes: list[str]
+    splits: dict[str, dict[str, list[str]]]
+    expected: int
+    skipped: list[Skip] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        return len(self.samples)
+
+    def by_id(self) -> dict[str, Sample]:
+        return {s.id: s for s in self.samples}
+
+    def restrict(self, split_names: list[str]) -> "Manifest":
+        """Keep only the named splits (raises DatasetError on an unknown name)."""
+        unknown = [s for s in split_names if s not in self.splits]
+        if unknown:
+            raise DatasetError(f"{self.dataset}: unknown split(s) {unknown}; known: {sorted(self.splits)}")
+        return Manifest(self.dataset, self.root, self.samples, self.classes,
+                        {k: self.splits[k] for k in split_names}, self.expected, self.skipped, self.notes)
+
+    def content_hash(self) -> str:
+        """sha256 over (id, relative path, label, group, file size) of every sample, the classes and splits."""
+        h = hashlib.sha256()
+        h.update(json.dumps(self.classes).encode())
+        h.update(json.dumps(self.splits, sort_keys=True).encode())
+        for s in self.samples:
+            try:
+                size = s.path.stat().st_size
+            except OSError:
+                size = -1
+            rel = str(s.path.relative_to(self.root)) if s.path.is_relative_to(self.root) else str(s.path)
+            h.update(json.dumps([s.id, rel, s.label, s.group, size]).encode())
+        return h.hexdigest()
+
+    def summary(self) -> dict:
+        return {"dataset": self.dataset, "root": str(self.root), "found": self.found, "expected": self.expected,
+                "n_classes": len(self.classes), "splits": {k: {p: len(v) for p, v in d.items()} for k, d in self.splits.items()},
+                "skipped": [asdict(s) for s in self.skipped], "notes": self.notes}
+
+
+class DatasetAdapter(Protocol):
+    name: str
+
+    def load(self, root: Path, **options: object) -> Manifest: ...
+
+
+_DATASETS: dict[str, Callable[[], DatasetAdapter]] = {}
+
+
+def register_dataset(name: str) -> Callable[[type], type]:
+    """Class decorator: ``@register_dataset("esc50") class ESC50: ...``."""
+
+    def deco(cls: type) -> type:
+        _DATASETS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_dataset(name: str) -> DatasetAdapter:
+    from . import _builtin  # noqa: F401  (registers the built-in adapters)
+
+    if name not in _DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known: {sorted(_DATASETS)}")
+    return _DATASETS[name]()
+
+
+def dataset_names() -> list[str]:
+    from . import _builtin  # noqa: F401
+
+    return sorted(_DATASETS)
+
+
+def safe_join(root: Path, relative: str, *, what: str) -> Path:
+    """``root / relative``, refusing paths that escape ``root`` (e.g. ``../../etc/passwd`` in a split file)."""
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root.resolve()):
+        raise DatasetError(f"{what}: path {relative!r} escapes the data root {root}")
+    return candidate

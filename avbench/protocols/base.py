@@ -1,0 +1,98 @@
+"""Data that flows into and out of the frozen-feature classifier protocols.
+
+Protocols know nothing of data sets, files or encoders: they see clip-level feature rows, which sample
+each row belongs to, and the per-sample labels and groups.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import torch
+
+
+@dataclass
+class ClipFeatures:
+    """Clip-level features of S samples, held as row blocks so large sets stream instead of being concatenated.
+
+    blocks: row blocks, each ``[n_i, D]`` float (may be memory-mapped safetensors slices); rows in order.
+    sample_index: ``[n]`` int64, row -> sample position in ``0..S-1``.
+    labels: ``[S]`` int64 class index per sample.
+    groups: ``S`` group names for grouped cross-validation (all clips of a sample share its group).
+    sample_ids: ``S`` sample ids (for the per-sample sidecar).
+    """
+
+    blocks: list[torch.Tensor]
+    sample_index: torch.Tensor
+    labels: torch.Tensor
+    groups: list[str]
+    sample_ids: list[str]
+
+    def __post_init__(self) -> None:
+        n = sum(int(b.shape[0]) for b in self.blocks)
+        if n != int(self.sample_index.numel()):
+            raise ValueError(f"ClipFeatures: {n} feature rows but {self.sample_index.numel()} sample indices")
+        if len(self.groups) != len(self.sample_ids) or int(self.labels.numel()) != len(self.sample_ids):
+            raise ValueError("ClipFeatures: labels, groups and sample_ids must all have one entry per sample")
+        if self.blocks and len({int(b.shape[1]) for b in self.blocks}) != 1:
+            raise ValueError("ClipFeatures: blocks differ in feature dimension")
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.sample_index.numel())
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.sample_ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.blocks[0].shape[1]) if self.blocks else 0
+
+    @property
+    def row_labels(self) -> torch.Tensor:
+        """``[n]`` label of every row."""
+        return self.labels[self.sample_index]
+
+    def iter_blocks(self) -> Iterator[tuple[int, torch.Tensor]]:
+        """(first row, block) pairs."""
+        start = 0
+        for b in self.blocks:
+            yield start, b
+            start += int(b.shape[0])
+
+    def dense(self) -> torch.Tensor:
+        """All rows as one ``[n, D]`` tensor (only for problems that fit in memory)."""
+        return torch.cat([b.float() for b in self.blocks]) if self.blocks else torch.empty(0, 0)
+
+    def subset(self, sample_positions: Sequence[int]) -> "ClipFeatures":
+        """The rows of the given samples (re-indexed to ``0..len(sample_positions)-1``), as one dense block."""
+        pos = torch.as_tensor(list(sample_positions), dtype=torch.long)
+        remap = torch.full((self.n_samples,), -1, dtype=torch.long)
+        remap[pos] = torch.arange(len(pos))
+        keep = remap[self.sample_index] >= 0
+        rows = [b[keep[s:s + b.shape[0]]] for s, b in self.iter_blocks()]
+        return ClipFeatures(blocks=[torch.cat(rows)] if rows else [], sample_index=remap[self.sample_index][keep],
+                            labels=self.labels[pos], groups=[self.groups[i] for i in pos.tolist()],
+                            sample_ids=[self.sample_ids[i] for i in pos.tolist()])
+
+
+@dataclass
+class ClassifierResult:
+    """What a classifier protocol returns for one train/test split.
+
+    scores: ``[S_test, K]`` per-sample scores at the selected hyper-parameter (decision values or
+      probabilities, averaged over each sample's clips).
+    selected: the chosen hyper-parameters, e.g. ``{"C": 1e-4}`` or ``{"epoch": 57}``.
+    selection: "paper" (chosen on the test split, as the papers did) or "clean" (chosen inside train only).
+    sweep: one dict per candidate, e.g. ``{"C": 1e-4, "test_top1": 71.5, "test_top5": 90.0, "cv_top1": 70.2}``.
+    backend: the solver that ran, e.g. "torch-cpu", "sklearn", "cuml".
+    info: solver diagnostics (iterations, converged, seconds).
+    """
+
+    scores: torch.Tensor
+    selected: dict[str, Any]
+    selection: str
+    sweep: list[dict[str, Any]]
+    backend: str
+    info: dict[str, Any] = field(default_factory=dict)

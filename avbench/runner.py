@@ -1,0 +1,287 @@
+"""``avbench eval`` as a function: task card + encoder + data root -> result record on disk.
+
+    card ─┐
+          ├─ adapter -> manifest -> views (train / test) -> feature store -> classifier per split -> record
+    encoder ┘
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import resolve_cache_dir, resolve_data_root
+from .datasets import Manifest, Sample, get_dataset
+from .encoder import Encoder, check_geometry, encoder_fingerprint
+from .extract import ExtractedView, View, extract_view, view_summary
+from .media.audio_decode import decoder_version
+from .metrics import topk_accuracy
+from .pooling import resolve_layer
+from .protocols.base import ClassifierResult, ClipFeatures
+from .registry import build_encoder, resolve_factory
+from .results import (DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRecord, SplitRun, TaskInfo,
+                      device_description, git_sha, packages, peak_rss_bytes, write_record, write_sidecar)
+from .store import FeatureStore
+from .synth.defaults import synthetic_root
+from .taskcard import FCClassifier, SVMClassifier, TaskCard, load_card
+
+SELECTION_NOTES = {
+    "paper": "hyper-parameter (C or epoch) chosen on the TEST split, as the papers did; not a clean estimate",
+    "clean": "hyper-parameter chosen by grouped cross-validation / held-out part of the training data only",
+}
+
+
+@dataclass
+class RunOptions:
+    """How (not what) to run: devices, caches, output, parallelism. None of these change a metric."""
+
+    device: str | None = None
+    dtype: str = "float32"
+    cache_dir: str | Path | None = None
+    out_dir: str | Path = "avbench-results"
+    batch_size: int | None = None
+    num_workers: int = 0
+    shard_size: int = 32
+    command: str | None = None
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+    progress: Callable[[str, int], Callable[[int], None]] | None = None  # (description, total) -> advance(n)
+
+
+def _seeds(card: TaskCard, seeds: int | Sequence[int] | None) -> list[int]:
+    if seeds is None:
+        return list(card.seeds)
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError("seeds must be >= 1")
+        return list(range(seeds))
+    return [int(s) for s in seeds]
+
+
+def _ids_sha(ids: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def _clip_features(view: ExtractedView, view_samples: list[Sample], ids: list[str]) -> ClipFeatures:
+    """The rows of ``ids`` (those that produced features) as ClipFeatures indexed 0..S-1 in ``ids`` order."""
+    pos_of = {s.id: i for i, s in enumerate(view_samples)}
+    wanted = torch.full((len(view_samples),), -1, dtype=torch.long)
+    present = set(view_samples[int(p)].id for p in torch.unique(view.sample).tolist())
+    kept = [i for i in ids if i in present]
+    for local, sid in enumerate(kept):
+        wanted[pos_of[sid]] = local
+    local_index = wanted[view.sample]
+    keep = local_index >= 0
+    blocks, start = [], 0
+    for b in view.features:
+        m = keep[start:start + b.shape[0]]
+        if bool(m.any()):
+            blocks.append(b[m])
+        start += b.shape[0]
+    by_id = {s.id: s for s in view_samples}
+    return ClipFeatures(blocks=blocks, sample_index=local_index[keep],
+                        labels=torch.tensor([by_id[i].label for i in kept], dtype=torch.long),
+                        groups=[by_id[i].group for i in kept], sample_ids=kept)
+
+
+def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int, device: torch.device) -> ClassifierResult:
+    clf = card.classifier
+    if isinstance(clf, SVMClassifier):
+        from .protocols.svm import run_svm
+
+        return run_svm(train, test, costs=list(clf.costs), backend=clf.backend, selection=clf.selection,
+                       cv_folds=clf.cv_folds, device=str(device), max_iter=clf.max_iter, tol=clf.tol, seed=seed)
+    assert isinstance(clf, FCClassifier)
+    from .protocols.linear_head import train_linear_head
+
+    return train_linear_head(train, test, epochs=clf.epochs, lr=clf.lr, weight_decay=clf.weight_decay,
+                             batch_size=clf.batch_size, dropout=clf.dropout, l2_normalize=clf.l2_normalize,
+                             batchnorm=clf.batchnorm, milestones=tuple(clf.milestones), gamma=clf.gamma,
+                             selection=clf.selection, holdout_fraction=clf.holdout_fraction, seed=seed,
+                             device=str(device))
+
+
+def _bootstrap_ci(correct: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the mean-over-splits accuracy, resampling test samples within each split.
+
+    ``correct[split]`` is ``[S]`` per-sample correctness (percent) already averaged over seeds."""
+    rng = np.random.default_rng(seed)
+    stats = np.zeros(n_boot)
+    for values in correct.values():
+        idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+        stats += values[idx].mean(axis=1)
+    stats /= max(1, len(correct))
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _resolve_encoder(encoder: str | Encoder, weights: str | None, init_seed: int) -> tuple[Encoder, str]:
+    if isinstance(encoder, Encoder):
+        return encoder.eval(), f"python object {type(encoder).__module__}.{type(encoder).__qualname__}"
+    _, source = resolve_factory(encoder)
+    return build_encoder(encoder, weights=weights, init_seed=init_seed), source
+
+
+def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = None,
+        overrides: dict[str, Any] | None = None, seeds: int | Sequence[int] | None = None,
+        weights: str | None = None, init_seed: int = 0, options: RunOptions | None = None) -> tuple[ResultRecord, Path]:
+    """Evaluate and write the record; returns (record, record path). See :func:`evaluate` for the arguments."""
+    opts = options or RunOptions()
+    t_start = time.perf_counter()
+    card = load_card(task, overrides)  # malformed cards fail here, before any work
+    seed_list = _seeds(card, seeds)
+    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    enc, source = _resolve_encoder(encoder, weights, init_seed)
+    enc = enc.to(device)
+    clip = card.audio if card.modality == "audio" else card.video
+    check_geometry(enc.meta, card.modality, seconds=getattr(clip, "seconds", None),
+                   frames=getattr(clip, "frames", None), size=getattr(clip, "size", None), fps=getattr(clip, "fps", None))
+    layer, fallback = resolve_layer(enc.layers(card.modality), card.features.layer)
+    if fallback:
+        opts.log(f"note: {fallback}")
+
+    cache_dir = resolve_cache_dir(opts.cache_dir)
+    root = resolve_data_root(card.dataset.name, data_root) if str(data_root) != "synthetic" else None
+    synthetic = root is None
+    if synthetic:
+        root = synthetic_root(card.dataset.name, cache_dir, log=opts.log)
+    manifest: Manifest = get_dataset(card.dataset.name).load(Path(root), **card.dataset.options).restrict(list(card.splits))
+    opts.log(f"{card.dataset.name}: {manifest.found} of {manifest.expected} samples found under {root}"
+             + (f"; {len(manifest.skipped)} listed but unusable" if manifest.skipped else ""))
+    by_id = manifest.by_id()
+    train_ids = {i for sp in manifest.splits.values() for i in sp["train"] if i in by_id}
+    test_ids = {i for sp in manifest.splits.values() for i in sp["test"] if i in by_id}
+    train_samples = [s for s in manifest.samples if s.id in train_ids]
+    test_samples = [s for s in manifest.samples if s.id in test_ids]
+
+    fingerprint = encoder_fingerprint(enc)
+    store = FeatureStore(cache_dir)
+    base_key = {"format": 1, "encoder": fingerprint, "dtype": opts.dtype, "decoder": decoder_version(),
+                "manifest": manifest.content_hash(), "task": card.name, "task_version": card.version}
+    batch = opts.batch_size or card.batch_size
+
+    def extract(side: str, samples: list[Sample], sampling: Any, seed: int) -> tuple[ExtractedView, View]:
+        view = View(side=side, modality=card.modality, clip=clip, sampling=sampling, features=card.features,
+                    layer=layer, seed=None)
+        if view.random:
+            view = View(**{**view.__dict__, "seed": seed})
+        entry = store.entry({**base_key, "view": view.cache_fields(), "samples": _ids_sha([s.id for s in samples])})
+        advance = opts.progress(f"{side} features (seed {seed})" if view.random else f"{side} features", len(samples)) if opts.progress else None
+        out = extract_view(enc, samples, view, entry, device=device, dtype=opts.dtype, batch_size=batch,
+                           num_workers=opts.num_workers, shard_size=opts.shard_size, progress=advance)
+        return out, view
+
+    runs: list[SplitRun] = []
+    sidecar_rows: list[dict[str, Any]] = []
+    feature_info: dict[str, Any] = {}
+    correct: dict[str, list[np.ndarray]] = {}
+    skipped: dict[str, dict[str, str]] = {s.id: {"id": s.id, "path": s.path, "reason": s.reason} for s in manifest.skipped}
+    padded: set[str] = set()
+    evaluated_test: set[str] = set()
+    for seed in seed_list:
+        train_view, tv = extract("train", train_samples, card.train, seed)
+        test_view, sv = extract("test", test_samples, card.test, seed)
+        feature_info[f"seed{seed}"] = {"train": view_summary(train_view), "test": view_summary(test_view),
+                                       "train_seeded": tv.seed is not None, "test_seeded": sv.seed is not None}
+        for v in (train_view, test_view):
+            for s in v.skipped:
+                skipped.setdefault(s["id"], s)
+            padded.update(v.padded)
+        for split_name, split in manifest.splits.items():
+            train = _clip_features(train_view, train_samples, [i for i in split["train"] if i in by_id])
+            test = _clip_features(test_view, test_samples, [i for i in split["test"] if i in by_id])
+            if train.n_samples == 0 or test.n_samples == 0:
+                raise RuntimeError(f"split {split_name}: no usable {'training' if train.n_samples == 0 else 'test'} samples "
+                                   f"(skipped: {len(skipped)}); see the data report with `avbench data verify`")
+            opts.log(f"{split_name} seed {seed}: {card.classifier.type} on {train.n_rows} x {train.dim} train rows, "
+                     f"{test.n_samples} test samples")
+            t0 = time.perf_counter()
+            result = _classify(card, train, test, seed, device)
+            metrics = {f"top{k}": topk_accuracy(result.scores, test.labels, k) for k in (1, 5)}
+            runs.append(SplitRun(split=split_name, seed=seed, metrics=metrics, selected=result.selected,
+                                 sweep=result.sweep, backend=result.backend, n_train_samples=train.n_samples,
+                                 n_train_rows=train.n_rows, n_test_samples=test.n_samples, n_test_rows=test.n_rows,
+                                 info={**result.info, "classifier_seconds": round(time.perf_counter() - t0, 3)}))
+            pred = result.scores.argmax(1)
+            correct.setdefault(split_name, []).append((pred == test.labels).float().numpy() * 100.0)
+            evaluated_test.update(test.sample_ids)
+            for i, sid in enumerate(test.sample_ids):
+                sidecar_rows.append({"split": split_name, "seed": seed, "id": sid, "label": int(test.labels[i]),
+                                     "pred": int(pred[i]), "scores": [round(float(x), 6) for x in result.scores[i]]})
+
+    # ---- aggregate -----------------------------------------------------------------------------------
+    metrics: dict[str, MetricSummary] = {}
+    for name in card.metrics:
+        per_split = {sp: float(np.mean([r.metrics[name] for r in runs if r.split == sp])) for sp in manifest.splits}
+        per_seed = {str(sd): float(np.mean([r.metrics[name] for r in runs if r.seed == sd])) for sd in seed_list}
+        values = np.array(list(per_split.values()))
+        if name == "top1":
+            ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct.items()})
+        else:
+            ci = (float("nan"), float("nan"))
+        metrics[name] = MetricSummary(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                                      ci95=ci, per_split=per_split, per_seed=per_seed)
+    out_dir = Path(opts.out_dir)
+    run_hash = hashlib.sha256(json.dumps([card.sha256(), fingerprint["state_sha256"], seed_list, str(root)]).encode()).hexdigest()[:10]
+    protocol = f"{card.classifier.type}-{card.classifier.selection}"
+    stem = f"{protocol}-{run_hash}"
+    rec_dir = out_dir / enc.meta.name / card.name
+    sidecar = write_sidecar(rec_dir / f"{stem}.predictions.jsonl.gz", sidecar_rows)
+    record = ResultRecord(
+        encoder=EncoderInfo(name=enc.meta.name, version=enc.meta.version, source=source, weights=weights,
+                            weights_sha256=enc.meta.weights_sha256, state_sha256=fingerprint["state_sha256"],
+                            init_seed=enc.meta.init_seed, meta=enc.meta.to_dict()),
+        task=TaskInfo(name=card.name, version=card.version, card_sha256=card.sha256(), card=card.to_dict(),
+                      layer_used=layer, layer_fallback=fallback),
+        protocol=protocol, selection=card.classifier.selection, selection_note=SELECTION_NOTES[card.classifier.selection],
+        metrics=metrics, runs=runs, features=feature_info,
+        data=DataInfo(dataset=card.dataset.name, root=str(root), synthetic=synthetic, manifest_sha256=manifest.content_hash(),
+                      found=manifest.found, expected=manifest.expected,
+                      coverage=round(manifest.found / manifest.expected, 6) if manifest.expected else 0.0,
+                      evaluated_test_ids_sha256=_ids_sha(sorted(evaluated_test)), skipped=sorted(skipped.values(), key=lambda s: s["id"]),
+                      padded=len(padded), notes=list(manifest.notes)),
+        sidecar=sidecar,
+        provenance=Provenance(avbench_version=__version__, git_sha=git_sha(), python=sys.version.split()[0],
+                              platform=f"{sys.platform}-{__import__('platform').machine()}", packages=packages(),
+                              ffmpeg=decoder_version(), device=device_description(device), compute_dtype=opts.dtype,
+                              seeds=seed_list, wall_seconds=round(time.perf_counter() - t_start, 3),
+                              peak_rss_bytes=peak_rss_bytes(),
+                              peak_cuda_bytes=int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None,
+                              created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                              command=opts.command))
+    path = write_record(rec_dir / f"{stem}.json", record)
+    return record, path
+
+
+def evaluate(encoder: str | Encoder, task: str, *, data_root: str | Path | None = None,
+             seeds: int | Sequence[int] | None = None, weights: str | None = None, init_seed: int = 0,
+             device: str | None = None, dtype: str = "float32", cache_dir: str | Path | None = None,
+             out_dir: str | Path = "avbench-results", batch_size: int | None = None, num_workers: int = 0,
+             **overrides: Any) -> dict[str, Any]:
+    """Evaluate ``encoder`` on ``task`` and return the result record as a dict (also written under ``out_dir``).
+
+    encoder: registered name, ``"pkg.module:factory"``, or an :class:`~avbench.encoder.Encoder` instance.
+    task: shipped card name (``avbench list tasks``) or a path to a YAML card.
+    data_root: the data set's root; None uses ``AVBENCH_DATA_<DATASET>`` / the config file, else the built-in
+      synthetic set; "synthetic" forces it.
+    seeds: number of seeds (0..N-1) or an explicit list, for the stochastic parts (training crops and
+      augmentations, classifier initialisation).
+    **overrides: task-card keys to override, e.g. ``classifier={"selection": "clean"}``.
+    """
+    record, path = run(encoder, task, data_root=data_root, overrides=overrides or None, seeds=seeds, weights=weights,
+                       init_seed=init_seed, options=RunOptions(device=device, dtype=dtype, cache_dir=cache_dir,
+                                                               out_dir=out_dir, batch_size=batch_size,
+                                                               num_workers=num_workers))
+    out = record.model_dump(mode="json")
+    out["_path"] = str(path)
+    return out

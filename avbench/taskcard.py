@@ -1,0 +1,249 @@
+"""Task cards: declarative, validated YAML (unknown keys are errors), with ``include:`` inheritance.
+
+A card says WHAT is evaluated (data set, splits, clip geometry, sampling, augmentation, pooling,
+classifier and its sweep) and nothing about HOW files are read or models run. Every number that decides
+a result is in the card, the resolved card is stored in every result, and its hash keys the result.
+
+Cards live in ``tasks/*.yaml`` (installed as ``avbench_tasks``); a path to any YAML file also works.
+Includes resolve relative to the including file; the including card overrides what it includes
+(dicts merge key by key, everything else replaces).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class TaskCardError(ValueError):
+    """A task card is malformed; raised before any work starts."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AudioClip(_Strict):
+    """Audio clip geometry: ``seconds`` long windows; files shorter than ``min_seconds`` are skipped (recorded);
+    files between ``min_seconds`` and ``seconds`` are padded (``pad``) and counted."""
+
+    seconds: float = Field(gt=0)
+    min_seconds: float = Field(default=0.5, ge=0)
+    pad: Literal["zeros", "cyclic"] = "zeros"
+
+
+class VideoClip(_Strict):
+    """Video clip geometry: ``frames`` frames at ``fps``, ``size`` px square crops."""
+
+    frames: int = Field(gt=0)
+    fps: float = Field(default=16.0, gt=0)
+    size: int = Field(gt=0)
+
+
+class ClipSampling(_Strict):
+    """How clips are drawn from one sample for one side of the protocol.
+
+    clips: clips per sample; sampling: "uniform" (evenly spaced windows) or "random" (seeded per sample);
+    augment: augmentation parameters (owned by the protocol, validated by the media module);
+    trim_to_first_clip: cut the input to its first clip length before windowing — reproduces the released
+      CrissCross ESC-50 2-s test code, whose 10 windows are then identical (off by default).
+    """
+
+    clips: int = Field(gt=0)
+    sampling: Literal["uniform", "random"]
+    augment: dict[str, Any] | None = None
+    trim_to_first_clip: bool = False
+
+
+class Pooling(_Strict):
+    """Pooling of a feature map in canonical axis order (audio: freq, time; video: time, height, width).
+
+    type: "max"/"avg" with ``kernel``/``stride`` (a window), "adaptive_max"/"adaptive_avg" with ``output``
+    (an output size), or "flatten". Sizes list the non-batch, non-channel axes.
+    """
+
+    type: Literal["max", "avg", "adaptive_max", "adaptive_avg", "flatten"]
+    kernel: tuple[int, ...] | None = None
+    stride: tuple[int, ...] | None = None
+    output: tuple[int, ...] | None = None
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "Pooling":
+        if self.type in ("max", "avg") and self.kernel is None:
+            raise ValueError(f"pool type {self.type!r} needs 'kernel'")
+        if self.type.startswith("adaptive") and self.output is None:
+            raise ValueError(f"pool type {self.type!r} needs 'output'")
+        return self
+
+
+class Features(_Strict):
+    """Which layer, how pooled, how normalised.
+
+    normalize: "none", "l2" (whole vector), or "last_axis_l2" (the released CrissCross ESC-50 code: L2 along
+    the last (time) axis of the pooled map before flattening).
+    """
+
+    layer: str
+    pool: Pooling
+    normalize: Literal["none", "l2", "last_axis_l2"] = "none"
+
+
+class SVMClassifier(_Strict):
+    type: Literal["svm"]
+    backend: Literal["torch", "sklearn", "cuml"] = "torch"
+    costs: tuple[float, ...] = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 1.0)
+    selection: Literal["paper", "clean"] = "paper"
+    cv_folds: int = Field(default=5, ge=2)
+    max_iter: int = Field(default=1000, gt=0)
+    tol: float = Field(default=1e-4, gt=0)
+
+    @field_validator("costs")
+    @classmethod
+    def _positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(c <= 0 for c in v):
+            raise ValueError("costs must be a non-empty list of positive numbers")
+        return v
+
+
+class FCClassifier(_Strict):
+    type: Literal["fc"]
+    epochs: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=512, gt=0)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    l2_normalize: bool = False
+    batchnorm: bool = False
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    selection: Literal["paper", "clean"] = "paper"
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+
+
+class DatasetRef(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskCard(_Strict):
+    """A resolved, validated task card."""
+
+    name: str
+    version: int = Field(ge=1)
+    description: str
+    citation: str = ""
+    notes: tuple[str, ...] = ()
+    modality: Literal["audio", "video"]
+    dataset: DatasetRef
+    splits: tuple[str, ...]
+    audio: AudioClip | None = None
+    video: VideoClip | None = None
+    train: ClipSampling
+    test: ClipSampling
+    features: Features
+    classifier: SVMClassifier | FCClassifier = Field(discriminator="type")
+    seeds: tuple[int, ...] = (0,)
+    metrics: tuple[Literal["top1", "top5"], ...] = ("top1", "top5")
+    batch_size: int = Field(default=64, gt=0)
+
+    @model_validator(mode="after")
+    def _geometry(self) -> "TaskCard":
+        if self.modality == "audio" and self.audio is None:
+            raise ValueError("an audio task needs an 'audio' clip block")
+        if self.modality == "video" and self.video is None:
+            raise ValueError("a video task needs a 'video' clip block")
+        if not self.splits:
+            raise ValueError("'splits' must name at least one split")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``: dicts merge recursively, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def builtin_card_dir() -> Path:
+    return Path(str(files("avbench_tasks")))
+
+
+def card_names() -> list[str]:
+    """Names of the shipped task cards (files starting with "_" are shared blocks, not tasks)."""
+    return sorted(p.stem for p in builtin_card_dir().glob("*.yaml") if not p.name.startswith("_"))
+
+
+def _card_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p
+    builtin = builtin_card_dir() / f"{name_or_path}.yaml"
+    if builtin.exists():
+        return builtin
+    raise TaskCardError(f"unknown task {name_or_path!r}; shipped tasks: {', '.join(card_names())} (or pass a .yaml path)")
+
+
+def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise TaskCardError(f"{path}: include cycle through {' -> '.join(map(str, seen))}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise TaskCardError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise TaskCardError(f"{path}: a task card must be a YAML mapping, got {type(raw).__name__}")
+    includes = raw.pop("include", [])
+    includes = [includes] if isinstance(includes, str) else includes
+    merged: dict[str, Any] = {}
+    for inc in includes:
+        inc_path = (path.parent / inc)
+        if not inc_path.exists():
+            raise TaskCardError(f"{path}: included file {inc!r} not found")
+        merged = deep_merge(merged, _read_raw(inc_path, seen + (path,)))
+    return deep_merge(merged, raw)
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"classifier.selection=clean"`` -> ``{"classifier": {"selection": "clean"}}`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise TaskCardError(f"override {text!r} is not KEY=VALUE (e.g. classifier.selection=clean)")
+    key, _, value = text.partition("=")
+    node: dict[str, Any] = {}
+    cur = node
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        cur[part] = {}
+        cur = cur[part]
+    cur[parts[-1]] = yaml.safe_load(value)
+    return node
+
+
+def load_card(name_or_path: str, overrides: dict[str, Any] | None = None) -> TaskCard:
+    """Resolve includes, apply ``overrides`` (nested dict), validate. Raises TaskCardError naming the file."""
+    path = _card_path(name_or_path)
+    raw = _read_raw(path)
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    try:
+        return TaskCard.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise TaskCardError(f"{path}: invalid task card: {problems}") from None

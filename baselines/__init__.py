@@ -1,0 +1,1 @@
+"""Reference encoders (CrissCross, ...) registered through the public avbench.encoders entry points."""

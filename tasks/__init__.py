@@ -1,0 +1,1 @@
+"""Task cards (YAML), shipped as package data of avbench_tasks."""
