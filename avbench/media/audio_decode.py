@@ -1,0 +1,269 @@
+"""Decode any audio FFmpeg reads into one mono float32 waveform at a requested rate.
+
+PyAV demuxes and decodes (every frame, planar or packed, any sample format and channel count); the
+channels are averaged to mono here, and the rate is changed with ``torchaudio.functional.resample``
+(not FFmpeg's swresample), so the resampler is a recorded, versioned piece of the pipeline
+(:func:`decoder_version` names it and goes into cache keys and result provenance).
+
+Policy for damaged files (recorded, never silent):
+
+* missing, zero-byte, not a media file, no audio stream, or fewer than 10 ms of decoded audio
+  -> :class:`MediaError` with a specific reason;
+* a packet the decoder rejects mid-stream is dropped and decoding goes on (what the ffmpeg CLI does);
+  the demuxer failing mid-file ends decoding there; a stream shorter than its header declares
+  ("truncated") is kept as decoded. Each of these adds a note to :class:`DecodedAudio` and is logged at
+  WARNING level on the ``avbench.media`` logger. ``strict=True`` turns any note into a MediaError.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import struct
+from dataclasses import dataclass
+from fractions import Fraction
+from os import PathLike
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torchaudio
+import torchaudio.functional as AF
+
+from .errors import MediaError
+
+log = logging.getLogger("avbench.media")
+
+#: decodes shorter than this (in seconds of source audio) are errors, not samples.
+MIN_DECODED_SECONDS = 0.010
+#: a stream is "truncated" when it decodes to less than this fraction of its declared duration
+#: (and at least 0.1 s less): compressed formats declare estimates, so small differences are normal.
+_TRUNCATION_RATIO = 0.98
+
+_RESAMPLE_KW = {"lowpass_filter_width": 6, "rolloff": 0.99, "resampling_method": "sinc_interp_hann"}
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Header facts of a file's first audio stream (no full decode).
+
+    sample_rate: Hz; channels: count; seconds: declared duration (None if the container does not say);
+    codec: FFmpeg decoder name (``pcm_s16le``, ``mp3float``, ``aac``, ...); container: FFmpeg demuxer name.
+    """
+
+    sample_rate: int
+    channels: int
+    seconds: float | None
+    codec: str
+    container: str
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """A decoded file: ``wave`` ``[N]`` float32 mono in [-1, 1] at ``sample_rate`` Hz.
+
+    source_rate: the file's rate in Hz; channels: channels averaged into ``wave``; declared_seconds: the
+    header's duration (None if unknown); notes: what went wrong but was kept (truncation, dropped packets).
+    """
+
+    wave: torch.Tensor
+    sample_rate: int
+    source_rate: int
+    channels: int
+    declared_seconds: float | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return self.wave.numel() / self.sample_rate
+
+
+def decoder_version() -> str:
+    """PyAV, FFmpeg library and resampler versions: part of every feature-cache key and result record."""
+    libs = ", ".join(f"{k} {'.'.join(map(str, v))}" for k, v in sorted(av.library_versions.items())
+                     if k in ("libavcodec", "libavformat", "libavutil"))
+    ffmpeg = getattr(av, "ffmpeg_version_info", "?")
+    kw = ",".join(f"{k}={v}" for k, v in _RESAMPLE_KW.items())
+    return f"pyav {av.__version__} (ffmpeg {ffmpeg}; {libs}); resample torchaudio {torchaudio.__version__} ({kw})"
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    if not path.is_file():
+        raise MediaError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "zero-byte file")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    _check_file(path)
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.InvalidDataError:
+        raise MediaError(path, "not a media file, or a damaged container (FFmpeg: invalid data)") from None
+    except av.error.EOFError:
+        raise MediaError(path, "truncated container (FFmpeg: end of file while reading the header)") from None
+    except PermissionError:
+        raise MediaError(path, "permission denied") from None
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(path, f"cannot open container: {exc}") from None
+
+
+def _audio_stream(path: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    if not container.streams.audio:
+        if container.streams.video:
+            raise MediaError(path, "no audio stream (video-only file)")
+        raise MediaError(path, "no audio stream")
+    return container.streams.audio[0]
+
+
+def _declared_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None
+
+
+def _riff_data_seconds(path: Path) -> tuple[float, float] | None:
+    """(declared, present) seconds of a RIFF/WAVE file's data chunk from its header and the file size;
+    None for other files or when the header leaves the size open (0 or 0xFFFFFFFF, as streaming writers do)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            for _ in range(64):  # a few chunks (fmt, fact, LIST, ...) before data
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(size)
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else 0
+                    f.seek(size & 1, 1)
+                elif cid == b"data":
+                    if not byte_rate or size in (0, 0xFFFFFFFF):
+                        return None
+                    present = max(0, path.stat().st_size - f.tell())
+                    return size / byte_rate, min(size, present) / byte_rate
+                else:
+                    f.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+    return None
+
+
+def probe_audio(path: str | PathLike[str]) -> AudioInfo:
+    """Read the header of ``path``'s first audio stream without decoding it (raises MediaError)."""
+    p = Path(path)
+    with _open(p) as container:
+        stream = _audio_stream(p, container)
+        cc = stream.codec_context
+        return AudioInfo(sample_rate=int(cc.sample_rate or 0), channels=int(cc.channels or len(cc.layout.channels)),
+                         seconds=_declared_seconds(container, stream), codec=cc.name, container=container.format.name)
+
+
+def _to_mono(frame: av.AudioFrame) -> np.ndarray:
+    """One decoded frame -> ``[samples]`` float32 mono in [-1, 1] (full scale of its integer format)."""
+    a = frame.to_ndarray()
+    n_ch = max(1, len(frame.layout.channels))
+    if not frame.format.is_planar:  # packed: (1, samples * channels), interleaved
+        a = a.reshape(-1, n_ch).T
+    a = a[:, : frame.samples]
+    if a.dtype == np.uint8:
+        x = (a.astype(np.float32) - 128.0) / 128.0
+    elif np.issubdtype(a.dtype, np.integer):
+        x = a.astype(np.float32) / float(2 ** (8 * a.dtype.itemsize - 1))
+    else:
+        x = a.astype(np.float32, copy=False)
+    return x.mean(axis=0) if x.shape[0] > 1 else x[0]
+
+
+def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = False) -> DecodedAudio:
+    """Decode ``path`` to mono float32 at ``sample_rate`` Hz, with notes on anything kept despite damage.
+
+    Raises MediaError for unusable files (see the module docstring); ``strict`` raises on any note too.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    p = Path(path)
+    notes: list[str] = []
+    segments: list[tuple[int, list[np.ndarray]]] = []  # runs of equal source rate
+    channels = 0
+    dropped = 0
+    first_drop: str | None = None
+    with _open(p) as container:
+        stream = _audio_stream(p, container)
+        declared = _declared_seconds(container, stream)
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as exc:  # the demuxer gave up: keep what was decoded so far
+                notes.append(f"demux error after {_seconds(segments):.3f} s, rest of file dropped: {exc}")
+                break
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                dropped += 1
+                first_drop = first_drop or f"{exc}"
+                continue
+            for frame in frames:
+                if frame.samples == 0:
+                    continue
+                channels = max(channels, len(frame.layout.channels))
+                rate = int(frame.sample_rate)
+                if not segments or segments[-1][0] != rate:
+                    segments.append((rate, []))
+                segments[-1][1].append(_to_mono(frame))
+        if dropped:
+            notes.append(f"{dropped} undecodable packet(s) dropped (first: {first_drop})")
+    source_rate = segments[0][0] if segments else 0
+    decoded = _seconds(segments)
+    riff = _riff_data_seconds(p)
+    if riff is not None and riff[1] < riff[0]:  # FFmpeg's wav demuxer quietly clamps the size to the file
+        declared = riff[0]
+        notes.append(f"truncated: the wav header declares {riff[0]:.3f} s, the file holds {riff[1]:.3f} s")
+    elif declared is not None and decoded < declared * _TRUNCATION_RATIO and declared - decoded > 0.1:
+        notes.append(f"truncated: decoded {decoded:.3f} s of {declared:.3f} s declared")
+    if decoded < MIN_DECODED_SECONDS:
+        what = "no audio samples decoded" if decoded == 0 else f"only {decoded * 1000:.1f} ms of audio decoded"
+        raise MediaError(p, f"{what} (< {MIN_DECODED_SECONDS * 1000:.0f} ms)" + (f"; {'; '.join(notes)}" if notes else ""))
+    if len(segments) > 1:
+        notes.append(f"sample rate changes mid-stream ({sorted({r for r, _ in segments})} Hz); each run resampled")
+    if notes:
+        if strict:
+            raise MediaError(p, "; ".join(notes))
+        log.warning("%s: %s", p, "; ".join(notes))
+    pieces = [_resample(np.concatenate(chunks), rate, sample_rate) for rate, chunks in segments]
+    wave = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+    wave = wave.clamp_(-1.0, 1.0).contiguous()
+    return DecodedAudio(wave, sample_rate, source_rate, channels, declared, tuple(notes))
+
+
+def decode_audio(path: str | PathLike[str], sample_rate: int) -> torch.Tensor:
+    """``path`` -> ``[N]`` float32 mono waveform in [-1, 1] at ``sample_rate`` Hz (see :func:`load_audio`).
+
+    N = ceil(source samples * sample_rate / source rate). Raises MediaError for unusable files; damage that
+    still leaves audio (truncation, dropped packets) is logged at WARNING level and the audio is kept.
+    """
+    return load_audio(path, sample_rate).wave
+
+
+def _seconds(segments: list[tuple[int, list[np.ndarray]]]) -> float:
+    return sum(sum(c.shape[0] for c in chunks) / rate for rate, chunks in segments)
+
+
+def _resample(x: np.ndarray, orig: int, new: int) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if orig == new:
+        return t
+    g = math.gcd(orig, new)
+    out = AF.resample(t, orig // g, new // g, **_RESAMPLE_KW)
+    expected = math.ceil(Fraction(t.numel() * new, orig))
+    return out[:expected]
