@@ -65,6 +65,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           log=lambda m: console.print(m, markup=False, highlight=False), progress=bar)
         record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
                            seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
+    if record is None:  # a non-zero rank under torchrun: rank 0 reports
+        return 0
     title = f"{record.encoder.name} on {record.task.name} ({record.protocol}, backend {record.runs[0].backend})"
     if record.data.synthetic:
         title += "  [SYNTHETIC DATA]"
@@ -251,10 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .encoder import GeometryError
     from .registry import UnknownEncoderError
     from .taskcard import TaskCardError
+    from .weights import WeightsError
 
     try:
         return int(args.func(args) or 0)
-    except (TaskCardError, DatasetError, GeometryError, UnknownEncoderError, FileNotFoundError) as exc:
+    except (TaskCardError, DatasetError, GeometryError, UnknownEncoderError, WeightsError, FileNotFoundError) as exc:
         print(f"avbench: error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from .datasets.base import Sample
 from .encoder import Encoder
 from .media.audio_augment import AudioAugmentConfig, augment_spectrogram, augment_waveform
-from .media.audio_decode import decode_audio
+from .media.audio_decode import load_audio
 from .media.clips import cut_clips, random_starts, uniform_starts
 from .media.errors import MediaError
 from .media.seeding import generator_for
@@ -60,6 +60,7 @@ class DecodedSample:
     clips: torch.Tensor | None
     padded: bool = False
     error: str | None = None
+    notes: tuple[str, ...] = ()  # damage the decoder worked around (truncation, dropped packets)
 
 
 class AudioClipSource(Dataset):
@@ -77,11 +78,12 @@ class AudioClipSource(Dataset):
         sample = self.samples[pos]
         v = self.view
         try:
-            wave = decode_audio(sample.path, self.sr)
+            decoded = load_audio(sample.path, self.sr)
         except MediaError as exc:
             return DecodedSample(pos, None, error=str(exc.reason))
         except Exception as exc:  # a decoder crash must not end the run; it is recorded with its type
             return DecodedSample(pos, None, error=f"decoder failure: {type(exc).__name__}: {exc}")
+        wave = decoded.wave
         seconds = wave.numel() / self.sr
         if seconds < v.clip.min_seconds:
             return DecodedSample(pos, None, error=f"too short: {seconds:.3f} s < min_seconds {v.clip.min_seconds} s")
@@ -97,7 +99,7 @@ class AudioClipSource(Dataset):
         clips = cut_clips(wave, starts, clip_len, pad=v.clip.pad)
         if self.augment is not None:
             clips = augment_waveform(clips, self.augment, [generator_for(v.seed, v.side, sample.id, j, "wave") for j in range(k)])
-        return DecodedSample(pos, clips.float(), padded=wave.numel() < clip_len)
+        return DecodedSample(pos, clips.float(), padded=wave.numel() < clip_len, notes=decoded.notes)
 
 
 @dataclass
@@ -109,6 +111,7 @@ class ExtractedView:
     clip: torch.Tensor  # [n]
     skipped: list[dict[str, str]]
     padded: list[str]
+    damaged: list[dict[str, str]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -166,6 +169,7 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
         rows_clip: list[int] = []
         skipped: list[dict[str, str]] = []
         padded: list[str] = []
+        damaged: list[dict[str, str]] = []
         pending: list[tuple[int, torch.Tensor]] = []  # (pos, clips)
 
         def flush() -> None:
@@ -193,6 +197,8 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
                 pending.append((item.pos, item.clips))
                 if item.padded:
                     padded.append(s.id)
+                if item.notes:
+                    damaged.append({"id": s.id, "path": str(s.path), "reason": "; ".join(item.notes)})
                 if sum(c.shape[0] for _, c in pending) >= batch_size:
                     flush()
             if progress:
@@ -201,7 +207,8 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
         features = torch.cat(feats) if feats else torch.zeros(0, 0)
         entry.write_shard(shard, features, torch.tensor(rows_sample, dtype=torch.long),
                           torch.tensor(rows_clip, dtype=torch.long),
-                          sample_ids=[samples[p].id for p in positions], skipped=skipped, padded=padded)
+                          sample_ids=[samples[p].id for p in positions], skipped=skipped, padded=padded,
+                          damaged=damaged)
         computed += 1
     if world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
@@ -211,7 +218,7 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
 
 def read_view(entry: StoreEntry, n_shards: int, stats: dict[str, Any] | None = None) -> ExtractedView:
     """Read all ``n_shards`` shards of ``entry`` (they must exist) and mark the entry complete."""
-    blocks, samples, clips, skipped, padded = [], [], [], [], []
+    blocks, samples, clips, skipped, padded, damaged = [], [], [], [], [], []
     for i in range(n_shards):
         if not entry.has_shard(i):
             raise RuntimeError(f"feature shard {entry.shard_path(i)} is missing after extraction")
@@ -222,6 +229,7 @@ def read_view(entry: StoreEntry, n_shards: int, stats: dict[str, Any] | None = N
             clips.append(sh.clip)
         skipped.extend(sh.skipped)
         padded.extend(sh.padded)
+        damaged.extend(sh.damaged)
     dims = {int(b.shape[1]) for b in blocks}
     if len(dims) > 1:
         raise RuntimeError(f"{entry.dir}: shards disagree on the feature dimension {sorted(dims)}")
@@ -230,12 +238,12 @@ def read_view(entry: StoreEntry, n_shards: int, stats: dict[str, Any] | None = N
                              "dim": dims.pop() if dims else 0, "skipped": len(skipped)})
     empty = torch.zeros(0, dtype=torch.long)
     return ExtractedView(blocks, torch.cat(samples) if samples else empty, torch.cat(clips) if clips else empty,
-                         skipped, padded, stats or {})
+                         skipped, padded, damaged, stats or {})
 
 
 def view_summary(v: ExtractedView) -> dict[str, Any]:
     return {"rows": int(v.sample.numel()), "dim": int(v.features[0].shape[1]) if v.features else 0,
-            "skipped": len(v.skipped), "padded": len(v.padded), **v.stats}
+            "skipped": len(v.skipped), "padded": len(v.padded), "damaged": len(v.damaged), **v.stats}
 
 
-__all__ = ["View", "ExtractedView", "extract_view", "read_view", "view_summary", "asdict"]
+__all__ = ["View", "ExtractedView", "extract_view", "read_view", "view_summary"]

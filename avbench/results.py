@@ -86,6 +86,7 @@ class DataInfo(_Rec):
     coverage: float
     evaluated_test_ids_sha256: str
     skipped: list[dict[str, str]]
+    damaged: list[dict[str, str]]
     padded: int
     notes: list[str]
 

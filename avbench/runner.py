@@ -112,7 +112,7 @@ def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int
 def _bootstrap_ci(correct: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
     """95% interval of the mean-over-splits accuracy, resampling test samples within each split.
 
-    ``correct[split]`` is ``[S]`` per-sample correctness (percent) already averaged over seeds."""
+    ``correct[split]`` is ``[S]`` per-sample correctness (percent: top-k hit) already averaged over seeds."""
     rng = np.random.default_rng(seed)
     stats = np.zeros(n_boot)
     for values in correct.values():
@@ -121,6 +121,20 @@ def _bootstrap_ci(correct: dict[str, np.ndarray], n_boot: int = 1000, seed: int 
     stats /= max(1, len(correct))
     lo, hi = np.percentile(stats, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def dist_context() -> tuple[int, int]:
+    """(rank, world size). Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised here:
+    NCCL when CUDA is available, else gloo."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    dist = torch.distributed
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
 
 
 def _resolve_encoder(encoder: str | Encoder, weights: str | None, init_seed: int) -> tuple[Encoder, str]:
@@ -133,12 +147,18 @@ def _resolve_encoder(encoder: str | Encoder, weights: str | None, init_seed: int
 def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = None,
         overrides: dict[str, Any] | None = None, seeds: int | Sequence[int] | None = None,
         weights: str | None = None, init_seed: int = 0, options: RunOptions | None = None) -> tuple[ResultRecord, Path]:
-    """Evaluate and write the record; returns (record, record path). See :func:`evaluate` for the arguments."""
+    """Evaluate and write the record; returns (record, record path). See :func:`evaluate` for the arguments.
+
+    Under ``torchrun`` every rank extracts its share of the feature shards; only rank 0 classifies, writes
+    the record and returns it (other ranks return ``(None, None)``).
+    """
     opts = options or RunOptions()
     t_start = time.perf_counter()
     card = load_card(task, overrides)  # malformed cards fail here, before any work
     seed_list = _seeds(card, seeds)
-    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    rank, world = dist_context()
+    default_device = f"cuda:{rank % max(1, torch.cuda.device_count())}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(opts.device or default_device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     enc, source = _resolve_encoder(encoder, weights, init_seed)
@@ -178,24 +198,31 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         entry = store.entry({**base_key, "view": view.cache_fields(), "samples": _ids_sha([s.id for s in samples])})
         advance = opts.progress(f"{side} features (seed {seed})" if view.random else f"{side} features", len(samples)) if opts.progress else None
         out = extract_view(enc, samples, view, entry, device=device, dtype=opts.dtype, batch_size=batch,
-                           num_workers=opts.num_workers, shard_size=opts.shard_size, progress=advance)
+                           num_workers=opts.num_workers, shard_size=opts.shard_size, rank=rank, world_size=world,
+                           progress=advance)
         return out, view
 
     runs: list[SplitRun] = []
     sidecar_rows: list[dict[str, Any]] = []
     feature_info: dict[str, Any] = {}
-    correct: dict[str, list[np.ndarray]] = {}
+    correct: dict[str, dict[str, list[np.ndarray]]] = {m: {} for m in card.metrics}
     skipped: dict[str, dict[str, str]] = {s.id: {"id": s.id, "path": s.path, "reason": s.reason} for s in manifest.skipped}
     padded: set[str] = set()
+    damaged: dict[str, dict[str, str]] = {}
     evaluated_test: set[str] = set()
+    views = {seed: (extract("train", train_samples, card.train, seed), extract("test", test_samples, card.test, seed))
+             for seed in seed_list}
+    if rank != 0:  # other ranks only extract their shards; rank 0 classifies and writes the record
+        return None, None  # type: ignore[return-value]
     for seed in seed_list:
-        train_view, tv = extract("train", train_samples, card.train, seed)
-        test_view, sv = extract("test", test_samples, card.test, seed)
+        (train_view, tv), (test_view, sv) = views[seed]
         feature_info[f"seed{seed}"] = {"train": view_summary(train_view), "test": view_summary(test_view),
                                        "train_seeded": tv.seed is not None, "test_seeded": sv.seed is not None}
         for v in (train_view, test_view):
             for s in v.skipped:
                 skipped.setdefault(s["id"], s)
+            for s in v.damaged:
+                damaged.setdefault(s["id"], s)
             padded.update(v.padded)
         for split_name, split in manifest.splits.items():
             train = _clip_features(train_view, train_samples, [i for i in split["train"] if i in by_id])
@@ -213,7 +240,10 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                                  n_train_rows=train.n_rows, n_test_samples=test.n_samples, n_test_rows=test.n_rows,
                                  info={**result.info, "classifier_seconds": round(time.perf_counter() - t0, 3)}))
             pred = result.scores.argmax(1)
-            correct.setdefault(split_name, []).append((pred == test.labels).float().numpy() * 100.0)
+            for m in card.metrics:
+                k = min(int(m.removeprefix("top")), result.scores.shape[1])
+                hit = (result.scores.topk(k, dim=1).indices == test.labels[:, None]).any(1)
+                correct[m].setdefault(split_name, []).append(hit.float().numpy() * 100.0)
             evaluated_test.update(test.sample_ids)
             for i, sid in enumerate(test.sample_ids):
                 sidecar_rows.append({"split": split_name, "seed": seed, "id": sid, "label": int(test.labels[i]),
@@ -225,10 +255,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         per_split = {sp: float(np.mean([r.metrics[name] for r in runs if r.split == sp])) for sp in manifest.splits}
         per_seed = {str(sd): float(np.mean([r.metrics[name] for r in runs if r.seed == sd])) for sd in seed_list}
         values = np.array(list(per_split.values()))
-        if name == "top1":
-            ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct.items()})
-        else:
-            ci = (float("nan"), float("nan"))
+        ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct[name].items()})
         metrics[name] = MetricSummary(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                                       ci95=ci, per_split=per_split, per_seed=per_seed)
     out_dir = Path(opts.out_dir)
@@ -249,7 +276,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                       found=manifest.found, expected=manifest.expected,
                       coverage=round(manifest.found / manifest.expected, 6) if manifest.expected else 0.0,
                       evaluated_test_ids_sha256=_ids_sha(sorted(evaluated_test)), skipped=sorted(skipped.values(), key=lambda s: s["id"]),
-                      padded=len(padded), notes=list(manifest.notes)),
+                      damaged=sorted(damaged.values(), key=lambda s: s["id"]), padded=len(padded), notes=list(manifest.notes)),
         sidecar=sidecar,
         provenance=Provenance(avbench_version=__version__, git_sha=git_sha(), python=sys.version.split()[0],
                               platform=f"{sys.platform}-{__import__('platform').machine()}", packages=packages(),

@@ -5,7 +5,7 @@ Layout::
     <cache>/features/<key[:2]>/<key>/
         key.json                      the fields hashed into <key> (encoder fingerprint, dtype, view, ...)
         shard-00000.safetensors       features [n, D] float32, sample [n] int64, clip [n] int64,
-        shard-00001.safetensors       metadata: sample ids, skipped samples with reasons, padded samples
+        shard-00001.safetensors       metadata: sample ids, skipped samples with reasons, padded and damaged samples
         complete.json                 written once every shard exists
 
 A shard covers a fixed, deterministic range of samples, so an interrupted run resumes by skipping the
@@ -56,6 +56,7 @@ class Shard:
     sample_ids: list[str]
     skipped: list[dict[str, str]]
     padded: list[str]
+    damaged: list[dict[str, str]]
 
 
 class StoreEntry:
@@ -80,7 +81,8 @@ class StoreEntry:
         return self.shard_path(index).exists()
 
     def write_shard(self, index: int, features: torch.Tensor, sample: torch.Tensor, clip: torch.Tensor, *,
-                    sample_ids: list[str], skipped: list[dict[str, str]], padded: list[str]) -> Path:
+                    sample_ids: list[str], skipped: list[dict[str, str]], padded: list[str],
+                    damaged: list[dict[str, str]] | None = None) -> Path:
         """Atomically write shard ``index``. ``features`` ``[n, D]``; ``sample``/``clip`` ``[n]`` int64."""
         if features.dim() != 2 or features.shape[0] != sample.numel() or sample.numel() != clip.numel():
             raise ValueError(f"shard {index}: features {tuple(features.shape)}, sample {tuple(sample.shape)}, clip {tuple(clip.shape)} disagree")
@@ -90,7 +92,7 @@ class StoreEntry:
                    "sample": sample.to("cpu", torch.int64).contiguous(),
                    "clip": clip.to("cpu", torch.int64).contiguous()}
         meta = {"format": FORMAT, "sample_ids": json.dumps(sample_ids), "skipped": json.dumps(skipped),
-                "padded": json.dumps(padded)}
+                "padded": json.dumps(padded), "damaged": json.dumps(damaged or [])}
         save_file(tensors, str(tmp), metadata=meta)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
@@ -105,7 +107,7 @@ class StoreEntry:
                 raise ValueError(f"{path}: not an avbench feature shard (format {meta.get('format')!r})")
             return Shard(features=f.get_tensor("features"), sample=f.get_tensor("sample"), clip=f.get_tensor("clip"),
                          sample_ids=json.loads(meta["sample_ids"]), skipped=json.loads(meta["skipped"]),
-                         padded=json.loads(meta["padded"]))
+                         padded=json.loads(meta["padded"]), damaged=json.loads(meta.get("damaged", "[]")))
 
     def mark_complete(self, summary: dict[str, Any]) -> None:
         _atomic_write_text(self.dir / "complete.json", json.dumps(summary, indent=1, sort_keys=True, default=str))

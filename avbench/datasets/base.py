@@ -132,8 +132,15 @@ def dataset_names() -> list[str]:
 
 
 def safe_join(root: Path, relative: str, *, what: str) -> Path:
-    """``root / relative``, refusing paths that escape ``root`` (e.g. ``../../etc/passwd`` in a split file)."""
-    candidate = (root / relative).resolve()
-    if not candidate.is_relative_to(root.resolve()):
+    """``root / relative``, refusing paths that escape ``root`` (e.g. ``../../etc/passwd`` in a split file).
+
+    The check is lexical (``..`` and absolute paths), not through symlinks: data roots assembled from
+    symlinks to other disks are common and allowed.
+    """
+    import os
+
+    base = os.path.normpath(os.path.abspath(root))
+    candidate = os.path.normpath(os.path.join(base, relative))
+    if os.path.isabs(relative) or os.path.commonpath([base, candidate]) != base:
         raise DatasetError(f"{what}: path {relative!r} escapes the data root {root}")
-    return candidate
+    return Path(candidate)

@@ -16,6 +16,7 @@ Policy for damaged files (recorded, never silent):
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import struct
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 import torchaudio
 import torchaudio.functional as AF
+import torchaudio.functional.functional as _AFF
 
 from .errors import MediaError
 
@@ -259,11 +261,29 @@ def _seconds(segments: list[tuple[int, list[np.ndarray]]]) -> float:
     return sum(sum(c.shape[0] for c in chunks) / rate for rate, chunks in segments)
 
 
+@functools.lru_cache(maxsize=32)
+def _sinc_kernel(orig: int, new: int) -> tuple[torch.Tensor, int] | None:
+    """torchaudio's own resampling kernel for a reduced rate pair, built once per pair.
+
+    ``AF.resample`` rebuilds it on every call: 0.17 s of a 0.18-s call for a 5-s 44.1 kHz file (441/160 taps
+    phases); cached, the call takes ~5 ms and gives bit-identical output. None if torchaudio moved the helper.
+    """
+    build = getattr(_AFF, "_get_sinc_resample_kernel", None)
+    if build is None or getattr(_AFF, "_apply_sinc_resample_kernel", None) is None:
+        return None
+    return build(orig, new, 1, dtype=torch.float32, **_RESAMPLE_KW)
+
+
 def _resample(x: np.ndarray, orig: int, new: int) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if orig == new:
         return t
     g = math.gcd(orig, new)
-    out = AF.resample(t, orig // g, new // g, **_RESAMPLE_KW)
+    cached = _sinc_kernel(orig // g, new // g)
+    if cached is not None:
+        kernel, width = cached
+        out = _AFF._apply_sinc_resample_kernel(t, orig // g, new // g, 1, kernel, width)
+    else:
+        out = AF.resample(t, orig // g, new // g, **_RESAMPLE_KW)
     expected = math.ceil(Fraction(t.numel() * new, orig))
     return out[:expected]
