@@ -1,0 +1,88 @@
+"""Classification metrics shared by the protocols: top-k accuracy, per-sample clip averaging, fold statistics.
+
+All accuracies are in percent (0-100).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+__all__ = ["topk_accuracy", "sample_mean", "bootstrap_ci", "mean_std"]
+
+
+def _correct_at_k(scores: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """``[S]`` bool: the true class is among the k best. Ties count against it (a class scoring the same as the
+    true one ranks above it), so degenerate constant scores give 0 %, never 100 %."""
+    if scores.ndim != 2 or labels.ndim != 1 or scores.shape[0] != labels.shape[0]:
+        raise ValueError(f"scores must be [S, K] and labels [S]; got {tuple(scores.shape)} and {tuple(labels.shape)}")
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    labels = labels.long().to(scores.device)
+    true = scores.gather(1, labels[:, None])
+    ahead = (scores >= true).sum(1) - 1  # other classes scoring at least as high as the true one
+    return ahead < k
+
+
+def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
+    """Top-k accuracy in percent of ``scores [S, K]`` (higher = more likely) against ``labels [S]`` (class indices).
+
+    k larger than K counts every sample as correct. An empty set gives NaN.
+    """
+    if scores.shape[0] == 0:
+        return float("nan")
+    return float(_correct_at_k(scores, labels, k).double().mean()) * 100.0
+
+
+def sample_mean(clip_scores: torch.Tensor, sample_index: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """Average clip-level rows ``[n, K]`` into sample-level rows ``[S, K]`` using ``sample_index [n]`` (row ->
+    sample). Scores are averaged, not features, as in the CrissCross/BraVe multi-clip evaluation. Every sample
+    must have at least one clip."""
+    idx = sample_index.long().to(clip_scores.device)
+    out = torch.zeros(n_samples, clip_scores.shape[1], dtype=clip_scores.dtype, device=clip_scores.device)
+    out.index_add_(0, idx, clip_scores)
+    counts = torch.bincount(idx, minlength=n_samples)
+    if bool((counts == 0).any()):
+        raise ValueError(f"{int((counts == 0).sum())} samples have no clip rows")
+    return out / counts[:, None].to(out.dtype)
+
+
+def bootstrap_ci(folds: Sequence[tuple[torch.Tensor, torch.Tensor]], *, n_boot: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval (percent) of the mean-over-folds top-1 accuracy.
+
+    folds: ``(scores [S_f, K], labels [S_f])`` per fold/split. Each replicate resamples the test samples of every
+    fold with replacement (within the fold, keeping its size), recomputes each fold's top-1 and averages over
+    folds. Returns the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the ``n_boot`` replicates.
+    """
+    if not folds:
+        raise ValueError("bootstrap_ci needs at least one fold")
+    if not 0 < level < 1:
+        raise ValueError("level must lie in (0, 1)")
+    gen = torch.Generator().manual_seed(seed)
+    total = torch.zeros(n_boot, dtype=torch.float64)
+    for scores, labels in folds:
+        correct = _correct_at_k(scores.cpu(), labels.cpu(), 1).double()
+        n = correct.numel()
+        if n == 0:
+            raise ValueError("a fold has no test samples")
+        draws = torch.randint(0, n, (n_boot, n), generator=gen)
+        total += correct[draws].mean(1)
+    reps = total / len(folds) * 100.0
+    alpha = (1 - level) / 2
+    lo, hi = torch.quantile(reps, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
+    return float(lo), float(hi)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and **sample** standard deviation (``ddof=1``, the spread one expects of another run over folds/splits)
+    of ``values``; a single value has std 0.0."""
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("mean_std needs at least one value")
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return mean, 0.0
+    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)
+    return mean, math.sqrt(var)
