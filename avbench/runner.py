@@ -92,13 +92,15 @@ def _clip_features(view: ExtractedView, view_samples: list[Sample], ids: list[st
                         groups=[by_id[i].group for i in kept], sample_ids=kept)
 
 
-def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int, device: torch.device) -> ClassifierResult:
+def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int, device: torch.device,
+              n_classes: int) -> ClassifierResult:
     clf = card.classifier
     if isinstance(clf, SVMClassifier):
         from .protocols.svm import run_svm
 
         return run_svm(train, test, costs=list(clf.costs), backend=clf.backend, selection=clf.selection,
-                       cv_folds=clf.cv_folds, device=str(device), max_iter=clf.max_iter, tol=clf.tol, seed=seed)
+                       cv_folds=clf.cv_folds, device=str(device), max_iter=clf.max_iter, tol=clf.tol, seed=seed,
+                       n_classes=n_classes)
     assert isinstance(clf, FCClassifier)
     from .protocols.linear_head import train_linear_head
 
@@ -106,7 +108,7 @@ def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int
                              batch_size=clf.batch_size, dropout=clf.dropout, l2_normalize=clf.l2_normalize,
                              batchnorm=clf.batchnorm, milestones=tuple(clf.milestones), gamma=clf.gamma,
                              selection=clf.selection, holdout_fraction=clf.holdout_fraction, seed=seed,
-                             device=str(device))
+                             device=str(device), n_classes=n_classes)
 
 
 def _bootstrap_ci(correct: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -233,7 +235,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
             opts.log(f"{split_name} seed {seed}: {card.classifier.type} on {train.n_rows} x {train.dim} train rows, "
                      f"{test.n_samples} test samples")
             t0 = time.perf_counter()
-            result = _classify(card, train, test, seed, device)
+            result = _classify(card, train, test, seed, device, len(manifest.classes))
             metrics = {f"top{k}": topk_accuracy(result.scores, test.labels, k) for k in (1, 5)}
             runs.append(SplitRun(split=split_name, seed=seed, metrics=metrics, selected=result.selected,
                                  sweep=result.sweep, backend=result.backend, n_train_samples=train.n_samples,
