@@ -61,7 +61,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         opts = RunOptions(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir, out_dir=args.out,
                           batch_size=args.batch_size, num_workers=args.workers,
-                          command="avbench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                          command="avbench " + " ".join(shlex.quote(a) for a in args.argv),
                           log=lambda m: console.print(m, markup=False, highlight=False), progress=bar)
         record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
                            seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
@@ -248,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded verbatim in the result's provenance
     from .datasets import DatasetError
     from .encoder import GeometryError
     from .registry import UnknownEncoderError
