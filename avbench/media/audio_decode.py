@@ -32,6 +32,8 @@ import torchaudio
 import torchaudio.functional as AF
 import torchaudio.functional.functional as _AFF
 
+from .container import declared_seconds
+from .container import open_container as _open
 from .errors import MediaError
 
 log = logging.getLogger("avbench.media")
@@ -89,43 +91,12 @@ def decoder_version() -> str:
     return f"pyav {av.__version__} (ffmpeg {ffmpeg}; {libs}); resample torchaudio {torchaudio.__version__} ({kw})"
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(path, "file not found")
-    if not path.is_file():
-        raise MediaError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "zero-byte file")
-
-
-def _open(path: Path) -> av.container.InputContainer:
-    _check_file(path)
-    try:
-        return av.open(str(path), mode="r")
-    except av.error.InvalidDataError:
-        raise MediaError(path, "not a media file, or a damaged container (FFmpeg: invalid data)") from None
-    except av.error.EOFError:
-        raise MediaError(path, "truncated container (FFmpeg: end of file while reading the header)") from None
-    except PermissionError:
-        raise MediaError(path, "permission denied") from None
-    except (av.error.FFmpegError, OSError) as exc:
-        raise MediaError(path, f"cannot open container: {exc}") from None
-
-
 def _audio_stream(path: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
         if container.streams.video:
             raise MediaError(path, "no audio stream (video-only file)")
         raise MediaError(path, "no audio stream")
     return container.streams.audio[0]
-
-
-def _declared_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
-    return None
 
 
 def _riff_data_seconds(path: Path) -> tuple[float, float] | None:
@@ -165,7 +136,7 @@ def probe_audio(path: str | PathLike[str]) -> AudioInfo:
         stream = _audio_stream(p, container)
         cc = stream.codec_context
         return AudioInfo(sample_rate=int(cc.sample_rate or 0), channels=int(cc.channels or len(cc.layout.channels)),
-                         seconds=_declared_seconds(container, stream), codec=cc.name, container=container.format.name)
+                         seconds=declared_seconds(container, stream), codec=cc.name, container=container.format.name)
 
 
 def _to_mono(frame: av.AudioFrame) -> np.ndarray:
@@ -199,7 +170,7 @@ def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = Fa
     first_drop: str | None = None
     with _open(p) as container:
         stream = _audio_stream(p, container)
-        declared = _declared_seconds(container, stream)
+        declared = declared_seconds(container, stream)
         packets = container.demux(stream)
         while True:
             try:

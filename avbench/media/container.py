@@ -1,0 +1,42 @@
+"""Opening media files with PyAV, with every failure turned into a :class:`MediaError` that names the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+
+from .errors import MediaError
+
+
+def check_file(path: Path) -> None:
+    """Raise MediaError for a missing, non-regular or zero-byte file."""
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    if not path.is_file():
+        raise MediaError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "zero-byte file")
+
+
+def open_container(path: Path) -> av.container.InputContainer:
+    """``av.open(path)`` for reading; raises MediaError with a specific reason when FFmpeg cannot open it."""
+    check_file(path)
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.InvalidDataError:
+        raise MediaError(path, "not a media file, or a damaged container (FFmpeg: invalid data)") from None
+    except av.error.EOFError:
+        raise MediaError(path, "truncated container (FFmpeg: end of file while reading the header)") from None
+    except PermissionError:
+        raise MediaError(path, "permission denied") from None
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(path, f"cannot open container: {exc}") from None
+
+
+def declared_seconds(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
+    """Duration (s) the header declares for ``stream`` (else the container's), or None when neither says."""
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None

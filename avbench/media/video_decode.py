@@ -1,0 +1,266 @@
+"""Decode a video file ONCE and cut all of its clips from that decode, at the encoder's frame rate.
+
+Time model (all in seconds from the first presented frame):
+
+* the file's frames are shown at their presentation timestamps ``t_0 < t_1 < ...`` (variable frame rate is
+  fine: nothing assumes a constant rate);
+* the clip sampler works on a *resampled timeline* of ``N = ceil(duration * fps)`` target frames at
+  ``k / fps``; target frame ``k`` shows the source frame NEAREST to ``k / fps`` (the CrissCross/AVID loaders
+  pick frames at timestamps spaced 1/fps by nearest frame), ties going to the earlier frame;
+* a clip is ``frames`` consecutive target frames from a start index: K uniform starts
+  ``linspace(0, N - frames, K).astype(int)`` (test) or N random starts drawn from per-clip generators
+  (train), exactly as :mod:`avbench.media.clips` does for audio samples;
+* a video shorter than one clip (``N < frames``) is padded by CYCLIC repetition of its target frames, as
+  the reference ``pad_missing`` does; :attr:`DecodedClips.padded` says so and the record counts it.
+
+Decode-once: the packets of the video stream are demuxed once (they are small: compressed), their
+timestamps give the timeline, the clip windows are placed on it, and the packets are decoded once, converting
+to RGB only the frames some clip uses. Frames stay ``uint8`` (``[K, T, H, W, 3]``) until the device.
+
+Damage is kept and noted, never silent: packets the decoder rejects are dropped (counted), a demuxer that
+gives up mid-file ends the stream there, and a stream much shorter than its header declares is "truncated".
+Unusable files raise :class:`MediaError` with a specific reason (zero-byte, not a media file, no video
+stream, no decodable frame).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Sequence
+
+import av
+import numpy as np
+import torch
+
+from .clips import random_starts, uniform_starts
+from .container import declared_seconds, open_container
+from .errors import MediaError
+
+log = logging.getLogger("avbench.media")
+
+#: a stream is "truncated" when it holds less than this fraction of its declared duration (and >= 0.5 s less).
+_TRUNCATION_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Header facts of a file's first video stream (no decode).
+
+    width / height: pixels; fps: average frame rate (Hz, None if unknown); seconds: declared duration
+    (None if unknown); frames: declared frame count (0 if unknown); codec: FFmpeg decoder name;
+    has_audio: whether the container has an audio stream.
+    """
+
+    width: int
+    height: int
+    fps: float | None
+    seconds: float | None
+    frames: int
+    codec: str
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class DecodedClips:
+    """Clips cut from one decode.
+
+    frames: ``[K, T, H, W, 3]`` uint8 RGB (channels last, as decoded);
+    starts: K start indices on the resampled timeline (target frames at ``fps``);
+    source_index: ``[K, T]`` int64, which decoded source frame each clip frame shows;
+    n_target: N, the length of the resampled timeline (target frames);
+    seconds: duration of the decoded stream (s); source_frames: frames the stream presented;
+    padded: the video was shorter than one clip and was repeated cyclically;
+    notes: damage worked around (dropped packets, truncation).
+    """
+
+    frames: torch.Tensor
+    starts: tuple[int, ...]
+    source_index: torch.Tensor
+    n_target: int
+    seconds: float
+    source_frames: int
+    padded: bool
+    notes: tuple[str, ...] = ()
+
+
+def _video_stream(path: Path, container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        if container.streams.audio:
+            raise MediaError(path, "no video stream (audio-only file)")
+        raise MediaError(path, "no video stream")
+    return container.streams.video[0]
+
+
+def probe_video(path: str | PathLike[str]) -> VideoInfo:
+    """Read the header of ``path``'s first video stream without decoding (raises MediaError)."""
+    p = Path(path)
+    with open_container(p) as container:
+        stream = _video_stream(p, container)
+        cc = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        return VideoInfo(width=int(cc.width or 0), height=int(cc.height or 0), fps=float(rate) if rate else None,
+                         seconds=declared_seconds(container, stream), frames=int(stream.frames or 0),
+                         codec=cc.name, has_audio=bool(container.streams.audio))
+
+
+def target_timeline(times: np.ndarray, fps: float) -> np.ndarray:
+    """Source frame shown at each target time ``k / fps``: ``times`` ``[n]`` sorted presentation times
+    (s, first = 0) -> ``[N]`` int64 source indices, ``N = max(1, ceil(duration * fps))`` where the duration
+    runs to the end of the last frame (its start plus the median frame interval)."""
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError("target_timeline needs at least one frame time")
+    step = float(np.median(np.diff(times))) if times.size > 1 else 1.0 / fps
+    duration = float(times[-1]) + step
+    n_target = max(1, int(np.ceil(duration * fps - 1e-6)))
+    targets = np.arange(n_target) / fps
+    right = np.searchsorted(times, targets, side="left").clip(0, times.size - 1)
+    left = (right - 1).clip(0)
+    # nearest frame; a tie goes to the earlier one
+    use_left = np.abs(targets - times[left]) <= np.abs(times[right] - targets)
+    return np.where(use_left, left, right).astype(np.int64)
+
+
+def clip_target_indices(n_target: int, frames: int, starts: Sequence[int]) -> np.ndarray:
+    """``[K, frames]`` target-frame indices of clips starting at ``starts``; cyclic past the end (padding)."""
+    return (np.asarray(starts, dtype=np.int64)[:, None] + np.arange(frames)[None, :]) % n_target
+
+
+def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: int, sampling: str = "uniform",
+                 generators: Sequence[torch.Generator] | None = None, trim_to_first_clip: bool = False,
+                 strict: bool = False) -> DecodedClips:
+    """Decode ``path`` once and cut ``clips`` clips of ``frames`` frames at ``fps`` Hz (module docstring).
+
+    sampling: "uniform" (evenly spaced starts, deterministic) or "random" (start j drawn from
+    ``generators[j]`` alone, so a clip never depends on the others). trim_to_first_clip: only the first clip
+    length of the video is used. strict: any damage note raises MediaError instead of being kept.
+    Returns :class:`DecodedClips` with ``frames`` ``[K, T, H, W, 3]`` uint8.
+    """
+    if fps <= 0 or frames <= 0 or clips <= 0:
+        raise ValueError(f"need fps > 0, frames > 0, clips > 0; got fps={fps}, frames={frames}, clips={clips}")
+    p = Path(path)
+    notes: list[str] = []
+    with open_container(p) as container:
+        stream = _video_stream(p, container)
+        stream.thread_type = "AUTO"
+        declared = declared_seconds(container, stream)
+        declared_frames = int(stream.frames or 0)  # the header's count (AVI keeps it even when truncated)
+        packets: list[av.Packet] = []
+        demux = container.demux(stream)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as exc:  # the demuxer gave up: keep what came before
+                notes.append(f"demux error after {len(packets)} packets, rest of file dropped: {exc}")
+                break
+            if packet.size:
+                packets.append(packet)
+        stamps = [pk.pts if pk.pts is not None else pk.dts for pk in packets]
+        if not packets or any(s is None for s in stamps):
+            stamps = None  # no usable packet timestamps: fall back to the decoded frames' own
+        # Pass 1 needs the timeline before decoding: packet timestamps sorted = presentation order.
+        tb = float(stream.time_base) if stream.time_base else None
+        rate = stream.average_rate or stream.guessed_rate
+        frames_out: dict[int, np.ndarray] = {}
+        decoded_pts: list[float] = []
+        if stamps is not None and tb is not None:
+            times = np.unique(np.asarray(stamps, dtype=np.float64)) * tb
+            times = times - times[0]
+            plan = _plan(times, fps, frames, clips, sampling, generators, trim_to_first_clip)
+            needed = set(np.unique(plan[2]).tolist())
+        else:
+            times, plan, needed = None, None, None
+        dropped, first_drop, n = 0, None, 0
+        cc = stream.codec_context
+        for packet in [*packets, None]:
+            try:
+                out = cc.decode(packet)
+            except av.error.FFmpegError as exc:
+                dropped += 1
+                first_drop = first_drop or str(exc)
+                continue
+            for frame in out:
+                if needed is None or n in needed:
+                    frames_out[n] = frame.to_ndarray(format="rgb24")
+                if frame.pts is not None and tb is not None:
+                    decoded_pts.append(float(frame.pts) * tb)
+                n += 1
+        if dropped:
+            notes.append(f"{dropped} undecodable packet(s) dropped (first: {first_drop})")
+    if n == 0:
+        raise MediaError(p, "no decodable video frames" + (f"; {'; '.join(notes)}" if notes else ""))
+    if times is None or n != times.size:
+        # Timeline from the decoded frames (no packet timestamps, or frames lost to damage): decode-order
+        # frame times, or a constant rate when even those are missing. Re-plan on it (frames already kept
+        # cover all of them when needed was None; otherwise decode-once kept a superset only if unchanged).
+        if len(decoded_pts) == n:
+            times = np.asarray(decoded_pts) - decoded_pts[0]
+            if np.any(np.diff(times) <= 0):
+                times = np.sort(times)
+        else:
+            times = np.arange(n) / float(rate or fps)
+        plan = _plan(times, fps, frames, clips, sampling, generators, trim_to_first_clip)
+        missing = set(np.unique(plan[2]).tolist()) - frames_out.keys()
+        if missing:  # rare (damaged stream): the needed set moved; a second decode is the honest fallback
+            notes.append("timeline changed during decode (damaged stream); decoded a second time")
+            frames_out = _decode_indices(p, missing, frames_out)
+    assert plan is not None
+    starts, n_target, source_index = plan
+    seconds = float(times[-1]) + (float(np.median(np.diff(times))) if times.size > 1 else 1.0 / fps)
+    if declared is not None and seconds < declared * _TRUNCATION_RATIO and declared - seconds >= 0.5:
+        notes.append(f"truncated: decoded {seconds:.3f} s of {declared:.3f} s declared")
+    elif declared_frames and n < declared_frames * _TRUNCATION_RATIO:
+        notes.append(f"truncated: decoded {n} of {declared_frames} frames the header declares")
+    if notes:
+        if strict:
+            raise MediaError(p, "; ".join(notes))
+        log.warning("%s: %s", p, "; ".join(notes))
+    uniq, inverse = np.unique(source_index, return_inverse=True)
+    shapes = {frames_out[int(i)].shape for i in uniq}
+    if len(shapes) > 1:
+        raise MediaError(p, f"frame size changes mid-stream ({sorted(shapes)}); re-encode the file")
+    stack = torch.from_numpy(np.stack([frames_out[int(i)] for i in uniq]))
+    clips_t = stack[torch.from_numpy(inverse.reshape(source_index.shape))]
+    return DecodedClips(frames=clips_t, starts=tuple(starts), source_index=torch.from_numpy(source_index),
+                        n_target=n_target, seconds=seconds, source_frames=int(times.size),
+                        padded=n_target < frames, notes=tuple(notes))
+
+
+def _plan(times: np.ndarray, fps: float, frames: int, clips: int, sampling: str,
+          generators: Sequence[torch.Generator] | None, trim: bool) -> tuple[list[int], int, np.ndarray]:
+    """(starts, N, ``[K, T]`` source indices) for a timeline of source frame ``times`` (s)."""
+    timeline = target_timeline(times, fps)
+    if trim:
+        timeline = timeline[:frames]
+    n_target = int(timeline.size)
+    if sampling == "uniform":
+        starts = uniform_starts(n_target, frames, clips)
+    elif sampling == "random":
+        if generators is None:
+            raise ValueError("random clip sampling needs one generator per clip")
+        starts = random_starts(n_target, frames, clips, generators)
+    else:
+        raise ValueError(f"sampling must be 'uniform' or 'random', got {sampling!r}")
+    return starts, n_target, timeline[clip_target_indices(n_target, frames, starts)]
+
+
+def _decode_indices(path: Path, wanted: set[int], have: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Decode ``path`` again, adding the frames (decode order) in ``wanted`` to ``have``."""
+    out = dict(have)
+    with open_container(path) as container:
+        stream = _video_stream(path, container)
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                if n in wanted:
+                    out[n] = frame.to_ndarray(format="rgb24")
+                n += 1
+        except av.error.FFmpegError:
+            pass
+    lacking = wanted - out.keys()
+    if lacking:
+        raise MediaError(path, f"frames {sorted(lacking)[:5]} could not be decoded on a second pass")
+    return out
