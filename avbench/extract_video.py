@@ -1,0 +1,89 @@
+"""The video media path of feature extraction.
+
+Workers (DataLoader processes) decode each file ONCE and cut all of its clips from that decode
+(:func:`avbench.media.video_decode.decode_clips`), returning ``[K, T, H, W, 3]`` uint8 frames at native size.
+On the device: per-clip spatial transform and augmentation with parameters drawn per (sample, clip)
+(:mod:`avbench.media.video_augment`), the encoder's own normalisation, cutout after normalisation (as the
+reference code does), trunk, and the card's pooling. Frames stay uint8 until the device.
+
+Generators are seeded by (seed, side, sample id, clip index, stage): "start" for clip starts (worker),
+"augment" for the clip's augmentation parameters (device), so features never depend on batch size,
+worker count or rank.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from .datasets.base import Sample
+from .encoder import Encoder
+from .extract_common import DecodedSample, View, autocast
+from .media.errors import MediaError
+from .media.seeding import generator_for
+from .media.video_augment import VideoAugmentConfig, apply_cutout, transform_clips
+from .media.video_decode import decode_clips
+from .pooling import features_from_output
+
+
+class VideoClipSource(Dataset):
+    """Item i: sample ``positions[i]`` decoded once into its K clips ``[K, T, H, W, 3]`` uint8."""
+
+    def __init__(self, samples: Sequence[Sample], positions: Sequence[int], view: View):
+        self.samples, self.positions, self.view = samples, positions, view
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i: int) -> DecodedSample:
+        pos = self.positions[i]
+        sample = self.samples[pos]
+        v = self.view
+        k = v.sampling.clips
+        gens = ([generator_for(v.seed, v.side, sample.id, j, "start") for j in range(k)]
+                if v.sampling.sampling == "random" else None)
+        try:
+            out = decode_clips(sample.path, fps=v.clip.fps, frames=v.clip.frames, clips=k,
+                               sampling=v.sampling.sampling, generators=gens,
+                               trim_to_first_clip=v.sampling.trim_to_first_clip)
+        except MediaError as exc:
+            return DecodedSample(pos, None, error=str(exc.reason))
+        except Exception as exc:  # a decoder crash must not end the run; it is recorded with its type
+            return DecodedSample(pos, None, error=f"decoder failure: {type(exc).__name__}: {exc}")
+        return DecodedSample(pos, out.frames, padded=out.padded, notes=out.notes)
+
+
+class VideoPath:
+    """Video side of :func:`avbench.extract.extract_view`."""
+
+    def __init__(self, encoder: Encoder, view: View, device: torch.device, dtype: str):
+        self.encoder, self.view, self.device, self.dtype = encoder, view, device, dtype
+        self.augment = VideoAugmentConfig.from_dict(view.sampling.augment) if view.sampling.augment else None
+        self.size = view.clip.size
+        self.resize = view.clip.test_resize
+        self.channels_last = device.type == "cuda"
+        if self.channels_last:
+            encoder.to(memory_format=torch.channels_last_3d)
+
+    def source(self, samples: Sequence[Sample], positions: Sequence[int]) -> Dataset:
+        return VideoClipSource(samples, positions, self.view)
+
+    def prepare(self, item: DecodedSample, sample: Sample) -> tuple[torch.Tensor, list[Any]]:
+        """Native-size clips -> (``[K, 3, T, size, size]`` uint8 on the device, per-clip augmentation params)."""
+        assert item.clips is not None
+        frames = item.clips.to(self.device, non_blocking=True)
+        gens = [generator_for(self.view.seed, self.view.side, sample.id, j, "augment") for j in range(frames.shape[0])]
+        clips, params = transform_clips(frames, self.augment, gens, self.size, self.resize)
+        return clips, list(params)
+
+    def forward(self, x: torch.Tensor, extras: list[Any]) -> torch.Tensor:
+        """``[B, 3, T, S, S]`` uint8 -> ``[B, D]`` pooled features (normalise, cutout, trunk, pooling)."""
+        with torch.inference_mode(), autocast(self.device, self.dtype):
+            z = self.encoder.video_preprocess(x.to(self.device, non_blocking=True))
+            if self.augment is not None and self.augment.cutout > 0:
+                z = apply_cutout(z, extras, fill=self.augment.cutout_fill)
+            if self.channels_last:
+                z = z.contiguous(memory_format=torch.channels_last_3d)
+            out = self.encoder.encode_video(z, layers=[self.view.layer])
+            return features_from_output(out, "video", self.view.features).float().cpu()
