@@ -76,6 +76,12 @@ class TaskInfo(_Rec):
     layer_fallback: str | None
 
 
+class SidecarInfo(_Rec):
+    path: str
+    sha256: str
+    rows: int
+
+
 class DataInfo(_Rec):
     dataset: str
     root: str
@@ -85,16 +91,12 @@ class DataInfo(_Rec):
     expected: int
     coverage: float
     evaluated_test_ids_sha256: str
+    evaluated_train_ids_sha256: str
+    ids_sidecar: SidecarInfo  # gzip JSON lines: one row per (split, side) with the exact evaluated ids
     skipped: list[dict[str, str]]
     damaged: list[dict[str, str]]
     padded: int
     notes: list[str]
-
-
-class SidecarInfo(_Rec):
-    path: str
-    sha256: str
-    rows: int
 
 
 class Provenance(_Rec):
@@ -119,7 +121,7 @@ class ResultRecord(_Rec):
     encoder: EncoderInfo
     task: TaskInfo
     protocol: str
-    selection: Literal["paper", "clean"]
+    selection: Literal["paper", "clean", "none"]
     selection_note: str
     metrics: dict[str, MetricSummary]
     runs: list[SplitRun]

@@ -24,7 +24,6 @@ from .datasets import Manifest, Sample, get_dataset
 from .encoder import Encoder, check_geometry, encoder_fingerprint
 from .extract import ExtractedView, View, extract_view, view_summary
 from .media.audio_decode import decoder_version
-from .metrics import topk_accuracy
 from .pooling import resolve_layer
 from .protocols.base import ClassifierResult, ClipFeatures
 from .registry import build_encoder, resolve_factory
@@ -32,11 +31,12 @@ from .results import (DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRe
                       device_description, git_sha, packages, peak_rss_bytes, write_record, write_sidecar)
 from .store import FeatureStore
 from .synth.defaults import synthetic_root
-from .taskcard import FCClassifier, SVMClassifier, TaskCard, load_card
+from .taskcard import FCClassifier, KNNClassifier, RetrievalClassifier, SVMClassifier, TaskCard, load_card
 
 SELECTION_NOTES = {
     "paper": "hyper-parameter (C or epoch) chosen on the TEST split, as the papers did; not a clean estimate",
     "clean": "hyper-parameter chosen by grouped cross-validation / held-out part of the training data only",
+    "none": "no hyper-parameter is selected (retrieval / nearest-neighbour protocol)",
 }
 
 
@@ -98,9 +98,23 @@ def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int
     if isinstance(clf, SVMClassifier):
         from .protocols.svm import run_svm
 
+        if clf.aggregate == "video_mean_std":
+            from .protocols.video_level import to_video_level
+
+            train, test = to_video_level(train, test, clip_norm="none", standardize=True)
         return run_svm(train, test, costs=list(clf.costs), backend=clf.backend, selection=clf.selection,
                        cv_folds=clf.cv_folds, device=str(device), max_iter=clf.max_iter, tol=clf.tol, seed=seed,
                        n_classes=n_classes)
+    if isinstance(clf, RetrievalClassifier):
+        from .protocols.retrieval import run_retrieval
+
+        return run_retrieval(train, test, ks=tuple(clf.ks), metric=clf.metric, clip_norm=clf.clip_norm,
+                             standardize=clf.standardize, device=str(device), n_classes=n_classes)
+    if isinstance(clf, KNNClassifier):
+        from .protocols.knn import run_knn
+
+        return run_knn(train, test, k=clf.k, standardize=clf.standardize, clip_norm=clf.clip_norm,
+                       metric=clf.metric, device=str(device), n_classes=n_classes)
     assert isinstance(clf, FCClassifier)
     from .protocols.linear_head import train_linear_head
 
@@ -109,6 +123,18 @@ def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int
                              batchnorm=clf.batchnorm, milestones=tuple(clf.milestones), gamma=clf.gamma,
                              selection=clf.selection, holdout_fraction=clf.holdout_fraction, seed=seed,
                              device=str(device), n_classes=n_classes)
+
+
+def per_sample_hits(metric: str, result: ClassifierResult, labels: torch.Tensor) -> np.ndarray:
+    """``[S]`` per-test-sample value of ``metric`` in percent (0 or 100): the protocol's own hits (R@k),
+    or top-k over its scores (ties count against the true class, as :func:`avbench.metrics.topk_accuracy`)."""
+    if result.hits is not None and metric in result.hits:
+        return result.hits[metric].double().numpy() * 100.0
+    if not metric.startswith("top"):
+        raise ValueError(f"protocol returned no per-sample hits for metric {metric!r}")
+    k = int(metric.removeprefix("top"))
+    true = result.scores.gather(1, labels.long()[:, None])
+    return (((result.scores >= true).sum(1) - 1) < k).double().numpy() * 100.0
 
 
 def _bootstrap_ci(correct: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -212,6 +238,8 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     padded: set[str] = set()
     damaged: dict[str, dict[str, str]] = {}
     evaluated_test: set[str] = set()
+    evaluated_train: set[str] = set()
+    ids_by_split: dict[str, dict[str, list[str]]] = {}
     views = {seed: (extract("train", train_samples, card.train, seed), extract("test", test_samples, card.test, seed))
              for seed in seed_list}
     if rank != 0:  # other ranks only extract their shards; rank 0 classifies and writes the record
@@ -236,20 +264,24 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                      f"{test.n_samples} test samples")
             t0 = time.perf_counter()
             result = _classify(card, train, test, seed, device, len(manifest.classes))
-            metrics = {f"top{k}": topk_accuracy(result.scores, test.labels, k) for k in (1, 5)}
+            hits = {m: per_sample_hits(m, result, test.labels) for m in card.metrics}
+            metrics = {m: float(h.mean()) for m, h in hits.items()}
             runs.append(SplitRun(split=split_name, seed=seed, metrics=metrics, selected=result.selected,
                                  sweep=result.sweep, backend=result.backend, n_train_samples=train.n_samples,
                                  n_train_rows=train.n_rows, n_test_samples=test.n_samples, n_test_rows=test.n_rows,
                                  info={**result.info, "classifier_seconds": round(time.perf_counter() - t0, 3)}))
             pred = result.scores.argmax(1)
             for m in card.metrics:
-                k = min(int(m.removeprefix("top")), result.scores.shape[1])
-                hit = (result.scores.topk(k, dim=1).indices == test.labels[:, None]).any(1)
-                correct[m].setdefault(split_name, []).append(hit.float().numpy() * 100.0)
+                correct[m].setdefault(split_name, []).append(hits[m])
             evaluated_test.update(test.sample_ids)
+            evaluated_train.update(train.sample_ids)
+            ids_by_split.setdefault(split_name, {"train": train.sample_ids, "test": test.sample_ids})
             for i, sid in enumerate(test.sample_ids):
-                sidecar_rows.append({"split": split_name, "seed": seed, "id": sid, "label": int(test.labels[i]),
-                                     "pred": int(pred[i]), "scores": [round(float(x), 6) for x in result.scores[i]]})
+                row = {"split": split_name, "seed": seed, "id": sid, "label": int(test.labels[i]),
+                       "pred": int(pred[i]), "scores": [round(float(x), 6) for x in result.scores[i]]}
+                if result.sample_info is not None:
+                    row.update(result.sample_info[i])
+                sidecar_rows.append(row)
 
     # ---- aggregate -----------------------------------------------------------------------------------
     metrics: dict[str, MetricSummary] = {}
@@ -266,6 +298,9 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     stem = f"{protocol}-{run_hash}"
     rec_dir = out_dir / enc.meta.name / card.name
     sidecar = write_sidecar(rec_dir / f"{stem}.predictions.jsonl.gz", sidecar_rows)
+    ids_file = write_sidecar(rec_dir / f"{stem}.ids.jsonl.gz",
+                             [{"split": sp, "side": side, "ids": ids[side]} for sp, ids in ids_by_split.items()
+                              for side in ("train", "test")])
     record = ResultRecord(
         encoder=EncoderInfo(name=enc.meta.name, version=enc.meta.version, source=source, weights=weights,
                             weights_sha256=enc.meta.weights_sha256, state_sha256=fingerprint["state_sha256"],
@@ -277,7 +312,8 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         data=DataInfo(dataset=card.dataset.name, root=str(root), synthetic=synthetic, manifest_sha256=manifest.content_hash(),
                       found=manifest.found, expected=manifest.expected,
                       coverage=round(manifest.found / manifest.expected, 6) if manifest.expected else 0.0,
-                      evaluated_test_ids_sha256=_ids_sha(sorted(evaluated_test)), skipped=sorted(skipped.values(), key=lambda s: s["id"]),
+                      evaluated_test_ids_sha256=_ids_sha(sorted(evaluated_test)),
+                      evaluated_train_ids_sha256=_ids_sha(sorted(evaluated_train)), ids_sidecar=ids_file, skipped=sorted(skipped.values(), key=lambda s: s["id"]),
                       damaged=sorted(damaged.values(), key=lambda s: s["id"]), padded=len(padded), notes=list(manifest.notes)),
         sidecar=sidecar,
         provenance=Provenance(avbench_version=__version__, git_sha=git_sha(), python=sys.version.split()[0],

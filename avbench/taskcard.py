@@ -6,7 +6,8 @@ a result is in the card, the resolved card is stored in every result, and its ha
 
 Cards live in ``tasks/*.yaml`` (installed as ``avbench_tasks``); a path to any YAML file also works.
 Includes resolve relative to the including file; the including card overrides what it includes
-(dicts merge key by key, everything else replaces).
+(dicts merge key by key, everything else replaces; a dict whose ``type`` differs from the inherited one
+replaces it whole, so a card can swap ``classifier: {type: svm, ...}`` for ``{type: fc, ...}``).
 """
 from __future__ import annotations
 
@@ -39,11 +40,21 @@ class AudioClip(_Strict):
 
 
 class VideoClip(_Strict):
-    """Video clip geometry: ``frames`` frames at ``fps``, ``size`` px square crops."""
+    """Video clip geometry: ``frames`` frames at ``fps`` Hz, ``size`` px square crops.
+
+    resize: short side (px) an UNAUGMENTED clip is resized to before its centre ``size`` crop (the pinned test
+      transform; default ``round(size / 0.875)``: 256 for 224, 128 for 112). Videos shorter than a clip are
+      padded by cyclic repetition of their frames (the reference ``pad_missing``) and counted in the record.
+    """
 
     frames: int = Field(gt=0)
     fps: float = Field(default=16.0, gt=0)
     size: int = Field(gt=0)
+    resize: int | None = Field(default=None, gt=0)
+
+    @property
+    def test_resize(self) -> int:
+        return self.resize if self.resize is not None else int(round(self.size / 0.875))
 
 
 class ClipSampling(_Strict):
@@ -100,6 +111,10 @@ class SVMClassifier(_Strict):
     costs: tuple[float, ...] = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 1.0)
     selection: Literal["paper", "clean"] = "paper"
     cv_folds: int = Field(default=5, ge=2)
+    #: "clips": every clip is a training row and test scores are averaged per sample (CrissCross, AVID);
+    #: "video_mean_std": clip features averaged per video and standardised with training statistics before the
+    #: SVM (the temporal-SSL paper's linear probe, "Implementation Details").
+    aggregate: Literal["clips", "video_mean_std"] = "clips"
     max_iter: int = Field(default=1000, gt=0)
     tol: float = Field(default=1e-4, gt=0)
 
@@ -126,6 +141,31 @@ class FCClassifier(_Strict):
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
 
 
+class RetrievalClassifier(_Strict):
+    """Test videos query training videos (CrissCross supplementary E.3): clip features averaged per video,
+    nearest neighbours by ``metric``, R@k = a neighbour among the first k shares the query's class.
+    SeLaVi's variant: ``clip_norm: l2`` (L2 per clip before averaging) with ``metric: euclidean``."""
+
+    type: Literal["retrieval"]
+    ks: tuple[int, ...] = (1, 5, 20)
+    metric: Literal["cosine", "euclidean"] = "cosine"
+    clip_norm: Literal["none", "l2"] = "none"
+    standardize: bool = False
+    selection: Literal["none"] = "none"
+
+
+class KNNClassifier(_Strict):
+    """k-nearest-neighbour classification on per-video mean features standardised with training statistics
+    (temporal-SSL paper, Table 1 and "Implementation Details")."""
+
+    type: Literal["knn"]
+    k: int = Field(default=1, gt=0)
+    metric: Literal["cosine", "euclidean"] = "cosine"
+    clip_norm: Literal["none", "l2"] = "none"
+    standardize: bool = True
+    selection: Literal["none"] = "none"
+
+
 class DatasetRef(_Strict):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -147,9 +187,9 @@ class TaskCard(_Strict):
     train: ClipSampling
     test: ClipSampling
     features: Features
-    classifier: SVMClassifier | FCClassifier = Field(discriminator="type")
+    classifier: SVMClassifier | FCClassifier | RetrievalClassifier | KNNClassifier = Field(discriminator="type")
     seeds: tuple[int, ...] = (0,)
-    metrics: tuple[Literal["top1", "top5"], ...] = ("top1", "top5")
+    metrics: tuple[Literal["top1", "top5", "recall1", "recall5", "recall10", "recall20", "recall50"], ...] = ("top1", "top5")
     batch_size: int = Field(default=64, gt=0)
 
     @model_validator(mode="after")
@@ -160,6 +200,19 @@ class TaskCard(_Strict):
             raise ValueError("a video task needs a 'video' clip block")
         if not self.splits:
             raise ValueError("'splits' must name at least one split")
+        if isinstance(self.classifier, RetrievalClassifier):
+            wanted = {f"recall{k}" for k in self.classifier.ks}
+            if not set(self.metrics) <= wanted:
+                raise ValueError(f"a retrieval card reports recall@k for its ks; metrics {list(self.metrics)} "
+                                 f"must be among {sorted(wanted)}")
+        elif any(m.startswith("recall") for m in self.metrics):
+            raise ValueError("recall@k metrics belong to retrieval cards (classifier.type: retrieval)")
+        if self.modality == "video" and self.video is not None:
+            from .media.video_augment import VideoAugmentConfig
+
+            for side in (self.train, self.test):
+                if side.augment:
+                    VideoAugmentConfig.from_dict(side.augment)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,10 +224,12 @@ class TaskCard(_Strict):
 
 # ---------------------------------------------------------------------------------------------------
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``override`` on top of ``base``: dicts merge recursively, other values replace."""
+    """``override`` on top of ``base``: dicts merge recursively, other values replace; a dict whose ``type``
+    key differs from the inherited dict's replaces it whole (a different kind of block, not a refinement)."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if (isinstance(value, dict) and isinstance(out.get(key), dict)
+                and ("type" not in value or value.get("type") == out[key].get("type"))):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

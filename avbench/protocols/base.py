@@ -88,6 +88,9 @@ class ClassifierResult:
     sweep: one dict per candidate, e.g. ``{"C": 1e-4, "test_top1": 71.5, "test_top5": 90.0, "cv_top1": 70.2}``.
     backend: the solver that ran, e.g. "torch-cpu", "sklearn", "cuml".
     info: solver diagnostics (iterations, converged, seconds).
+    hits: for protocols whose metrics are not top-k over ``scores`` (retrieval R@k): metric name ->
+      ``[S_test]`` float tensor of per-sample hits in {0, 1}; the runner averages them (x100) and bootstraps them.
+    sample_info: optional per-test-sample extras for the sidecar (e.g. retrieved neighbour ids), one dict each.
     """
 
     scores: torch.Tensor
@@ -96,3 +99,5 @@ class ClassifierResult:
     sweep: list[dict[str, Any]]
     backend: str
     info: dict[str, Any] = field(default_factory=dict)
+    hits: dict[str, torch.Tensor] | None = None
+    sample_info: list[dict[str, Any]] | None = None
