@@ -56,3 +56,36 @@ def test_pooled_fallback_and_errors():
     with pytest.raises(ValueError, match="larger than the map"):
         features_from_output({"conv5x": FeatureMap(torch.randn(1, 2, 1, 2), ("batch", "channel", "freq", "time"))},
                              "audio", Features(layer="conv5x", pool=ESC_POOL))
+
+
+def test_video_card_pooling_dimensions_follow_the_two_readings_of_1x4x4():
+    """8x224^2 R(2+1)D-18 conv5x is 512x1x7x7: AVID's adaptive (1,4,4) gives 8192-D, a (1,4,4) kernel 512-D
+    (one corner window, stride = kernel); 32 frames (4x7x7) still give 8192-D adaptively."""
+    from avbench.taskcard import load_card
+
+    card = load_card("ucf101-linear")
+    assert card.features.pool.type == "adaptive_max" and pooled_dim(512, (1, 7, 7), card.features.pool) == 8192
+    kernel = load_card("ucf101-linear", {"features": {"pool": {"type": "max", "kernel": [1, 4, 4]}}}).features.pool
+    assert pooled_dim(512, (1, 7, 7), kernel) == 512
+    assert pooled_dim(512, (4, 7, 7), load_card("ucf101-linear-32f").features.pool) == 8192
+    assert pooled_dim(512, (1, 4, 4), load_card("ucf101-linear").features.pool) == 8192  # 8x112^2
+    assert pooled_dim(512, (4, 4, 4), load_card("ucf101-retrieval").features.pool) == 512
+
+
+def test_video_cards_follow_the_protocols():
+    from avbench.taskcard import load_card
+
+    lin = load_card("ucf101-linear")
+    assert (lin.video.frames, lin.video.size, lin.video.test_resize) == (8, 224, 256)
+    assert (lin.train.clips, lin.train.sampling, lin.test.clips, lin.test.augment) == (25, "random", 10, None)
+    assert lin.train.augment["blur"] == 0.0 and lin.train.augment["cutout"] == 20  # Table S3: no blur in linear eval
+    fc = load_card("hmdb51-linear-32f")
+    assert fc.classifier.type == "fc" and fc.video.frames == 32 and fc.train.clips == 10
+    assert (fc.classifier.lr, fc.classifier.epochs, fc.classifier.milestones, fc.classifier.batchnorm) == (1e-4, 12, (6, 9), True)
+    k400 = load_card("kinetics400-linear")
+    assert k400.train.clips == 1 and k400.splits == ("official",) and k400.classifier.batch_size == 128
+    ret = load_card("hmdb51-retrieval")
+    assert ret.classifier.type == "retrieval" and ret.metrics == ("recall1", "recall5", "recall20")
+    assert ret.splits == ("split1",) and ret.video.frames == 32
+    knn = load_card("ucf101-knn")
+    assert knn.classifier.type == "knn" and knn.classifier.standardize and knn.metrics == ("top1",)
