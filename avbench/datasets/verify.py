@@ -8,6 +8,9 @@ from typing import Any
 
 from .base import Manifest, Sample
 
+#: a video is "truncated" when it holds less than this fraction of its declared length (as media.video_decode).
+_TRUNCATION_RATIO = 0.9
+
 
 @dataclass
 class VerifyReport:
@@ -49,17 +52,65 @@ def _check_audio(sample: Sample, sample_rate: int) -> tuple[float | None, str | 
 
 
 def _check_video(sample: Sample) -> tuple[float | None, str | None, str | None]:
+    """(seconds, error, damage) of a video file: the first frame must decode (PyAV); the rest is only demuxed,
+    to measure the stream's length (s, from packet timestamps) against what the header declares."""
     import av
 
+    from ..media.container import declared_seconds, open_container
+    from ..media.errors import MediaError
+
     try:
-        with av.open(str(sample.path)) as c:
+        with open_container(sample.path) as c:
             if not c.streams.video:
-                return None, "no video stream", None
-            s = c.streams.video[0]
-            secs = float(s.duration * s.time_base) if s.duration else (c.duration or 0) / av.time_base
-            return secs, None, None
-    except (av.error.FFmpegError, OSError) as exc:
-        return None, f"cannot open container: {exc}", None
+                return None, "no video stream (audio-only file)" if c.streams.audio else "no video stream", None
+            stream = c.streams.video[0]
+            declared = declared_seconds(c, stream)
+            declared_frames = int(stream.frames or 0)
+            cc = stream.codec_context
+            got_frame, errors, first_error, packets = False, 0, None, 0
+            lo, hi, notes = None, None, []
+            demux = c.demux(stream)
+            while True:
+                try:
+                    packet = next(demux)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as exc:
+                    notes.append(f"demux error after {packets} packets: {exc}")
+                    break
+                if not packet.size:
+                    continue
+                packets += 1
+                if packet.pts is not None and stream.time_base is not None:
+                    start = float(packet.pts * stream.time_base)
+                    end = start + float((packet.duration or 0) * stream.time_base)
+                    lo, hi = (start if lo is None else min(lo, start)), (end if hi is None else max(hi, end))
+                if not got_frame:
+                    try:
+                        got_frame = bool(cc.decode(packet))
+                    except av.error.FFmpegError as exc:
+                        errors, first_error = errors + 1, first_error or str(exc)
+            if not got_frame:
+                try:
+                    got_frame = bool(cc.decode(None))
+                except av.error.FFmpegError as exc:
+                    first_error = first_error or str(exc)
+            if not got_frame:
+                why = f" ({errors} packet(s) failed; first: {first_error})" if first_error else ""
+                return None, f"no decodable video frame in {packets} packet(s){why}", None
+    except MediaError as exc:
+        return None, exc.reason, None
+    except Exception as exc:  # a decoder crash is a finding, not the end of the report
+        return None, f"decoder failure: {type(exc).__name__}: {exc}", None
+    seconds = (hi - lo) if lo is not None and hi is not None and hi > lo else declared
+    if errors:
+        notes.append(f"{errors} packet(s) before the first frame failed to decode (first: {first_error})")
+    if declared_frames and packets < declared_frames * _TRUNCATION_RATIO:  # AVI keeps its count when cut short
+        notes.append(f"truncated: {packets} of {declared_frames} frames the header declares"
+                     + (f" ({seconds:.3f} s present)" if seconds is not None else ""))
+    elif declared is not None and seconds is not None and seconds < declared * _TRUNCATION_RATIO and declared - seconds >= 0.5:
+        notes.append(f"truncated: {seconds:.3f} s of {declared:.3f} s declared")
+    return seconds, None, "; ".join(notes) or None
 
 
 def _summary(values: list[float]) -> dict[str, float] | None:
@@ -72,8 +123,9 @@ def _summary(values: list[float]) -> dict[str, float] | None:
 
 def verify_manifest(manifest: Manifest, *, modality: str = "audio", decode: bool = True, sample_rate: int = 16000,
                     workers: int = 1) -> VerifyReport:
-    """Check every sample of ``manifest``: with ``decode``, audio is fully decoded at ``sample_rate`` Hz (video
-    containers are opened and probed); without, only the manifest's own counts are reported."""
+    """Check every sample of ``manifest``: with ``decode``, audio is fully decoded at ``sample_rate`` Hz; video
+    has its first frame decoded and its packets demuxed (length vs the header, truncation); without, only the
+    manifest's own counts are reported."""
     if modality not in ("audio", "video"):
         raise ValueError(f"modality must be 'audio' or 'video', got {modality!r}")
     report = VerifyReport(manifest.dataset, str(manifest.root), modality, manifest.found, manifest.expected, decode,

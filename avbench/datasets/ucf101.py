@@ -1,0 +1,171 @@
+"""UCF101 (Soomro et al. 2012): 13,320 clips, 101 actions, 25 groups, 3 official train/test splits.
+
+Layout (``UCF101.rar`` and ``UCF101TrainTestSplits-RecognitionTask.zip`` unpacked side by side)::
+
+    root/UCF-101/<Class>/v_<Class>_gGG_cCC.avi     (``root/UCF101/`` is accepted when ``UCF-101/`` is absent)
+    root/ucfTrainTestlist/classInd.txt             "1 ApplyEyeMakeup" (1-based; label = index - 1)
+    root/ucfTrainTestlist/trainlist0{1,2,3}.txt    "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1"
+    root/ucfTrainTestlist/testlist0{1,2,3}.txt     "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi" (no label)
+
+The list files have CRLF line ends and trailing blank lines. The class comes from the FOLDER part of a listed
+path: in the real set the folder ``HandstandPushups`` holds ``v_HandStandPushups_*`` files. Sample id = the
+listed path without extension (``ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01``); group = ``gGG`` from the file name
+(split k tests groups 7(k-1)+1..7k, so grouped CV on ``gGG`` mirrors the official splits). Splits
+``split1..3`` (those whose two lists exist). ``expected`` counts every distinct listed file; listed files
+that do not exist are :class:`Skip` records. Malformed lists raise :class:`DatasetError` naming file:line.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base import DatasetError, Manifest, Sample, Skip, register_dataset, safe_join
+
+VIDEO_DIRS = ("UCF-101", "UCF101")
+LIST_DIR = "ucfTrainTestlist"
+SPLITS = (1, 2, 3)
+_FILE = re.compile(r"^v_.+_(?P<group>g\d+)_c\d+\.[A-Za-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    where: str  # "file:line"
+    rel: str  # listed path, e.g. "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"
+    folder: str
+    group: str
+
+
+def read_lines(path: Path) -> list[tuple[int, str]]:
+    """(1-based line number, stripped text) of the non-blank lines of a list file (CRLF or LF, BOM tolerated)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not a UTF-8 text file ({exc})") from None
+    return [(i, ln.strip()) for i, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
+
+
+def parse_class_ind(path: Path) -> list[str]:
+    """Class names in label order from ``classInd.txt`` (indices must be 1..N, each once)."""
+    by_index: dict[int, tuple[str, int]] = {}
+    names: dict[str, int] = {}
+    for line, text in read_lines(path):
+        fields = text.split()
+        if len(fields) != 2 or not fields[0].isdigit():
+            raise DatasetError(f"{path}:{line}: expected '<index> <ClassName>', got {text!r}")
+        index, name = int(fields[0]), fields[1]
+        if index in by_index:
+            raise DatasetError(f"{path}:{line}: index {index} repeats line {by_index[index][1]}")
+        if name in names:
+            raise DatasetError(f"{path}:{line}: class {name!r} repeats line {names[name]}")
+        by_index[index], names[name] = (name, line), line
+    if not by_index:
+        raise DatasetError(f"{path}: no classes")
+    if sorted(by_index) != list(range(1, len(by_index) + 1)):
+        raise DatasetError(f"{path}: indices are not 1..{len(by_index)} (got {sorted(by_index)[:5]}...)")
+    return [by_index[i][0] for i in range(1, len(by_index) + 1)]
+
+
+def parse_split_list(path: Path, classes: list[str], *, labelled: bool) -> list[_Entry]:
+    """Entries of a train (``labelled``: "<Class>/<file> <label>") or test ("<Class>/<file>") list; the folder
+    must be a classInd class and a given label must be that class's index."""
+    index = {c: i + 1 for i, c in enumerate(classes)}
+    out: list[_Entry] = []
+    for line, text in read_lines(path):
+        where = f"{path}:{line}"
+        fields = text.split()
+        if len(fields) not in ((2,) if labelled else (1, 2)):
+            raise DatasetError(f"{where}: expected '<Class>/<file>.avi{' <label>' if labelled else ''}', got {text!r}")
+        rel = fields[0].replace("\\", "/")
+        parts = rel.split("/")
+        if len(parts) != 2 or not all(parts):
+            raise DatasetError(f"{where}: path {rel!r} is not '<Class>/<file>'")
+        folder, name = parts
+        if folder not in index:
+            raise DatasetError(f"{where}: class folder {folder!r} is not in classInd.txt")
+        if len(fields) == 2:
+            if not fields[1].isdigit():
+                raise DatasetError(f"{where}: label {fields[1]!r} is not an integer")
+            if int(fields[1]) != index[folder]:
+                raise DatasetError(f"{where}: label {fields[1]} disagrees with classInd.txt ({folder} is {index[folder]})")
+        m = _FILE.match(name)
+        if not m:
+            raise DatasetError(f"{where}: file name {name!r} is not v_<Class>_gGG_cCC.<ext> (the group is needed)")
+        out.append(_Entry(where, rel, folder, m.group("group")))
+    return out
+
+
+def _video_dir(root: Path) -> Path:
+    for name in VIDEO_DIRS:
+        if (root / name).is_dir():
+            return root / name
+    raise DatasetError(f"ucf101: no video folder under {root} (expected {' or '.join(VIDEO_DIRS)}/<Class>/*.avi)")
+
+
+@register_dataset("ucf101")
+class UCF101:
+    """UCF101 adapter: ``load(root)`` (see the module docstring)."""
+
+    name = "ucf101"
+
+    def load(self, root: Path) -> Manifest:
+        """Parse every list under ``root/ucfTrainTestlist`` (all errors before any file check), then look up
+        the listed files under the video folder."""
+        root = Path(root).expanduser().resolve()
+        lists = root / LIST_DIR
+        class_ind = lists / "classInd.txt"
+        if not class_ind.is_file():
+            raise DatasetError(f"ucf101: {class_ind} not found (expected the official layout: ROOT/{LIST_DIR}/ "
+                               f"from UCF101TrainTestSplits-RecognitionTask.zip and ROOT/UCF-101/)")
+        classes = parse_class_ind(class_ind)
+        parsed: dict[int, dict[str, list[_Entry]]] = {}
+        notes: list[str] = []
+        for k in SPLITS:
+            train, test = lists / f"trainlist0{k}.txt", lists / f"testlist0{k}.txt"
+            if not train.is_file() and not test.is_file():
+                notes.append(f"split{k}: no trainlist0{k}.txt / testlist0{k}.txt, split left out")
+                continue
+            for p in (train, test):
+                if not p.is_file():
+                    raise DatasetError(f"ucf101: {p} not found but its partner list exists (half a split)")
+            parsed[k] = {"train": parse_split_list(train, classes, labelled=True),
+                         "test": parse_split_list(test, classes, labelled=False)}
+        if not parsed:
+            raise DatasetError(f"ucf101: no trainlist0k.txt / testlist0k.txt under {lists}")
+        first: dict[str, _Entry] = {}
+        for k, sides in parsed.items():
+            seen: dict[str, str] = {}
+            for side, entries in sides.items():
+                for e in entries:
+                    if e.rel in seen:
+                        raise DatasetError(f"{e.where}: {e.rel!r} is listed again in split{k} (first at {seen[e.rel]})")
+                    seen[e.rel] = e.where
+                    first.setdefault(e.rel, e)
+        video_dir = _video_dir(root)
+        notes.insert(0, f"UCF101 at {root}: videos in {video_dir.name}/, {len(classes)} classes in classInd.txt")
+        label = {c: i for i, c in enumerate(classes)}
+        samples: list[Sample] = []
+        skipped: list[Skip] = []
+        for rel in sorted(first):
+            e = first[rel]
+            path = safe_join(video_dir, rel, what=e.where)
+            sid = rel.rsplit(".", 1)[0]
+            if path.is_file():
+                samples.append(Sample(sid, path, label[e.folder], e.group))
+            else:
+                skipped.append(Skip(sid, str(path), "missing file"))
+        samples.sort(key=lambda s: s.id)
+        found = {s.id for s in samples}
+        splits = {f"split{k}": {side: sorted(i for i in (e.rel.rsplit(".", 1)[0] for e in entries) if i in found)
+                                for side, entries in sides.items()} for k, sides in parsed.items()}
+        on_disk = {d.name for d in os.scandir(video_dir) if d.is_dir()}
+        extra = sorted(on_disk - set(classes))
+        if extra:
+            notes.append(f"class folder(s) on disk but not in classInd.txt (ignored): {extra[:10]}")
+        absent = sorted(set(classes) - on_disk)
+        if absent:
+            notes.append(f"{len(absent)} classInd class(es) have no folder under {video_dir.name}/: {absent[:10]}")
+        if skipped:
+            notes.append(f"{len(skipped)} listed file(s) missing under {video_dir}")
+        return Manifest("ucf101", root, samples, classes, splits, expected=len(first), skipped=skipped, notes=notes)
