@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -60,7 +61,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return lambda n: progress.advance(task_id, n)
 
         opts = RunOptions(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir, out_dir=args.out,
-                          batch_size=args.batch_size, num_workers=args.workers,
+                          batch_size=args.batch_size,
+                          num_workers=args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1)),
                           command="avbench " + " ".join(shlex.quote(a) for a in args.argv),
                           log=lambda m: console.print(m, markup=False, highlight=False), progress=bar)
         record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
@@ -133,16 +135,47 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # ---- data ---------------------------------------------------------------------------------------------
+def _write_fixture(args: argparse.Namespace) -> None:
+    """`avbench data fixture DATASET`: --classes / --per-class default per data set (None = the writer's own)."""
+    from .synth import audio_fixtures, video_fixtures
+
+    out = Path(args.out)
+
+    def given(**kw: object) -> dict:
+        return {k: v for k, v in kw.items() if v is not None}
+
+    if args.dataset == "esc50":
+        audio_fixtures.write_esc50(out, n_classes=args.classes or 10, clips_per_class=args.per_class or 10, seed=args.seed)
+    elif args.dataset == "dcase":
+        audio_fixtures.write_dcase2013(out, n_classes=args.classes or 10, per_class=args.per_class or 10, seed=args.seed)
+    elif args.dataset == "ucf101":
+        video_fixtures.write_ucf101(out, seed=args.seed, **given(n_classes=args.classes, groups=args.groups,
+                                                                 clips_per_group=args.per_class))
+    elif args.dataset == "hmdb51":
+        video_fixtures.write_hmdb51(out, seed=args.seed, **given(n_classes=args.classes, per_class=args.per_class))
+    else:  # kinetics400 / kinetics_sound
+        per = given(train_per_class=args.per_class,
+                    val_per_class=None if args.per_class is None else max(1, args.per_class // 2))
+        if args.dataset == "kinetics_sound":
+            from .datasets.kinetics import KINETICS_SOUND_CLASSES
+
+            n = args.classes or 4
+            if not 1 <= n <= len(KINETICS_SOUND_CLASSES):
+                raise ValueError(f"--classes must be 1..{len(KINETICS_SOUND_CLASSES)} for kinetics_sound")
+            per["class_names"] = [c.replace("_", " ") for c in KINETICS_SOUND_CLASSES[:n]]
+        elif args.classes is not None:
+            per["n_classes"] = args.classes
+        video_fixtures.write_kinetics400(out, seed=args.seed, layout=args.layout, **per)
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_cmd == "fixture":
-        from .synth import audio_fixtures
-
-        out = Path(args.out)
-        if args.dataset == "esc50":
-            audio_fixtures.write_esc50(out, n_classes=args.classes, clips_per_class=args.per_class, seed=args.seed)
-        else:
-            audio_fixtures.write_dcase2013(out, n_classes=args.classes, per_class=args.per_class, seed=args.seed)
-        print(f"wrote a synthetic {args.dataset} set in the official layout to {out}")
+        try:
+            _write_fixture(args)
+        except ValueError as exc:  # a writer's parameter check (e.g. more classes than it has names for)
+            print(f"avbench: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote a synthetic {args.dataset} set in the official layout to {args.out}")
         return 0
     from .datasets import get_dataset
     from .datasets.verify import verify_manifest
@@ -157,7 +190,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=1, default=str))
     else:
         print(f"{card.dataset.name} at {args.root}: found {info['found']} of {info['expected']} expected")
-        for key in ("missing", "undecodable"):
+        for key in ("missing", "undecodable", "damaged"):
             items = info.get(key) or []
             print(f"{key}: {len(items)}")
             for it in items[:20]:
@@ -205,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     e.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="compute dtype of the forward pass (bfloat16 autocast on CUDA only)")
     e.add_argument("--batch-size", type=int, help="clips per forward pass (default: the card's)")
-    e.add_argument("--workers", type=int, default=0, help="DataLoader decode workers")
+    e.add_argument("--workers", type=int, default=None,
+                   help="DataLoader decode workers, overlapping decode with the forward pass "
+                        "(default: min(8, CPUs - 1); 0 decodes in the main process)")
     e.add_argument("--cache-dir", help="feature cache directory (default: AVBENCH_CACHE or the user cache dir)")
     e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -224,10 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="write fixture data sets, verify a data root")
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     fx = dsub.add_parser("fixture", help="write a small synthetic data set in the official layout")
-    fx.add_argument("dataset", choices=["esc50", "dcase"])
+    fx.add_argument("dataset", choices=["esc50", "dcase", "ucf101", "hmdb51", "kinetics400", "kinetics_sound"])
     fx.add_argument("--out", required=True)
-    fx.add_argument("--classes", type=int, default=10)
-    fx.add_argument("--per-class", type=int, default=10)
+    fx.add_argument("--classes", type=int, help="number of classes (default: 10 for audio sets, the writer's default for video)")
+    fx.add_argument("--per-class", type=int, help="clips per class (ucf101: clips per group; kinetics: train clips "
+                                                  "per class, val gets half)")
+    fx.add_argument("--groups", type=int, help="ucf101 only: groups per class (>= 3; default 3)")
+    fx.add_argument("--layout", choices=["class_folders", "flat"], default="class_folders",
+                    help="kinetics only: <split>/<label>/<id>.mp4 or <split>/<id>.mp4")
     fx.add_argument("--seed", type=int, default=0)
     vf = dsub.add_parser("verify", help="report found/expected, missing and undecodable files of a task's data set")
     vf.add_argument("task")

@@ -2,7 +2,7 @@
 
 `avbench eval --model crisscross --task esc50` with no data root configured evaluates on these, and says
 so in its output and in the record (``data.synthetic: true``). They exist to show the pipeline working
-end to end on a fresh machine; their numbers say nothing about real ESC-50 or DCASE.
+end to end on a fresh machine; their numbers say nothing about real ESC-50, DCASE, UCF101, HMDB51 or Kinetics.
 """
 from __future__ import annotations
 
@@ -12,11 +12,23 @@ from pathlib import Path
 from typing import Callable
 
 from .audio_fixtures import write_dcase2013, write_esc50
+from .video_fixtures import write_hmdb51, write_kinetics400, write_ucf101
+
+#: CSV labels (spaces, as Kinetics spells them) of the synthetic Kinetics-Sound set: Kinetics-Sound classes.
+KINETICS_SOUND_FIXTURE_LABELS = ("blowing out candles", "playing drums", "playing guitar", "ripping paper",
+                                 "shoveling snow", "tap dancing")
 
 #: dataset -> (folder name, writer). Bump the folder's version suffix when a writer's output changes.
 _WRITERS: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "esc50": ("esc50-synthetic-v1", lambda out: write_esc50(out, n_classes=10, clips_per_class=10, seed=0)),
     "dcase2013": ("dcase2013-synthetic-v1", lambda out: write_dcase2013(out, n_classes=10, per_class=4, seed=0)),
+    # video sets: >= 20 training videos per split, so retrieval at R@20 has enough neighbours
+    "ucf101": ("ucf101-synthetic-v1", lambda out: write_ucf101(out, n_classes=6, groups=3, clips_per_group=2, seed=0)),
+    "hmdb51": ("hmdb51-synthetic-v1", lambda out: write_hmdb51(out, n_classes=5, per_class=9, seed=0)),
+    "kinetics400": ("kinetics400-synthetic-v1", lambda out: write_kinetics400(
+        out, n_classes=6, train_per_class=6, val_per_class=3, missing=2, seed=0)),
+    "kinetics_sound": ("kinetics_sound-synthetic-v1", lambda out: write_kinetics400(
+        out, class_names=KINETICS_SOUND_FIXTURE_LABELS, train_per_class=6, val_per_class=3, missing=2, seed=1)),
 }
 
 
