@@ -82,3 +82,20 @@ def test_overrides_and_hash():
     assert over.sha256() != base.sha256() and load_card("esc50").sha256() == base.sha256()
     with pytest.raises(TaskCardError):
         parse_override("no-equals-sign")
+
+
+def test_a_block_of_another_type_replaces_the_inherited_one():
+    """_video_linear_fc.yaml includes the SVM base: its fc classifier must not inherit the SVM's keys."""
+    from avbench.taskcard import deep_merge
+
+    card = load_card("ucf101-linear-32f")
+    assert card.classifier.type == "fc" and not hasattr(card.classifier, "costs")
+    assert deep_merge({"c": {"type": "svm", "costs": [1]}}, {"c": {"type": "fc", "lr": 1}}) == {"c": {"type": "fc", "lr": 1}}
+    assert deep_merge({"c": {"type": "svm", "costs": [1]}}, {"c": {"backend": "x"}}) == {"c": {"type": "svm", "costs": [1], "backend": "x"}}
+    with pytest.raises(TaskCardError, match="epochs"):  # a bare type switch must name what the new block lacks
+        load_card("ucf101-linear", {"classifier": {"type": "fc"}})
+
+
+def test_video_augment_in_a_card_is_validated_before_any_work():
+    with pytest.raises(TaskCardError, match="bogus"):
+        load_card("ucf101-linear", {"train": {"augment": {"bogus": 1}}})
