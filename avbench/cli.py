@@ -41,9 +41,8 @@ def _summary_table(record: Any) -> str:
         rows.append([sp, *[f"{record.metrics[m].per_split[sp]:.2f}" for m in record.metrics],
                      sel + (" (seed 0)" if len(runs) > 1 else ""), runs[0].n_test_samples])
     rows.append(["mean ± std", *[f"{m.mean:.2f} ± {m.std:.2f}" for m in record.metrics.values()], "", ""])
-    top1 = record.metrics.get("top1")
-    if top1 is not None:
-        rows.append(["top1 95% CI", f"[{top1.ci95[0]:.2f}, {top1.ci95[1]:.2f}]", *[""] * (len(record.metrics) - 1), "", ""])
+    first, summary = next(iter(record.metrics.items()))
+    rows.append([f"{first} 95% CI", f"[{summary.ci95[0]:.2f}, {summary.ci95[1]:.2f}]", *[""] * (len(record.metrics) - 1), "", ""])
     return tabulate(rows, headers=["split", *record.metrics, "selected", "n test"], tablefmt="github")
 
 

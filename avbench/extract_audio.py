@@ -19,7 +19,7 @@ from .media.audio_decode import load_audio
 from .media.clips import cut_clips, random_starts, uniform_starts
 from .media.errors import MediaError
 from .media.seeding import generator_for
-from .pooling import features_from_output
+from .pooling import probe_features, requested_layers
 
 
 class AudioClipSource(Dataset):
@@ -86,5 +86,5 @@ class AudioPath:
             spec = self.encoder.audio_frontend(x.to(self.device, non_blocking=True))
             if self.augment is not None:
                 spec = augment_spectrogram(spec.float(), self.augment, extras)
-            out = self.encoder.encode_audio(spec, layers=[self.view.layer])
-            return features_from_output(out, "audio", self.view.features).float().cpu()
+            out = self.encoder.encode_audio(spec, layers=requested_layers(self.view.layer, self.view.features))
+            return probe_features(out, "audio", self.view.features).float().cpu()

@@ -24,7 +24,7 @@ from .media.errors import MediaError
 from .media.seeding import generator_for
 from .media.video_augment import VideoAugmentConfig, apply_cutout, transform_clips
 from .media.video_decode import decode_clips
-from .pooling import features_from_output
+from .pooling import probe_features, requested_layers
 
 
 class VideoClipSource(Dataset):
@@ -85,5 +85,5 @@ class VideoPath:
                 z = apply_cutout(z, extras, fill=self.augment.cutout_fill)
             if self.channels_last:
                 z = z.contiguous(memory_format=torch.channels_last_3d)
-            out = self.encoder.encode_video(z, layers=[self.view.layer])
-            return features_from_output(out, "video", self.view.features).float().cpu()
+            out = self.encoder.encode_video(z, layers=requested_layers(self.view.layer, self.view.features))
+            return probe_features(out, "video", self.view.features).float().cpu()

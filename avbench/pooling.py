@@ -72,6 +72,20 @@ def features_from_output(output: dict[str, FeatureMap | torch.Tensor], modality:
     return x
 
 
+def probe_features(output: dict[str, FeatureMap | torch.Tensor], modality: str, spec: Features) -> torch.Tensor:
+    """``[B, D_main + sum D_probe]``: the card's layer as :func:`features_from_output` gives it, then each of
+    ``spec.probe_layers`` pooled by its own pooling (normalisation as the card says), in the card's order."""
+    parts = [features_from_output(output, modality, spec)]
+    for name, pool in spec.probe_layers.items():
+        parts.append(features_from_output(output, modality, Features(layer=name, pool=pool, normalize=spec.normalize)))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+
+def requested_layers(layer: str, spec: Features) -> list[str]:
+    """The layers one forward pass must return: the main one and every probed one."""
+    return [layer, *(name for name in spec.probe_layers if name != layer)]
+
+
 def resolve_layer(available: tuple[str, ...], wanted: str) -> tuple[str, str | None]:
     """(layer to request, fallback note or None). Encoders without ``wanted`` fall back to "pooled"."""
     if wanted in available:

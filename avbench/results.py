@@ -45,6 +45,7 @@ class SplitRun(_Rec):
 
     split: str
     seed: int
+    layer: str  # the feature layer classified (probed layers report metrics as "<metric>@<layer>")
     metrics: dict[str, float]
     selected: dict[str, Any]
     sweep: list[dict[str, Any]]

@@ -21,17 +21,17 @@ import torch
 from . import __version__
 from .config import resolve_cache_dir, resolve_data_root
 from .datasets import Manifest, Sample, get_dataset
-from .encoder import Encoder, check_geometry, encoder_fingerprint
+from .encoder import Encoder, GeometryError, check_geometry, encoder_fingerprint
 from .extract import ExtractedView, View, extract_view, view_summary
 from .media.audio_decode import decoder_version
-from .pooling import resolve_layer
+from .pooling import features_from_output, requested_layers, resolve_layer
 from .protocols.base import ClassifierResult, ClipFeatures
 from .registry import build_encoder, resolve_factory
 from .results import (DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRecord, SplitRun, TaskInfo,
                       device_description, git_sha, packages, peak_rss_bytes, write_record, write_sidecar)
 from .store import FeatureStore
 from .synth.defaults import synthetic_root
-from .taskcard import FCClassifier, KNNClassifier, RetrievalClassifier, SVMClassifier, TaskCard, load_card
+from .taskcard import Features, FCClassifier, KNNClassifier, RetrievalClassifier, SVMClassifier, TaskCard, load_card
 
 SELECTION_NOTES = {
     "paper": "hyper-parameter (C or epoch) chosen on the TEST split, as the papers did; not a clean estimate",
@@ -123,6 +123,42 @@ def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int
                              batchnorm=clf.batchnorm, milestones=tuple(clf.milestones), gamma=clf.gamma,
                              selection=clf.selection, holdout_fraction=clf.holdout_fraction, seed=seed,
                              device=str(device), n_classes=n_classes)
+
+
+def column_spans(enc: Encoder, card: TaskCard, layer: str, device: torch.device) -> dict[str, tuple[int, int]]:
+    """Feature columns of each probed layer: {layer: (first, end)}, the card's layer first. Without
+    ``features.probe_layers`` the single span is left open-ended; otherwise one blank clip is run through the
+    encoder to measure each layer's pooled dimension (a missing layer fails here, before any extraction)."""
+    if not card.features.probe_layers:
+        return {layer: (0, -1)}
+    missing = [n for n in card.features.probe_layers if n not in enc.layers(card.modality)]
+    if missing:
+        raise GeometryError(f"encoder {enc.meta.name!r} has no layer(s) {missing} to probe; it offers "
+                            f"{enc.layers(card.modality)}")
+    with torch.inference_mode():
+        if card.modality == "video":
+            clip = card.video
+            x = enc.video_preprocess(torch.zeros(1, 3, clip.frames, clip.size, clip.size, dtype=torch.uint8, device=device))
+            out = enc.encode_video(x, requested_layers(layer, card.features))
+        else:
+            sr = enc.meta.audio.sample_rate
+            x = enc.audio_frontend(torch.zeros(1, int(round(card.audio.seconds * sr)), device=device))
+            out = enc.encode_audio(x, requested_layers(layer, card.features))
+        dims = {layer: features_from_output(out, card.modality, card.features).shape[1]}
+        for name, pool in card.features.probe_layers.items():
+            spec = Features(layer=name, pool=pool, normalize=card.features.normalize)
+            dims[name] = features_from_output(out, card.modality, spec).shape[1]
+    spans, start = {}, 0
+    for name, dim in dims.items():
+        spans[name] = (start, start + int(dim))
+        start += int(dim)
+    return spans
+
+
+def _columns(features: ClipFeatures, first: int, end: int) -> ClipFeatures:
+    """The same rows restricted to feature columns ``[first, end)``."""
+    return ClipFeatures(blocks=[b[:, first:end] for b in features.blocks], sample_index=features.sample_index,
+                        labels=features.labels, groups=features.groups, sample_ids=features.sample_ids)
 
 
 def per_sample_hits(metric: str, result: ClassifierResult, labels: torch.Tensor) -> np.ndarray:
@@ -234,6 +270,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     sidecar_rows: list[dict[str, Any]] = []
     feature_info: dict[str, Any] = {}
     correct: dict[str, dict[str, list[np.ndarray]]] = {m: {} for m in card.metrics}
+    spans = column_spans(enc, card, layer, device)
     skipped: dict[str, dict[str, str]] = {s.id: {"id": s.id, "path": s.path, "reason": s.reason} for s in manifest.skipped}
     padded: set[str] = set()
     damaged: dict[str, dict[str, str]] = {}
@@ -260,34 +297,41 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
             if train.n_samples == 0 or test.n_samples == 0:
                 raise RuntimeError(f"split {split_name}: no usable {'training' if train.n_samples == 0 else 'test'} samples "
                                    f"(skipped: {len(skipped)}); see the data report with `avbench data verify`")
-            opts.log(f"{split_name} seed {seed}: {card.classifier.type} on {train.n_rows} x {train.dim} train rows, "
-                     f"{test.n_samples} test samples")
-            t0 = time.perf_counter()
-            result = _classify(card, train, test, seed, device, len(manifest.classes))
-            hits = {m: per_sample_hits(m, result, test.labels) for m in card.metrics}
-            metrics = {m: float(h.mean()) for m, h in hits.items()}
-            runs.append(SplitRun(split=split_name, seed=seed, metrics=metrics, selected=result.selected,
-                                 sweep=result.sweep, backend=result.backend, n_train_samples=train.n_samples,
-                                 n_train_rows=train.n_rows, n_test_samples=test.n_samples, n_test_rows=test.n_rows,
-                                 info={**result.info, "classifier_seconds": round(time.perf_counter() - t0, 3)}))
-            pred = result.scores.argmax(1)
-            for m in card.metrics:
-                correct[m].setdefault(split_name, []).append(hits[m])
+            for layer_name, (c0, c1) in spans.items():
+                suffix = "" if layer_name == layer else f"@{layer_name}"
+                tr, te = (train, test) if len(spans) == 1 else (_columns(train, c0, c1), _columns(test, c0, c1))
+                opts.log(f"{split_name} seed {seed}{' ' + layer_name if suffix else ''}: {card.classifier.type} on "
+                         f"{tr.n_rows} x {tr.dim} train rows, {te.n_samples} test samples")
+                t0 = time.perf_counter()
+                result = _classify(card, tr, te, seed, device, len(manifest.classes))
+                hits = {m + suffix: per_sample_hits(m, result, te.labels) for m in card.metrics}
+                runs.append(SplitRun(split=split_name, seed=seed, layer=layer_name,
+                                     metrics={m: float(h.mean()) for m, h in hits.items()}, selected=result.selected,
+                                     sweep=result.sweep, backend=result.backend, n_train_samples=tr.n_samples,
+                                     n_train_rows=tr.n_rows, n_test_samples=te.n_samples, n_test_rows=te.n_rows,
+                                     info={**result.info, "classifier_seconds": round(time.perf_counter() - t0, 3)}))
+                for m, h in hits.items():
+                    correct.setdefault(m, {}).setdefault(split_name, []).append(h)
+                pred = result.scores.argmax(1)
+                for i, sid in enumerate(te.sample_ids):
+                    row = {"split": split_name, "seed": seed, "id": sid, "label": int(te.labels[i]),
+                           "pred": int(pred[i]), "scores": [round(float(x), 6) for x in result.scores[i]]}
+                    if suffix:
+                        row["layer"] = layer_name
+                    if result.sample_info is not None:
+                        row.update(result.sample_info[i])
+                    sidecar_rows.append(row)
             evaluated_test.update(test.sample_ids)
             evaluated_train.update(train.sample_ids)
             ids_by_split.setdefault(split_name, {"train": train.sample_ids, "test": test.sample_ids})
-            for i, sid in enumerate(test.sample_ids):
-                row = {"split": split_name, "seed": seed, "id": sid, "label": int(test.labels[i]),
-                       "pred": int(pred[i]), "scores": [round(float(x), 6) for x in result.scores[i]]}
-                if result.sample_info is not None:
-                    row.update(result.sample_info[i])
-                sidecar_rows.append(row)
 
     # ---- aggregate -----------------------------------------------------------------------------------
     metrics: dict[str, MetricSummary] = {}
-    for name in card.metrics:
-        per_split = {sp: float(np.mean([r.metrics[name] for r in runs if r.split == sp])) for sp in manifest.splits}
-        per_seed = {str(sd): float(np.mean([r.metrics[name] for r in runs if r.seed == sd])) for sd in seed_list}
+    for name in correct:  # the card's metrics, then "<metric>@<layer>" for probed layers
+        per_split = {sp: float(np.mean([r.metrics[name] for r in runs if r.split == sp and name in r.metrics]))
+                     for sp in manifest.splits}
+        per_seed = {str(sd): float(np.mean([r.metrics[name] for r in runs if r.seed == sd and name in r.metrics]))
+                    for sd in seed_list}
         values = np.array(list(per_split.values()))
         ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct[name].items()})
         metrics[name] = MetricSummary(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,

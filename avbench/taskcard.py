@@ -103,6 +103,10 @@ class Features(_Strict):
     layer: str
     pool: Pooling
     normalize: Literal["none", "l2", "last_axis_l2"] = "none"
+    #: extra layers probed alongside ``layer``, each with its own pooling (AVID's Kinetics probe: conv2x (1,12,12),
+    #: conv3x (1,8,8), conv4x (1,6,6), conv5x (1,4,4)); each is classified on its own and reported as
+    #: ``top1@<layer>``. Extracted in the same forward pass and stored as extra feature columns.
+    probe_layers: dict[str, Pooling] = Field(default_factory=dict)
 
 
 class SVMClassifier(_Strict):

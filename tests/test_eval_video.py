@@ -94,3 +94,27 @@ def test_hmdb51_fc_protocol_with_bad_files_recorded(tmp_path):
     assert record.protocol == "fc-paper" and record.runs[0].selected.get("epoch") in (1, 2)
     skipped = {s["path"]: s["reason"] for s in record.data.skipped}
     assert any(Path(p).name == victim.name for p in skipped), skipped
+
+
+def test_multi_layer_probe_reports_each_layer(ucf_root, tmp_path):
+    """AVID's probe: conv3x/conv4x pooled by their own adaptive sizes, classified separately, reported as
+    top1@<layer>; the stored rows hold the main layer's columns first, then each probed layer's."""
+    overrides = {**SMALL, "video": {"frames": 8, "size": 64, "resize": 72},
+                 "features": {"probe_layers": {"conv3x": {"type": "adaptive_max", "output": [1, 8, 8]},
+                                               "conv4x": {"type": "adaptive_max", "output": [1, 6, 6]}}},
+                 "classifier": {"costs": [1e-3, 1.0]}}
+    record, _ = run("crisscross", "ucf101-linear", data_root=ucf_root, overrides=overrides, options=_opts(tmp_path))
+    assert record.features["seed0"]["train"]["dim"] == 512 * 16 + 128 * 64 + 256 * 36
+    assert {r.layer for r in record.runs} == {"conv5x", "conv3x", "conv4x"}
+    assert {"top1", "top1@conv3x", "top5@conv4x"} <= set(record.metrics)
+    conv3 = next(r for r in record.runs if r.layer == "conv3x")
+    assert set(conv3.metrics) == {"top1@conv3x", "top5@conv3x"} and len(conv3.sweep) == 2
+
+
+def test_probing_a_layer_the_encoder_lacks_fails_before_extraction(ucf_root, tmp_path):
+    from avbench.encoder import GeometryError
+
+    overrides = {**SMALL, "features": {"probe_layers": {"conv9x": {"type": "adaptive_max", "output": [1, 2, 2]}}}}
+    with pytest.raises(GeometryError, match="conv9x"):
+        run("crisscross", "ucf101-linear", data_root=ucf_root, overrides=overrides, options=_opts(tmp_path))
+    assert not (tmp_path / "cache" / "features").exists()
