@@ -31,7 +31,7 @@ from .results import (DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRe
                       device_description, git_sha, packages, peak_rss_bytes, write_record, write_sidecar)
 from .store import FeatureStore
 from .synth.defaults import synthetic_root
-from .taskcard import Features, FCClassifier, KNNClassifier, RetrievalClassifier, SVMClassifier, TaskCard, load_card
+from .taskcard import Features, FCClassifier, FinetuneClassifier, KNNClassifier, RetrievalClassifier, SVMClassifier, TaskCard, load_card
 
 SELECTION_NOTES = {
     "paper": "hyper-parameter (C or epoch) chosen on the TEST split, as the papers did; not a clean estimate",
@@ -270,18 +270,63 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     sidecar_rows: list[dict[str, Any]] = []
     feature_info: dict[str, Any] = {}
     correct: dict[str, dict[str, list[np.ndarray]]] = {m: {} for m in card.metrics}
-    spans = column_spans(enc, card, layer, device)
+    spans = {} if isinstance(card.classifier, FinetuneClassifier) else column_spans(enc, card, layer, device)
     skipped: dict[str, dict[str, str]] = {s.id: {"id": s.id, "path": s.path, "reason": s.reason} for s in manifest.skipped}
     padded: set[str] = set()
     damaged: dict[str, dict[str, str]] = {}
     evaluated_test: set[str] = set()
     evaluated_train: set[str] = set()
     ids_by_split: dict[str, dict[str, list[str]]] = {}
-    views = {seed: (extract("train", train_samples, card.train, seed), extract("test", test_samples, card.test, seed))
-             for seed in seed_list}
+    finetune = isinstance(card.classifier, FinetuneClassifier)
+    if finetune and world > 1:
+        raise NotImplementedError("finetuning runs in one process; DDP under torchrun is not implemented yet")
+    views = {} if finetune else {
+        seed: (extract("train", train_samples, card.train, seed), extract("test", test_samples, card.test, seed))
+        for seed in seed_list}
     if rank != 0:  # other ranks only extract their shards; rank 0 classifies and writes the record
         return None, None  # type: ignore[return-value]
-    for seed in seed_list:
+
+    def record_result(split_name: str, seed: int, layer_name: str, tr: ClipFeatures, te: ClipFeatures,
+                      result: ClassifierResult, seconds: float) -> None:
+        suffix = "" if layer_name == layer else f"@{layer_name}"
+        hits = {m + suffix: per_sample_hits(m, result, te.labels) for m in card.metrics}
+        runs.append(SplitRun(split=split_name, seed=seed, layer=layer_name,
+                             metrics={m: float(h.mean()) for m, h in hits.items()}, selected=result.selected,
+                             sweep=result.sweep, backend=result.backend, n_train_samples=tr.n_samples,
+                             n_train_rows=tr.n_rows, n_test_samples=te.n_samples, n_test_rows=te.n_rows,
+                             info={**result.info, "classifier_seconds": round(seconds, 3)}))
+        for m, h in hits.items():
+            correct.setdefault(m, {}).setdefault(split_name, []).append(h)
+        pred = result.scores.argmax(1)
+        for i, sid in enumerate(te.sample_ids):
+            row = {"split": split_name, "seed": seed, "id": sid, "label": int(te.labels[i]),
+                   "pred": int(pred[i]), "scores": [round(float(x), 6) for x in result.scores[i]]}
+            if suffix:
+                row["layer"] = layer_name
+            if result.sample_info is not None:
+                row.update(result.sample_info[i])
+            sidecar_rows.append(row)
+        evaluated_test.update(te.sample_ids)
+        evaluated_train.update(tr.sample_ids)
+        ids_by_split.setdefault(split_name, {"train": tr.sample_ids, "test": te.sample_ids})
+
+    for seed in seed_list if finetune else ():
+        from .finetune_run import finetune_split
+
+        for split_name, split in manifest.splits.items():
+            tr_s = [by_id[i] for i in split["train"] if i in by_id]
+            te_s = [by_id[i] for i in split["test"] if i in by_id]
+            ckpt = cache_dir / "finetune" / hashlib.sha256(json.dumps(
+                [base_key, card.sha256(), split_name, seed], sort_keys=True, default=str).encode()).hexdigest()[:32]
+            t0 = time.perf_counter()
+            result, tr, te, skips = finetune_split(enc, card, layer, tr_s, te_s, n_classes=len(manifest.classes),
+                                                   seed=seed, device=device, dtype=opts.dtype,
+                                                   workers=opts.num_workers, checkpoint_dir=ckpt, log=opts.log)
+            for s in skips.skipped.values():
+                skipped.setdefault(s["id"], s)
+            padded.update(skips.padded)
+            record_result(split_name, seed, layer, tr, te, result, time.perf_counter() - t0)
+    for seed in () if finetune else seed_list:
         (train_view, tv), (test_view, sv) = views[seed]
         feature_info[f"seed{seed}"] = {"train": view_summary(train_view), "test": view_summary(test_view),
                                        "train_seeded": tv.seed is not None, "test_seeded": sv.seed is not None}
@@ -298,32 +343,12 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                 raise RuntimeError(f"split {split_name}: no usable {'training' if train.n_samples == 0 else 'test'} samples "
                                    f"(skipped: {len(skipped)}); see the data report with `avbench data verify`")
             for layer_name, (c0, c1) in spans.items():
-                suffix = "" if layer_name == layer else f"@{layer_name}"
                 tr, te = (train, test) if len(spans) == 1 else (_columns(train, c0, c1), _columns(test, c0, c1))
-                opts.log(f"{split_name} seed {seed}{' ' + layer_name if suffix else ''}: {card.classifier.type} on "
-                         f"{tr.n_rows} x {tr.dim} train rows, {te.n_samples} test samples")
+                opts.log(f"{split_name} seed {seed}{'' if layer_name == layer else ' ' + layer_name}: "
+                         f"{card.classifier.type} on {tr.n_rows} x {tr.dim} train rows, {te.n_samples} test samples")
                 t0 = time.perf_counter()
                 result = _classify(card, tr, te, seed, device, len(manifest.classes))
-                hits = {m + suffix: per_sample_hits(m, result, te.labels) for m in card.metrics}
-                runs.append(SplitRun(split=split_name, seed=seed, layer=layer_name,
-                                     metrics={m: float(h.mean()) for m, h in hits.items()}, selected=result.selected,
-                                     sweep=result.sweep, backend=result.backend, n_train_samples=tr.n_samples,
-                                     n_train_rows=tr.n_rows, n_test_samples=te.n_samples, n_test_rows=te.n_rows,
-                                     info={**result.info, "classifier_seconds": round(time.perf_counter() - t0, 3)}))
-                for m, h in hits.items():
-                    correct.setdefault(m, {}).setdefault(split_name, []).append(h)
-                pred = result.scores.argmax(1)
-                for i, sid in enumerate(te.sample_ids):
-                    row = {"split": split_name, "seed": seed, "id": sid, "label": int(te.labels[i]),
-                           "pred": int(pred[i]), "scores": [round(float(x), 6) for x in result.scores[i]]}
-                    if suffix:
-                        row["layer"] = layer_name
-                    if result.sample_info is not None:
-                        row.update(result.sample_info[i])
-                    sidecar_rows.append(row)
-            evaluated_test.update(test.sample_ids)
-            evaluated_train.update(train.sample_ids)
-            ids_by_split.setdefault(split_name, {"train": train.sample_ids, "test": test.sample_ids})
+                record_result(split_name, seed, layer_name, tr, te, result, time.perf_counter() - t0)
 
     # ---- aggregate -----------------------------------------------------------------------------------
     metrics: dict[str, MetricSummary] = {}

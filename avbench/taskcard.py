@@ -170,6 +170,25 @@ class KNNClassifier(_Strict):
     selection: Literal["none"] = "none"
 
 
+class FinetuneClassifier(_Strict):
+    """Full finetuning of the video trunk (CrissCross supplementary E.2, Table S11): the card's layer and pooling
+    (adaptive max-pool 1x1x1), dropout, a new linear layer; SGD with momentum, MultiStepLR over epochs;
+    ``train.clips`` fresh random clips per video per epoch; softmax averaged over ``test.clips`` test clips.
+    selection "paper": best test epoch (flagged); "clean": the last epoch."""
+
+    type: Literal["finetune"]
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    milestones: tuple[int, ...] = ()
+    gamma: float = Field(default=0.1, gt=0)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    selection: Literal["paper", "clean"] = "paper"
+    buffer_videos: int = Field(default=8, gt=0)  # videos whose clips are shuffled together into batches
+
+
 class DatasetRef(_Strict):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -191,7 +210,8 @@ class TaskCard(_Strict):
     train: ClipSampling
     test: ClipSampling
     features: Features
-    classifier: SVMClassifier | FCClassifier | RetrievalClassifier | KNNClassifier = Field(discriminator="type")
+    classifier: SVMClassifier | FCClassifier | RetrievalClassifier | KNNClassifier | FinetuneClassifier = Field(
+        discriminator="type")
     seeds: tuple[int, ...] = (0,)
     metrics: tuple[Literal["top1", "top5", "recall1", "recall5", "recall10", "recall20", "recall50"], ...] = ("top1", "top5")
     batch_size: int = Field(default=64, gt=0)
@@ -211,6 +231,8 @@ class TaskCard(_Strict):
                                  f"must be among {sorted(wanted)}")
         elif any(m.startswith("recall") for m in self.metrics):
             raise ValueError("recall@k metrics belong to retrieval cards (classifier.type: retrieval)")
+        if isinstance(self.classifier, FinetuneClassifier) and self.modality != "video":
+            raise ValueError("classifier.type finetune trains a video trunk: the card's modality must be video")
         if self.modality == "video" and self.video is not None:
             from .media.video_augment import VideoAugmentConfig
 
