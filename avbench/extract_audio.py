@@ -16,7 +16,7 @@ from .encoder import Encoder
 from .extract_common import DecodedSample, View, autocast
 from .media.audio_augment import AudioAugmentConfig, augment_spectrogram, augment_waveform
 from .media.audio_decode import load_audio
-from .media.clips import cut_clips, random_starts, uniform_starts
+from .media.clips import cut_clips, random_starts, synced_starts, uniform_starts
 from .media.errors import MediaError
 from .media.seeding import generator_for
 from .pooling import probe_features, requested_layers
@@ -54,7 +54,8 @@ class AudioClipSource(Dataset):
             starts = uniform_starts(wave.numel(), clip_len, k)
         else:
             gens = [generator_for(v.seed, v.side, sample.id, j, "start") for j in range(k)]
-            starts = random_starts(wave.numel(), clip_len, k, gens)
+            pick = synced_starts if v.sampling.sampling == "synced" else random_starts
+            starts = pick(wave.numel(), clip_len, k, gens)
         clips = cut_clips(wave, starts, clip_len, pad=v.clip.pad)
         if self.augment is not None:
             clips = augment_waveform(clips, self.augment, [generator_for(v.seed, v.side, sample.id, j, "wave") for j in range(k)])

@@ -31,7 +31,7 @@ class View:
 
     @property
     def random(self) -> bool:
-        return self.sampling.sampling == "random" or bool(self.sampling.augment)
+        return self.sampling.sampling != "uniform" or bool(self.sampling.augment)
 
 
 @dataclass

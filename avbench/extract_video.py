@@ -42,7 +42,7 @@ class VideoClipSource(Dataset):
         v = self.view
         k = v.sampling.clips
         gens = ([generator_for(v.seed, v.side, sample.id, j, "start") for j in range(k)]
-                if v.sampling.sampling == "random" else None)
+                if v.sampling.sampling != "uniform" else None)
         try:
             out = decode_clips(sample.path, fps=v.clip.fps, frames=v.clip.frames, clips=k,
                                sampling=v.sampling.sampling, generators=gens,

@@ -155,6 +155,20 @@ def column_spans(enc: Encoder, card: TaskCard, layer: str, device: torch.device)
     return spans
 
 
+def fuse(audio: ClipFeatures, video: ClipFeatures) -> ClipFeatures:
+    """Late fusion: each clip's audio and video features concatenated ``[n, D_a + D_v]`` (audio first), block by
+    block. Both must hold the same samples with the same clip rows in the same order (the extraction writes rows
+    by (sample, clip) in shard order, and synced sampling gives each clip one start time in both streams)."""
+    if audio.sample_ids != video.sample_ids or not torch.equal(audio.sample_index, video.sample_index):
+        raise RuntimeError("audio and video clip rows do not line up; cannot fuse")
+    blocks_a, blocks_v = audio.blocks, video.blocks
+    if [b.shape[0] for b in blocks_a] != [b.shape[0] for b in blocks_v]:
+        blocks_a, blocks_v = [audio.dense()], [video.dense()]
+    return ClipFeatures(blocks=[torch.cat([a, v], dim=1) for a, v in zip(blocks_a, blocks_v)],
+                        sample_index=audio.sample_index, labels=audio.labels, groups=audio.groups,
+                        sample_ids=audio.sample_ids)
+
+
 def _columns(features: ClipFeatures, first: int, end: int) -> ClipFeatures:
     """The same rows restricted to feature columns ``[first, end)``."""
     return ClipFeatures(blocks=[b[:, first:end] for b in features.blocks], sample_index=features.sample_index,
@@ -227,12 +241,22 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         torch.cuda.reset_peak_memory_stats(device)
     enc, source = _resolve_encoder(encoder, weights, init_seed)
     enc = enc.to(device)
-    clip = card.audio if card.modality == "audio" else card.video
-    check_geometry(enc.meta, card.modality, seconds=getattr(clip, "seconds", None),
-                   frames=getattr(clip, "frames", None), size=getattr(clip, "size", None), fps=getattr(clip, "fps", None))
-    layer, fallback = resolve_layer(enc.layers(card.modality), card.features.layer)
-    if fallback:
-        opts.log(f"note: {fallback}")
+    # one modality, or both for an audiovisual card (video first: its `features`, then audio's `features_audio`)
+    mods = ("video", "audio") if card.modality == "audiovisual" else (card.modality,)
+    clips = {m: card.video if m == "video" else card.audio for m in mods}
+    feats = {m: card.features_audio if (m == "audio" and len(mods) == 2) else card.features for m in mods}
+    layers: dict[str, str] = {}
+    fallbacks: list[str] = []
+    for m in mods:
+        c = clips[m]
+        check_geometry(enc.meta, m, seconds=getattr(c, "seconds", None), frames=getattr(c, "frames", None),
+                       size=getattr(c, "size", None), fps=getattr(c, "fps", None))
+        layers[m], fb = resolve_layer(enc.layers(m), feats[m].layer)
+        if fb:
+            fallbacks.append(f"{m}: {fb}" if len(mods) == 2 else fb)
+            opts.log(f"note: {fallbacks[-1]}")
+    clip, layer = clips[mods[0]], layers[mods[0]]
+    fallback = "; ".join(fallbacks) or None
 
     cache_dir = resolve_cache_dir(opts.cache_dir)
     root = resolve_data_root(card.dataset.name, data_root) if str(data_root) != "synthetic" else None
@@ -254,13 +278,16 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                 "manifest": manifest.content_hash(), "task": card.name, "task_version": card.version}
     batch = opts.batch_size or card.batch_size
 
-    def extract(side: str, samples: list[Sample], sampling: Any, seed: int) -> tuple[ExtractedView, View]:
-        view = View(side=side, modality=card.modality, clip=clip, sampling=sampling, features=card.features,
-                    layer=layer, seed=None)
+    def extract(side: str, samples: list[Sample], sampling: Any, seed: int,
+                modality: str | None = None) -> tuple[ExtractedView, View]:
+        m = modality or mods[0]
+        view = View(side=side, modality=m, clip=clips[m], sampling=sampling, features=feats[m], layer=layers[m],
+                    seed=None)
         if view.random:
             view = View(**{**view.__dict__, "seed": seed})
         entry = store.entry({**base_key, "view": view.cache_fields(), "samples": _ids_sha([s.id for s in samples])})
-        advance = opts.progress(f"{side} features (seed {seed})" if view.random else f"{side} features", len(samples)) if opts.progress else None
+        what = f"{side} {m} features" if len(mods) == 2 else f"{side} features"
+        advance = opts.progress(f"{what} (seed {seed})" if view.random else what, len(samples)) if opts.progress else None
         out = extract_view(enc, samples, view, entry, device=device, dtype=opts.dtype, batch_size=batch,
                            num_workers=opts.num_workers, shard_size=opts.shard_size, rank=rank, world_size=world,
                            progress=advance)
@@ -280,15 +307,16 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     finetune = isinstance(card.classifier, FinetuneClassifier)
     if finetune and world > 1:
         raise NotImplementedError("finetuning runs in one process; DDP under torchrun is not implemented yet")
+    fusion = len(mods) == 2
     views = {} if finetune else {
-        seed: (extract("train", train_samples, card.train, seed), extract("test", test_samples, card.test, seed))
-        for seed in seed_list}
+        (seed, m): (extract("train", train_samples, card.train, seed, m), extract("test", test_samples, card.test, seed, m))
+        for seed in seed_list for m in mods}
     if rank != 0:  # other ranks only extract their shards; rank 0 classifies and writes the record
         return None, None  # type: ignore[return-value]
 
     def record_result(split_name: str, seed: int, layer_name: str, tr: ClipFeatures, te: ClipFeatures,
-                      result: ClassifierResult, seconds: float) -> None:
-        suffix = "" if layer_name == layer else f"@{layer_name}"
+                      result: ClassifierResult, seconds: float, suffix: str | None = None) -> None:
+        suffix = ("" if layer_name == layer else f"@{layer_name}") if suffix is None else suffix
         hits = {m + suffix: per_sample_hits(m, result, te.labels) for m in card.metrics}
         runs.append(SplitRun(split=split_name, seed=seed, layer=layer_name,
                              metrics={m: float(h.mean()) for m, h in hits.items()}, selected=result.selected,
@@ -326,8 +354,43 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                 skipped.setdefault(s["id"], s)
             padded.update(skips.padded)
             record_result(split_name, seed, layer, tr, te, result, time.perf_counter() - t0)
-    for seed in () if finetune else seed_list:
-        (train_view, tv), (test_view, sv) = views[seed]
+    for seed in seed_list if fusion else ():
+        per_mod = {m: views[(seed, m)] for m in mods}
+        feature_info[f"seed{seed}"] = {f"{side}_{m}": view_summary(per_mod[m][i][0]) for m in mods
+                                       for i, side in enumerate(("train", "test"))}
+        for m in mods:
+            for ev, _ in per_mod[m]:
+                for s in ev.skipped:
+                    skipped.setdefault(s["id"], {**s, "reason": f"{m}: {s['reason']}"})
+                for s in ev.damaged:
+                    damaged.setdefault(s["id"], s)
+                padded.update(ev.padded)
+        for split_name, split in manifest.splits.items():
+            sides = {}
+            for i, (side, samples_) in enumerate((("train", train_samples), ("test", test_samples))):
+                ids = [x for x in split[side] if x in by_id and x not in skipped]
+                sides[side] = {m: _clip_features(per_mod[m][i][0], samples_, ids) for m in mods}
+            if any(sides[sd][m].n_samples == 0 for sd in sides for m in mods):
+                raise RuntimeError(f"split {split_name}: no sample has both streams usable (skipped: {len(skipped)})")
+            single: dict[str, float] = {}
+            for m in mods:
+                t0 = time.perf_counter()
+                result = _classify(card, sides["train"][m], sides["test"][m], seed, device, len(manifest.classes))
+                record_result(split_name, seed, m, sides["train"][m], sides["test"][m], result,
+                              time.perf_counter() - t0, suffix=f"@{m}")
+                single[m] = runs[-1].metrics[f"{card.metrics[0]}@{m}"]
+            tr_av, te_av = (fuse(sides[sd]["audio"], sides[sd]["video"]) for sd in ("train", "test"))
+            opts.log(f"{split_name} seed {seed}: {card.classifier.type} on {tr_av.n_rows} x {tr_av.dim} fused rows")
+            t0 = time.perf_counter()
+            result = _classify(card, tr_av, te_av, seed, device, len(manifest.classes))
+            record_result(split_name, seed, "audio+video", tr_av, te_av, result, time.perf_counter() - t0, suffix="")
+            best = max(single, key=single.get)  # the better single modality on this split
+            gain = correct[card.metrics[0]][split_name][-1] - correct[f"{card.metrics[0]}@{best}"][split_name][-1]
+            correct.setdefault("fusion_gain", {}).setdefault(split_name, []).append(gain)
+            runs[-1].metrics["fusion_gain"] = float(gain.mean())
+            runs[-1].info["fusion_gain_vs"] = best
+    for seed in () if (finetune or fusion) else seed_list:
+        (train_view, tv), (test_view, sv) = views[(seed, mods[0])]
         feature_info[f"seed{seed}"] = {"train": view_summary(train_view), "test": view_summary(test_view),
                                        "train_seeded": tv.seed is not None, "test_seeded": sv.seed is not None}
         for v in (train_view, test_view):

@@ -60,14 +60,15 @@ class VideoClip(_Strict):
 class ClipSampling(_Strict):
     """How clips are drawn from one sample for one side of the protocol.
 
-    clips: clips per sample; sampling: "uniform" (evenly spaced windows) or "random" (seeded per sample);
+    clips: clips per sample; sampling: "uniform" (evenly spaced windows), "random" (seeded per sample) or
+      "synced" (random, at the same time in the audio and the video stream: audio-visual cards);
     augment: augmentation parameters (owned by the protocol, validated by the media module);
     trim_to_first_clip: cut the input to its first clip length before windowing — reproduces the released
       CrissCross ESC-50 2-s test code, whose 10 windows are then identical (off by default).
     """
 
     clips: int = Field(gt=0)
-    sampling: Literal["uniform", "random"]
+    sampling: Literal["uniform", "random", "synced"]
     augment: dict[str, Any] | None = None
     trim_to_first_clip: bool = False
 
@@ -202,7 +203,7 @@ class TaskCard(_Strict):
     description: str
     citation: str = ""
     notes: tuple[str, ...] = ()
-    modality: Literal["audio", "video"]
+    modality: Literal["audio", "video", "audiovisual"]
     dataset: DatasetRef
     splits: tuple[str, ...]
     audio: AudioClip | None = None
@@ -210,6 +211,8 @@ class TaskCard(_Strict):
     train: ClipSampling
     test: ClipSampling
     features: Features
+    #: audiovisual cards only: pooling of the AUDIO map (``features`` then pools the video map)
+    features_audio: Features | None = None
     classifier: SVMClassifier | FCClassifier | RetrievalClassifier | KNNClassifier | FinetuneClassifier = Field(
         discriminator="type")
     seeds: tuple[int, ...] = (0,)
@@ -220,6 +223,18 @@ class TaskCard(_Strict):
     def _geometry(self) -> "TaskCard":
         if self.modality == "audio" and self.audio is None:
             raise ValueError("an audio task needs an 'audio' clip block")
+        if self.modality == "audiovisual":
+            if self.audio is None or self.video is None or self.features_audio is None:
+                raise ValueError("an audiovisual card needs 'audio' and 'video' clip blocks and 'features_audio'")
+            if not isinstance(self.classifier, (SVMClassifier, FCClassifier)):
+                raise ValueError("an audiovisual card fuses features for a linear classifier (svm or fc)")
+            if self.features.probe_layers or self.features_audio.probe_layers:
+                raise ValueError("probe_layers is not supported on audiovisual cards")
+            if self.train.augment or self.test.augment:
+                raise ValueError("audiovisual cards take unaugmented clips (supplementary E.1 names no augmentation "
+                                 "for fusion); one augment block cannot serve both modalities")
+        elif self.features_audio is not None:
+            raise ValueError("'features_audio' belongs to audiovisual cards only")
         if self.modality == "video" and self.video is None:
             raise ValueError("a video task needs a 'video' clip block")
         if not self.splits:

@@ -40,6 +40,20 @@ def random_starts(n_total: int, clip_len: int, n: int, generators: Sequence[torc
     return [int(torch.randint(0, high, (1,), generator=g).item()) for g in generators]
 
 
+def synced_starts(n_total: int, clip_len: int, n: int, generators: Sequence[torch.Generator]) -> list[int]:
+    """``n`` window starts (in this stream's units) at the same FRACTION of every stream: clip ``j`` starts at
+    ``floor(u_j * (n_total - clip_len + 1))`` with ``u_j ~ U[0, 1)`` drawn from ``generators[j]`` alone. Given the
+    same generators, the audio window (samples) and the video window (frames) of a clip start at the same time,
+    to within one frame, which is what audio-visual clips need. All zeros when the input is not longer than one clip."""
+    _check(n_total, clip_len, n)
+    if len(generators) != n:
+        raise ValueError(f"synced_starts needs one generator per clip: {n} clips, {len(generators)} generators")
+    if n_total <= clip_len:
+        return [0] * n
+    span = n_total - clip_len + 1
+    return [min(span - 1, int(float(torch.rand(1, generator=g, dtype=torch.float64)) * span)) for g in generators]
+
+
 def cut_clips(wave: torch.Tensor, starts: Sequence[int], clip_len: int, pad: Pad = "zeros") -> torch.Tensor:
     """Cut ``wave`` ``[N]`` into ``[K, clip_len]`` windows at ``starts`` (samples).
 

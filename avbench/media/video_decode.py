@@ -34,7 +34,7 @@ import av
 import numpy as np
 import torch
 
-from .clips import random_starts, uniform_starts
+from .clips import random_starts, synced_starts, uniform_starts
 from .container import declared_seconds, open_container
 from .errors import MediaError
 
@@ -132,8 +132,10 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
                  strict: bool = False) -> DecodedClips:
     """Decode ``path`` once and cut ``clips`` clips of ``frames`` frames at ``fps`` Hz (module docstring).
 
-    sampling: "uniform" (evenly spaced starts, deterministic) or "random" (start j drawn from
-    ``generators[j]`` alone, so a clip never depends on the others). trim_to_first_clip: only the first clip
+    sampling: "uniform" (evenly spaced starts, deterministic), "random" (start j drawn from
+    ``generators[j]`` alone, so a clip never depends on the others) or "synced" (start j at the fraction of the
+    stream drawn from ``generators[j]``, so an audio clip cut with the same generators starts at the same time;
+    see :func:`avbench.media.clips.synced_starts`). trim_to_first_clip: only the first clip
     length of the video is used. strict: any damage note raises MediaError instead of being kept.
     Returns :class:`DecodedClips` with ``frames`` ``[K, T, H, W, 3]`` uint8.
     """
@@ -238,6 +240,10 @@ def _plan(times: np.ndarray, fps: float, frames: int, clips: int, sampling: str,
     n_target = int(timeline.size)
     if sampling == "uniform":
         starts = uniform_starts(n_target, frames, clips)
+    elif sampling == "synced":
+        if generators is None:
+            raise ValueError("synced clip sampling needs one generator per clip")
+        starts = synced_starts(n_target, frames, clips, generators)
     elif sampling == "random":
         if generators is None:
             raise ValueError("random clip sampling needs one generator per clip")
