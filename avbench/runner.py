@@ -255,7 +255,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         if fb:
             fallbacks.append(f"{m}: {fb}" if len(mods) == 2 else fb)
             opts.log(f"note: {fallbacks[-1]}")
-    clip, layer = clips[mods[0]], layers[mods[0]]
+    layer = layers[mods[0]]
     fallback = "; ".join(fallbacks) or None
 
     cache_dir = resolve_cache_dir(opts.cache_dir)

@@ -31,7 +31,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 from .base import DatasetError, Manifest, Sample, Skip, register_dataset
 
@@ -143,6 +143,41 @@ def read_id_list(path: Path) -> set[str]:
     return ids
 
 
+def first_of_each_id(rows: Sequence[Any], notes: list[str]) -> list[Any]:
+    """Rows (with ``.id`` and ``.where``) keeping the first of each id; a note counts the duplicates ignored."""
+    first: dict[str, Any] = {}
+    dups: list[str] = []
+    for r in rows:
+        if r.id in first:
+            dups.append(f"{r.where} (first {first[r.id].where})")
+            continue
+        first[r.id] = r
+    if dups:
+        notes.append(f"{len(dups)} duplicate id(s) ignored, the first row kept; e.g. {dups[0]}")
+    return list(first.values())
+
+
+def load_id_list(dataset: str, root: Path, id_list: str | Path) -> set[str]:
+    """:func:`read_id_list` of ``id_list`` (absolute, relative to the working directory, or to ``root``)."""
+    list_path = Path(id_list).expanduser()
+    if not list_path.is_absolute() and not list_path.is_file():
+        list_path = root / list_path
+    if not list_path.is_file():
+        raise DatasetError(f"{dataset}: id_list {id_list} not found")
+    return read_id_list(list_path)
+
+
+def pin_to_id_list(rows: Sequence[Any], keep: set[str], id_list: str | Path, notes: list[str]) -> list[Any]:
+    """The rows whose id is in ``keep``; rows outside the list are dropped (and not counted in ``expected``)."""
+    before = len(rows)
+    in_rows = {r.id for r in rows}
+    kept = [r for r in rows if r.id in keep]
+    notes.append(f"id_list {id_list}: {len(kept)} of {before} rows kept; {before - len(kept)} rows not in the "
+                 f"list dropped (not counted in expected); {len(keep - in_rows)} listed id(s) are not in "
+                 f"the annotations")
+    return kept
+
+
 def index_videos(dirs: Sequence[Path]) -> dict[str, list[Path]]:
     """File stem -> paths of every video file (:data:`VIDEO_EXTS`) under ``dirs``, recursively (os.scandir)."""
     index: dict[str, list[Path]] = {}
@@ -228,25 +263,9 @@ def load_kinetics(dataset: str, root: Path, *, annotations: PathOption = None, v
         rows.extend(parsed)
         if tests:
             notes.append(f"{p.name}: {tests} test row(s) ignored (no labels released)")
-    keep_ids = None
-    if id_list is not None:
-        list_path = Path(id_list).expanduser()
-        if not list_path.is_absolute() and not list_path.is_file():
-            list_path = root / list_path
-        if not list_path.is_file():
-            raise DatasetError(f"{dataset}: id_list {id_list} not found")
-        keep_ids = read_id_list(list_path)
+    keep_ids = load_id_list(dataset, root, id_list) if id_list is not None else None
     # ---- duplicates, class list, filters (no file system access yet) ----
-    first: dict[str, Row] = {}
-    dups: list[str] = []
-    for r in rows:
-        if r.id in first:
-            dups.append(f"{r.where} (first {first[r.id].where})")
-            continue
-        first[r.id] = r
-    if dups:
-        notes.append(f"{len(dups)} duplicate id(s) ignored, the first row kept; e.g. {dups[0]}")
-    rows = list(first.values())
+    rows = first_of_each_id(rows, notes)
     if classes is not None:
         wanted = {c.replace(" ", "_") for c in classes}
         before = len(rows)
@@ -272,12 +291,7 @@ def load_kinetics(dataset: str, root: Path, *, annotations: PathOption = None, v
                 raise DatasetError(f"{r.where}: label {r.label!r} does not occur in the train rows")
         key = {lab: lab for lab in names}
     if keep_ids is not None:
-        before = len(rows)
-        in_rows = {r.id for r in rows}
-        rows = [r for r in rows if r.id in keep_ids]
-        notes.append(f"id_list {id_list}: {len(rows)} of {before} rows kept; {before - len(rows)} rows not in the "
-                     f"list dropped (not counted in expected); {len(keep_ids - in_rows)} listed id(s) are not in "
-                     f"the annotations (of these classes)")
+        rows = pin_to_id_list(rows, keep_ids, id_list, notes)
     if not rows:
         raise DatasetError(f"{dataset}: no train/val rows left in {[str(p) for p in csv_paths]}")
     label = {n: i for i, n in enumerate(names)}

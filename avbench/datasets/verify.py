@@ -56,7 +56,7 @@ def _check_video(sample: Sample) -> tuple[float | None, str | None, str | None]:
     to measure the stream's length (s, from packet timestamps) against what the header declares."""
     import av
 
-    from ..media.container import declared_seconds, open_container
+    from ..media.container import declared_seconds, demux_tolerant, open_container
     from ..media.errors import MediaError
 
     try:
@@ -69,17 +69,7 @@ def _check_video(sample: Sample) -> tuple[float | None, str | None, str | None]:
             cc = stream.codec_context
             got_frame, errors, first_error, packets = False, 0, None, 0
             lo, hi, notes = None, None, []
-            demux = c.demux(stream)
-            while True:
-                try:
-                    packet = next(demux)
-                except StopIteration:
-                    break
-                except av.error.FFmpegError as exc:
-                    notes.append(f"demux error after {packets} packets: {exc}")
-                    break
-                if not packet.size:
-                    continue
+            for packet in demux_tolerant(c, stream, notes):
                 packets += 1
                 if packet.pts is not None and stream.time_base is not None:
                     start = float(packet.pts * stream.time_base)

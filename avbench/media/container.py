@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import av
 
@@ -40,3 +41,22 @@ def declared_seconds(container: av.container.InputContainer, stream: av.stream.S
     if container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
     return None
+
+
+def demux_tolerant(container: av.container.InputContainer, stream: av.stream.Stream,
+                   notes: list[str]) -> Iterator[av.Packet]:
+    """The non-empty packets of ``stream``. Where the demuxer gives up mid-file (a truncated or damaged
+    container) the iteration ends there and a note says after how many packets, instead of raising."""
+    demux = container.demux(stream)
+    n = 0
+    while True:
+        try:
+            packet = next(demux)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as exc:
+            notes.append(f"demux error after {n} packets, rest of file dropped: {exc}")
+            return
+        if packet.size:
+            n += 1
+            yield packet

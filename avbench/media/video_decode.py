@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from .clips import random_starts, synced_starts, uniform_starts
-from .container import declared_seconds, open_container
+from .container import declared_seconds, demux_tolerant, open_container
 from .errors import MediaError
 
 log = logging.getLogger("avbench.media")
@@ -148,18 +148,7 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
         stream.thread_type = "AUTO"
         declared = declared_seconds(container, stream)
         declared_frames = int(stream.frames or 0)  # the header's count (AVI keeps it even when truncated)
-        packets: list[av.Packet] = []
-        demux = container.demux(stream)
-        while True:
-            try:
-                packet = next(demux)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:  # the demuxer gave up: keep what came before
-                notes.append(f"demux error after {len(packets)} packets, rest of file dropped: {exc}")
-                break
-            if packet.size:
-                packets.append(packet)
+        packets = list(demux_tolerant(container, stream, notes))  # a demuxer giving up ends the stream there
         stamps = [pk.pts if pk.pts is not None else pk.dts for pk in packets]
         if not packets or any(s is None for s in stamps):
             stamps = None  # no usable packet timestamps: fall back to the decoded frames' own
