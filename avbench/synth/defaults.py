@@ -13,6 +13,7 @@ from typing import Callable
 
 from .audio_fixtures import write_dcase2013, write_esc50
 from .video_fixtures import write_hmdb51, write_kinetics400, write_ucf101
+from .vggsound_fixtures import write_vggsound
 
 #: CSV labels (spaces, as Kinetics spells them) of the synthetic Kinetics-Sound set: Kinetics-Sound classes.
 KINETICS_SOUND_FIXTURE_LABELS = ("blowing out candles", "playing drums", "playing guitar", "ripping paper",
@@ -29,6 +30,8 @@ _WRITERS: dict[str, tuple[str, Callable[[Path], Path]]] = {
         out, n_classes=6, train_per_class=6, val_per_class=3, missing=2, seed=0)),
     "kinetics_sound": ("kinetics_sound-synthetic-v1", lambda out: write_kinetics400(
         out, class_names=KINETICS_SOUND_FIXTURE_LABELS, train_per_class=6, val_per_class=3, missing=2, seed=1)),
+    "vggsound": ("vggsound-synthetic-v1", lambda out: write_vggsound(
+        out, n_classes=6, train_per_class=6, test_per_class=3, missing=2, seed=0)),
 }
 
 
