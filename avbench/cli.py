@@ -39,7 +39,7 @@ def _summary_table(record: Any) -> str:
         runs = [r for r in record.runs if r.split == sp]
         sel = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in runs[0].selected.items())
         rows.append([sp, *[f"{record.metrics[m].per_split[sp]:.2f}" for m in record.metrics],
-                     sel + (" (seed 0)" if len(runs) > 1 else ""), runs[0].n_test_samples])
+                     sel + (" (seed 0)" if len({r.seed for r in runs}) > 1 else ""), runs[0].n_test_samples])
     rows.append(["mean ± std", *[f"{m.mean:.2f} ± {m.std:.2f}" for m in record.metrics.values()], "", ""])
     first, summary = next(iter(record.metrics.items()))
     rows.append([f"{first} 95% CI", f"[{summary.ci95[0]:.2f}, {summary.ci95[1]:.2f}]", *[""] * (len(record.metrics) - 1), "", ""])

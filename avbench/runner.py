@@ -109,7 +109,8 @@ def _classify(card: TaskCard, train: ClipFeatures, test: ClipFeatures, seed: int
         from .protocols.retrieval import run_retrieval
 
         return run_retrieval(train, test, ks=tuple(clf.ks), metric=clf.metric, clip_norm=clf.clip_norm,
-                             standardize=clf.standardize, device=str(device), n_classes=n_classes)
+                             standardize=clf.standardize, device=str(device), n_classes=n_classes,
+                             class_scores=clf.match == "class")
     if isinstance(clf, KNNClassifier):
         from .protocols.knn import run_knn
 
@@ -325,10 +326,12 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                              info={**result.info, "classifier_seconds": round(seconds, 3)}))
         for m, h in hits.items():
             correct.setdefault(m, {}).setdefault(split_name, []).append(h)
-        pred = result.scores.argmax(1)
+        with_scores = result.scores.shape[1] > 0  # instance retrieval has no class scores, only neighbours
+        pred = result.scores.argmax(1) if with_scores else None
         for i, sid in enumerate(te.sample_ids):
-            row = {"split": split_name, "seed": seed, "id": sid, "label": int(te.labels[i]),
-                   "pred": int(pred[i]), "scores": [round(float(x), 6) for x in result.scores[i]]}
+            row: dict[str, Any] = {"split": split_name, "seed": seed, "id": sid, "label": int(te.labels[i])}
+            if pred is not None:
+                row.update(pred=int(pred[i]), scores=[round(float(x), 6) for x in result.scores[i]])
             if suffix:
                 row["layer"] = layer_name
             if result.sample_info is not None:

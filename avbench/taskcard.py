@@ -156,6 +156,9 @@ class RetrievalClassifier(_Strict):
     metric: Literal["cosine", "euclidean"] = "cosine"
     clip_norm: Literal["none", "l2"] = "none"
     standardize: bool = False
+    #: "class": a hit is a neighbour of the query's class (UCF101/HMDB51); "instance": every gallery video is
+    #: its own class and a hit is the query's own source (AugVGG fingerprinting; no per-class score table).
+    match: Literal["class", "instance"] = "class"
     selection: Literal["none"] = "none"
 
 
@@ -226,8 +229,8 @@ class TaskCard(_Strict):
         if self.modality == "audiovisual":
             if self.audio is None or self.video is None or self.features_audio is None:
                 raise ValueError("an audiovisual card needs 'audio' and 'video' clip blocks and 'features_audio'")
-            if not isinstance(self.classifier, (SVMClassifier, FCClassifier)):
-                raise ValueError("an audiovisual card fuses features for a linear classifier (svm or fc)")
+            if not isinstance(self.classifier, (SVMClassifier, FCClassifier, RetrievalClassifier)):
+                raise ValueError("an audiovisual card fuses features for a linear classifier (svm or fc) or retrieval")
             if self.features.probe_layers or self.features_audio.probe_layers:
                 raise ValueError("probe_layers is not supported on audiovisual cards")
             if self.train.augment or self.test.augment:

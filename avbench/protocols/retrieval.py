@@ -91,7 +91,7 @@ def _stable_topk(sim: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def search(queries: torch.Tensor, gallery: torch.Tensor, gallery_labels: torch.Tensor, *, k: int, metric: Metric,
-           n_classes: int, block_size: int = 4096) -> Neighbours:
+           n_classes: int, block_size: int = 4096, class_scores: bool = True) -> Neighbours:
     """Exact k-nearest-neighbour search of ``queries [Q, D]`` in ``gallery [G, D]`` (same device; computed in
     float64), plus per-class best similarities.
 
@@ -125,6 +125,10 @@ def search(queries: torch.Tensor, gallery: torch.Tensor, gallery_labels: torch.T
         sim = _similarity(q_all[start:start + block], g, g_sqnorm, metric)
         B = sim.shape[0]
         vals, idx = _stable_topk(sim, k)
+        index.append(idx.cpu())
+        similarity.append(vals.cpu())
+        if not class_scores:  # instance retrieval (one class per gallery item): no [Q, K] class tables
+            continue
         lab = labels[None, :].expand(B, G)
         best = torch.full((B, n_classes), -math.inf, dtype=torch.float64, device=dev)
         best.scatter_reduce_(1, lab, sim, reduce="amax", include_self=True)
@@ -132,12 +136,12 @@ def search(queries: torch.Tensor, gallery: torch.Tensor, gallery_labels: torch.T
         first = torch.full((B, n_classes), G, dtype=torch.long, device=dev)
         first.scatter_reduce_(1, lab, at_best, reduce="amin", include_self=True)
         del sim, at_best
-        index.append(idx.cpu())
-        similarity.append(vals.cpu())
         class_best.append(best.cpu())
         class_first.append(first.cpu())
-    return Neighbours(index=torch.cat(index), similarity=torch.cat(similarity), class_best=torch.cat(class_best),
-                      class_first=torch.cat(class_first), block_size=block)
+    empty = torch.zeros(Q, 0)
+    return Neighbours(index=torch.cat(index), similarity=torch.cat(similarity),
+                      class_best=torch.cat(class_best) if class_scores else empty,
+                      class_first=torch.cat(class_first) if class_scores else empty.long(), block_size=block)
 
 
 def class_ranks(nb: Neighbours) -> torch.Tensor:
@@ -187,11 +191,27 @@ def resolve_n_classes(train: ClipFeatures, test: ClipFeatures, n_classes: int | 
     return K
 
 
+def _class_scores(nb: Neighbours, neighbour_labels: torch.Tensor) -> torch.Tensor:
+    """``[Q, K]`` best similarity per class, the 1-NN class raised by one ulp where another class ties it."""
+    best = nb.class_best.clone()
+    present = torch.isfinite(best)
+    floor = torch.where(present, best, math.inf).amin(1, keepdim=True) - 1.0
+    scores = torch.where(present, best, floor).float()
+    nn_class = neighbour_labels[:, :1]
+    top = scores.gather(1, nn_class)
+    tied = ((scores >= top).sum(1, keepdim=True) > 1)
+    scores.scatter_(1, nn_class, torch.where(tied, torch.nextafter(top, torch.full_like(top, math.inf)), top))
+    return scores
+
+
 def run_retrieval(train: ClipFeatures, test: ClipFeatures, *, ks: Sequence[int] = (1, 5, 20),
                   metric: Metric = "cosine", clip_norm: ClipNorm = "none", standardize: bool = False,
                   block_size: int = 4096, device: str | torch.device = "cpu",
-                  n_classes: int | None = None) -> ClassifierResult:
+                  n_classes: int | None = None, class_scores: bool = True) -> ClassifierResult:
     """Recall@k of test videos (queries) against training videos (gallery).
+
+    class_scores=False (instance retrieval, where every gallery video is its own class): ``scores`` is
+    ``[S_test, 0]`` and no per-class table is built (it would be gallery x queries).
 
     train/test: clip-level features; clips are averaged per video (module docstring for the variants).
     ks: the recall cut-offs; every k must be at most the gallery size. metric: ``"cosine"`` or ``"euclidean"``.
@@ -221,21 +241,15 @@ def run_retrieval(train: ClipFeatures, test: ClipFeatures, *, ks: Sequence[int] 
     if kmax > G:
         raise ValueError(f"k={kmax} is larger than the gallery ({G} training videos)")
     K = resolve_n_classes(train, test, n_classes)
-    nb = search(queries, gallery, train.labels, k=kmax, metric=metric, n_classes=K, block_size=block_size)
+    nb = search(queries, gallery, train.labels, k=kmax, metric=metric, n_classes=K, block_size=block_size,
+                class_scores=class_scores)
 
     gallery_labels = train.labels.long()
     neighbour_labels = gallery_labels[nb.index]  # [S_test, kmax]
     match = neighbour_labels == test.labels.long()[:, None]
     hits = {f"recall{k}": match[:, :k].any(1).float() for k in ks}
 
-    best = nb.class_best.clone()
-    present = torch.isfinite(best)
-    floor = torch.where(present, best, math.inf).amin(1, keepdim=True) - 1.0
-    scores = torch.where(present, best, floor).float()
-    nn_class = neighbour_labels[:, :1]
-    top = scores.gather(1, nn_class)
-    tied = ((scores >= top).sum(1, keepdim=True) > 1)
-    scores.scatter_(1, nn_class, torch.where(tied, torch.nextafter(top, torch.full_like(top, math.inf)), top))
+    scores = _class_scores(nb, neighbour_labels) if class_scores else torch.zeros(queries.shape[0], 0)
 
     ids = train.sample_ids
     sample_info = [{"neighbours": [ids[j] for j in row], "neighbour_labels": labs,

@@ -32,7 +32,18 @@ _WRITERS: dict[str, tuple[str, Callable[[Path], Path]]] = {
         out, class_names=KINETICS_SOUND_FIXTURE_LABELS, train_per_class=6, val_per_class=3, missing=2, seed=1)),
     "vggsound": ("vggsound-synthetic-v1", lambda out: write_vggsound(
         out, n_classes=6, train_per_class=6, test_per_class=3, missing=2, seed=0)),
+    "augvgg": ("augvgg-synthetic-v1", lambda out: _write_augvgg(out)),
 }
+
+
+def _write_augvgg(out: Path) -> Path:
+    """A small VGG-Sound set with all four AugVGG query sets under ``out/augvgg/<variant>``."""
+    from ..augvgg.generate import generate_augvgg
+
+    write_vggsound(out, n_classes=6, train_per_class=2, test_per_class=3, missing=1, seed=2)
+    for variant in ("ip", "s", "t", "c"):
+        generate_augvgg(out, out / "augvgg", variant, seed=0)
+    return out
 
 
 def synthetic_root(dataset: str, cache_dir: Path, log: Callable[[str], None] = print) -> Path:
