@@ -69,10 +69,16 @@ def epoch_view(view: View, seed: int, epoch: int) -> View:
 
 def train_batches(path: VideoPath, samples: Sequence[Sample], labels: Sequence[int], *, seed: int, epoch: int,
                   batch_size: int, buffer_videos: int = 8, workers: int = 0, log: SkipLog | None = None,
-                  drop_last: bool = False) -> Iterator[ClipBatch]:
-    """Shuffled batches of epoch ``epoch``'s random augmented clips (``path.view`` must be that epoch's view)."""
+                  drop_last: bool = False, rank: int = 0, world_size: int = 1) -> Iterator[ClipBatch]:
+    """Shuffled batches of epoch ``epoch``'s random augmented clips (``path.view`` must be that epoch's view).
+
+    Under DDP (``world_size`` > 1) rank r takes every world_size-th video of the epoch's order and yields
+    batches of ``batch_size // world_size`` clips, so a step's global batch is ``batch_size`` clips."""
+    if batch_size % world_size:
+        raise ValueError(f"batch size {batch_size} does not split over {world_size} processes")
     gen = generator_for(seed, "order", epoch)
-    order = torch.randperm(len(samples), generator=gen).tolist()
+    order = torch.randperm(len(samples), generator=gen).tolist()[rank::world_size]
+    batch_size //= world_size
     buffer: list[tuple[torch.Tensor, int, int, Any]] = []
     log = log or SkipLog()
     device = path.device

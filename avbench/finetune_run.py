@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
+import torch.distributed as dist
 
 from .datasets.base import Sample
 from .encoder import Encoder
@@ -39,9 +40,12 @@ def trunk_dim(encoder: Encoder, card: TaskCard, layer: str, device: torch.device
 def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sample], test: list[Sample], *,
                    n_classes: int, seed: int, device: torch.device, dtype: str, workers: int, checkpoint_dir: Path,
                    log: Callable[[str], None], stop_after: int | None = None
-                   ) -> tuple[ClassifierResult, ClipFeatures, ClipFeatures, SkipLog]:
+                   ) -> tuple[ClassifierResult | None, ClipFeatures, ClipFeatures, SkipLog]:
     """Finetune a copy of ``encoder`` on ``train``, score ``test``; returns (result, train stub, the stub of the
-    test samples that decoded, the log of skipped and padded files)."""
+    test samples that decoded, the log of skipped and padded files). Under ``torchrun`` every rank trains on its
+    share of the videos and only rank 0 scores the test set; other ranks get ``(None, ...)``."""
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     clf = card.classifier
     assert isinstance(clf, FinetuneClassifier)
     enc = copy.deepcopy(encoder).to(device)
@@ -66,7 +70,8 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
     def epoch_batches(epoch: int):
         path = VideoPath(enc, epoch_view(train_view, seed, epoch), device, dtype)
         return train_batches(path, train, train_labels, seed=seed, epoch=epoch, batch_size=clf.batch_size,
-                             buffer_videos=clf.buffer_videos, workers=workers, log=skips)
+                             buffer_videos=clf.buffer_videos, workers=workers, log=skips, rank=rank,
+                             world_size=world)
 
     def testing():
         return test_batches(test_path, test, test_labels, batch_size=card.batch_size, workers=workers, log=skips)
@@ -77,5 +82,14 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
                           normalize=normalize, test_labels=torch.tensor(test_labels, dtype=torch.long),
                           n_classes=n_classes, checkpoint_dir=checkpoint_dir, device=device, dtype=dtype, seed=seed,
                           log=log, stop_after=stop_after)
+    if distributed:  # every rank decoded its own share of the training videos: rank 0 records all skips
+        logs: list[Any] = [None] * world
+        dist.all_gather_object(logs, (skips.skipped, sorted(skips.padded)))
+        for skipped, padded in logs:
+            for sid, entry in skipped.items():
+                skips.skipped.setdefault(sid, entry)
+            skips.padded.update(padded)
+    if result is None:  # not rank 0
+        return None, _stub(train), _stub([]), skips
     tested = [s for s, ok in zip(test, result.info["tested"]) if ok]
     return result, _stub(train), _stub(tested), skips

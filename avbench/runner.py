@@ -306,13 +306,11 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     evaluated_train: set[str] = set()
     ids_by_split: dict[str, dict[str, list[str]]] = {}
     finetune = isinstance(card.classifier, FinetuneClassifier)
-    if finetune and world > 1:
-        raise NotImplementedError("finetuning runs in one process; DDP under torchrun is not implemented yet")
     fusion = len(mods) == 2
     views = {} if finetune else {
         (seed, m): (extract("train", train_samples, card.train, seed, m), extract("test", test_samples, card.test, seed, m))
         for seed in seed_list for m in mods}
-    if rank != 0:  # other ranks only extract their shards; rank 0 classifies and writes the record
+    if rank != 0 and not finetune:  # other ranks only extract their shards; rank 0 classifies and writes the record
         return None, None  # type: ignore[return-value]
 
     def record_result(split_name: str, seed: int, layer_name: str, tr: ClipFeatures, te: ClipFeatures,
@@ -356,7 +354,10 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
             for s in skips.skipped.values():
                 skipped.setdefault(s["id"], s)
             padded.update(skips.padded)
-            record_result(split_name, seed, layer, tr, te, result, time.perf_counter() - t0)
+            if result is not None:  # rank 0 (the only one that scores the test set)
+                record_result(split_name, seed, layer, tr, te, result, time.perf_counter() - t0)
+    if rank != 0:  # DDP finetuning: the other ranks have trained; rank 0 writes the record
+        return None, None  # type: ignore[return-value]
     for seed in seed_list if fusion else ():
         per_mod = {m: views[(seed, m)] for m in mods}
         feature_info[f"seed{seed}"] = {f"{side}_{m}": view_summary(per_mod[m][i][0]) for m in mods

@@ -15,7 +15,11 @@ written atomically to ``checkpoint_dir``; a run started again with the same dire
 finished epoch and never repeats one. Randomness (clip choice, augmentation, dropout) is derived from
 (seed, epoch), so a resumed run follows the same path as an uninterrupted one.
 
-Multi-GPU (DDP + SyncBatchNorm under ``torchrun``) is not implemented yet: this runs in one process.
+Multi-process (``torchrun``; NCCL on GPUs, gloo on CPUs): when a process group is initialised the model's
+BatchNorms normalise over the global batch (:mod:`avbench.protocols.sync_bn`), the model is wrapped in
+DistributedDataParallel, each rank trains on its share of the videos (``train_batches`` is per rank), the
+ranks agree before every step that all of them still have a batch (so a rank that lost files to damage never
+hangs the others), and rank 0 alone scores the test set and writes checkpoints. Other ranks return None.
 """
 from __future__ import annotations
 
@@ -26,8 +30,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..encoder import Encoder
 from ..extract_common import autocast
@@ -36,6 +42,7 @@ from ..metrics import topk_accuracy
 from ..pooling import pool_map
 from ..taskcard import Pooling
 from .base import ClassifierResult
+from .sync_bn import sync_batchnorm
 
 CHECKPOINT = "last.pt"
 
@@ -110,7 +117,7 @@ def evaluate(model: FinetuneModel, batches: Iterator[Any], normalize: Callable, 
 def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches: Callable[[int], Iterator[Any]],
                  test_batches: Callable[[], Iterator[Any]], normalize: Callable, test_labels: torch.Tensor,
                  n_classes: int, checkpoint_dir: Path, device: torch.device, dtype: str = "float32", seed: int = 0,
-                 log: Callable[[str], None] = lambda m: None, stop_after: int | None = None) -> ClassifierResult:
+                 log: Callable[[str], None] = lambda m: None, stop_after: int | None = None) -> ClassifierResult | None:
     """Finetune ``model`` and score the test samples (module docstring).
 
     train_batches(epoch): the epoch's shuffled ClipBatch iterator (0-based epoch); test_batches(): the test
@@ -122,7 +129,19 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
     """
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
-    opt = torch.optim.SGD(model.trainable(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    rank = dist.get_rank() if distributed else 0
+    if distributed:
+        sync_batchnorm(model, device)  # new BatchNorm modules: collect the parameters after this
+    trainable = model.trainable()
+    net: nn.Module = model
+    if distributed:
+        keep = {id(p) for p in trainable}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in keep)  # an audio trunk, if any, is not part of the DDP reduction
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                      find_unused_parameters=True)
+    opt = torch.optim.SGD(trainable, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(config.milestones), gamma=config.gamma)
     sweep: list[dict[str, Any]] = []
     scores_by_epoch: dict[int, torch.Tensor] = {}
@@ -144,9 +163,18 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
         model.train()
         model.set_dropout_seed(derive_seed(seed, "dropout", epoch), device)
         loss_sum, correct, seen = 0.0, 0, 0
-        for b in train_batches(epoch):
+        batches = iter(train_batches(epoch))
+        while True:
+            b = next(batches, None)
+            if distributed:  # every rank steps together, or none does
+                flag = torch.tensor([0.0 if b is None else 1.0], device=device if device.type == "cuda" else "cpu")
+                dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+                if flag.item() == 0.0:
+                    break
+            elif b is None:
+                break
             with autocast(device, dtype):
-                logits = model(normalize(b.clips, b.params, True))
+                logits = net(normalize(b.clips, b.params, True))
             loss = F.cross_entropy(logits.float(), b.labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -155,21 +183,32 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
             correct += int((logits.argmax(1) == b.labels).sum())
             seen += b.labels.numel()
         sched.step()
+        if distributed:  # the epoch's loss and accuracy over every rank's clips
+            totals = torch.tensor([loss_sum, float(correct), float(seen)], dtype=torch.float64,
+                                  device=device if device.type == "cuda" else "cpu")
+            dist.all_reduce(totals)
+            loss_sum, correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
         entry: dict[str, Any] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
                                  "train_loss": loss_sum / max(1, seen), "train_top1": 100.0 * correct / max(1, seen),
                                  "train_clips": seen}
         last = epoch + 1 == config.epochs
-        if config.selection == "paper" or last:
+        if rank == 0 and (config.selection == "paper" or last):
             scores, seen = evaluate(model, test_batches(), normalize, n_test, n_classes, device, dtype)
             scores_by_epoch[epoch + 1] = (scores, seen)
             entry["test_top1"] = topk_accuracy(scores[seen], test_labels[seen], 1)
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         sweep.append(entry)
-        log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f}"
-            + (f", test top-1 {entry['test_top1']:.2f}" if "test_top1" in entry else ""))
-        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                      "sweep": sweep, "scores": scores_by_epoch, "epoch": epoch + 1}, ckpt)
+        if rank == 0:
+            log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f}"
+                + (f", test top-1 {entry['test_top1']:.2f}" if "test_top1" in entry else ""))
+        if rank == 0:
+            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                          "sweep": sweep, "scores": scores_by_epoch, "epoch": epoch + 1}, ckpt)
+        if distributed:
+            dist.barrier()
         ran += 1
+    if rank != 0:
+        return None
     if len(sweep) < config.epochs:
         raise InterruptedError(f"finetune stopped after epoch {len(sweep)} of {config.epochs}; "
                                f"run again to resume from {ckpt}")
