@@ -71,6 +71,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     title = f"{record.encoder.name} on {record.task.name} ({record.protocol}, backend {record.runs[0].backend})"
     if record.data.synthetic:
         title += "  [SYNTHETIC DATA]"
+    if record.task.track == "override":
+        title += "  [OVERRIDDEN CARD: separate track]"
     print(title)
     print(_summary_table(record))
     if record.selection == "paper":

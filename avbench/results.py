@@ -75,6 +75,11 @@ class TaskInfo(_Rec):
     card: dict[str, Any]
     layer_used: str
     layer_fallback: str | None
+    #: "standard": the card exactly as shipped (or a user's own card file); "override": ``--set`` / keyword
+    #: overrides changed it (e.g. the released code's per-pretraining-set finetune recipes): leaderboards show
+    #: such records as a separate, flagged track
+    track: Literal["standard", "override"] = "standard"
+    overrides: dict[str, Any] = Field(default_factory=dict)
 
 
 class SidecarInfo(_Rec):

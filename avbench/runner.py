@@ -176,6 +176,11 @@ def _columns(features: ClipFeatures, first: int, end: int) -> ClipFeatures:
                         labels=features.labels, groups=features.groups, sample_ids=features.sample_ids)
 
 
+def card_track(card: TaskCard, task: str) -> str:
+    """"standard" when ``card`` is the card ``task`` names exactly as written, else "override" (a flagged track)."""
+    return "standard" if card.sha256() == load_card(task).sha256() else "override"
+
+
 def per_sample_hits(metric: str, result: ClassifierResult, labels: torch.Tensor) -> np.ndarray:
     """``[S]`` per-test-sample value of ``metric`` in percent (0 or 100): the protocol's own hits (R@k),
     or top-k over its scores (ties count against the true class, as :func:`avbench.metrics.topk_accuracy`)."""
@@ -442,7 +447,9 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                             weights_sha256=enc.meta.weights_sha256, state_sha256=fingerprint["state_sha256"],
                             init_seed=enc.meta.init_seed, meta=enc.meta.to_dict()),
         task=TaskInfo(name=card.name, version=card.version, card_sha256=card.sha256(), card=card.to_dict(),
-                      layer_used=layer, layer_fallback=fallback),
+                      layer_used=layer, layer_fallback=fallback,
+                      track=card_track(card, task),
+                      overrides=overrides or {}),
         protocol=protocol, selection=card.classifier.selection, selection_note=SELECTION_NOTES[card.classifier.selection],
         metrics=metrics, runs=runs, features=feature_info,
         data=DataInfo(dataset=card.dataset.name, root=str(root), synthetic=synthetic, manifest_sha256=manifest.content_hash(),

@@ -38,6 +38,7 @@ def test_linear_svm_record_is_complete(ucf_linear):
     record, path, _ = ucf_linear
     jsonschema.validate(json.loads(path.read_text()), json.loads(shipped_schema_path().read_text()))
     assert record.task.name == "ucf101-linear" and record.protocol == "svm-paper"
+    assert record.task.track == "override" and record.task.overrides["video"]["size"] == 64  # flagged track
     assert record.features["seed0"]["train"]["dim"] == 8192  # conv5x adaptive max (1,4,4)
     run0 = record.runs[0]
     assert run0.n_train_rows == 2 * run0.n_train_samples and run0.n_test_rows == 2 * run0.n_test_samples

@@ -99,3 +99,13 @@ def test_a_block_of_another_type_replaces_the_inherited_one():
 def test_video_augment_in_a_card_is_validated_before_any_work():
     with pytest.raises(TaskCardError, match="bogus"):
         load_card("ucf101-linear", {"train": {"augment": {"bogus": 1}}})
+
+
+def test_overridden_cards_are_a_flagged_track():
+    from avbench.runner import card_track
+
+    assert card_track(load_card("ucf101-finetune"), "ucf101-finetune") == "standard"
+    assert card_track(load_card("ucf101-finetune", {"splits": ["split1", "split2", "split3"]}), "ucf101-finetune") == "standard"
+    # the released code's AudioSet recipe for UCF101 8f (lr 7e-5, gamma 0.1, dropout 0.1) is an override
+    audioset = load_card("ucf101-finetune", {"classifier": {"lr": 7e-5, "gamma": 0.1, "dropout": 0.1}})
+    assert card_track(audioset, "ucf101-finetune") == "override"
