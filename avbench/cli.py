@@ -71,6 +71,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     title = f"{record.encoder.name} on {record.task.name} ({record.protocol}, backend {record.runs[0].backend})"
     if record.data.synthetic:
         title += "  [SYNTHETIC DATA]"
+    if record.encoder.weights_sha256 is None:
+        title += f"  [RANDOM INIT (seed {record.encoder.init_seed}): no --weights given]"
     if record.task.track == "override":
         title += "  [OVERRIDDEN CARD: separate track]"
     print(title)

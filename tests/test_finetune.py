@@ -96,3 +96,28 @@ def test_a_tiny_finetune_overfits_its_training_set(ucf_root, tmp_path):
     result, *_ = _finetune(ucf_root, tmp_path / "ck", overrides)
     acc = [e["train_top1"] for e in result.sweep]
     assert sum(acc[4:]) / 4 >= acc[0] + 25, acc
+
+
+def test_each_epoch_draws_fresh_clips_and_an_epoch_repeats_exactly(ucf_root):
+    """The clips of epoch e come from (seed, e): another epoch differs, the same epoch again is identical (what
+    makes a resumed run follow an uninterrupted one)."""
+    from avbench.extract_common import View
+    from avbench.extract_video import VideoPath
+    from avbench.finetune_data import epoch_view, train_batches
+
+    card = load_card("ucf101-finetune", SMALL)
+    train, _, _ = _split(ucf_root)
+    enc = build_encoder("crisscross", init_seed=0, modalities="video")
+    view = View(side="train", modality="video", clip=card.video, sampling=card.train, features=card.features,
+                layer="conv5x", seed=0)
+
+    def epoch_clips(e: int) -> torch.Tensor:
+        path = VideoPath(enc, epoch_view(view, 0, e), torch.device("cpu"), "float32")
+        batches = list(train_batches(path, train, [s.label for s in train], seed=0, epoch=e, batch_size=8))
+        assert sum(b.clips.shape[0] for b in batches) == len(train)  # every video once (1 clip per video)
+        clips, order = torch.cat([b.clips for b in batches]), torch.cat([b.sample for b in batches])
+        return clips[order.argsort()]  # by video, so the epoch's shuffle order does not decide the comparison
+
+    first, again, second = epoch_clips(0), epoch_clips(0), epoch_clips(1)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, second)
