@@ -13,35 +13,25 @@ from torch.utils.data import Dataset
 
 from .datasets.base import Sample
 from .encoder import Encoder
-from .extract_common import DecodedSample, View, autocast
+from .extract_common import ClipSource, DecodedSample, View, autocast
 from .media.audio_augment import AudioAugmentConfig, augment_spectrogram, augment_waveform
 from .media.audio_decode import load_audio
-from .media.clips import cut_clips, random_starts, synced_starts, uniform_starts
-from .media.errors import MediaError
+from .media.clips import clip_starts, cut_clips
 from .media.seeding import generator_for
 from .pooling import probe_features, requested_layers
 
 
-class AudioClipSource(Dataset):
+class AudioClipSource(ClipSource):
     """Item i: sample ``positions[i]`` decoded once, its K windows ``[K, N]`` float32 cut and waveform-augmented."""
 
     def __init__(self, samples: Sequence[Sample], positions: Sequence[int], view: View, sample_rate: int,
                  augment: AudioAugmentConfig | None):
-        self.samples, self.positions, self.view, self.sr, self.augment = samples, positions, view, sample_rate, augment
+        super().__init__(samples, positions, view)
+        self.sr, self.augment = sample_rate, augment
 
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def __getitem__(self, i: int) -> DecodedSample:
-        pos = self.positions[i]
-        sample = self.samples[pos]
+    def cut(self, pos: int, sample: Sample) -> DecodedSample:
         v = self.view
-        try:
-            decoded = load_audio(sample.path, self.sr)
-        except MediaError as exc:
-            return DecodedSample(pos, None, error=str(exc.reason))
-        except Exception as exc:  # a decoder crash must not end the run; it is recorded with its type
-            return DecodedSample(pos, None, error=f"decoder failure: {type(exc).__name__}: {exc}")
+        decoded = load_audio(sample.path, self.sr)
         wave = decoded.wave
         seconds = wave.numel() / self.sr
         if seconds < v.clip.min_seconds:
@@ -50,12 +40,7 @@ class AudioClipSource(Dataset):
         if v.sampling.trim_to_first_clip:
             wave = wave[:clip_len]
         k = v.sampling.clips
-        if v.sampling.sampling == "uniform":
-            starts = uniform_starts(wave.numel(), clip_len, k)
-        else:
-            gens = [generator_for(v.seed, v.side, sample.id, j, "start") for j in range(k)]
-            pick = synced_starts if v.sampling.sampling == "synced" else random_starts
-            starts = pick(wave.numel(), clip_len, k, gens)
+        starts = clip_starts(v.sampling.sampling, wave.numel(), clip_len, k, self.start_generators(sample))
         clips = cut_clips(wave, starts, clip_len, pad=v.clip.pad)
         if self.augment is not None:
             clips = augment_waveform(clips, self.augment, [generator_for(v.seed, v.side, sample.id, j, "wave") for j in range(k)])

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
+from torch.utils.data import Dataset
+
+from .datasets.base import Sample
+from .media.errors import MediaError
+from .media.seeding import generator_for
 
 from .taskcard import AudioClip, ClipSampling, Features, VideoClip
 
@@ -56,3 +61,35 @@ def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextMana
     if dtype == "bfloat16" and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+class ClipSource(Dataset):
+    """Item i: sample ``positions[i]`` decoded once and cut into the view's clips (runs in DataLoader workers).
+
+    Subclasses implement :meth:`cut`. A file the decoder rejects, or a decoder crash, becomes a
+    :class:`DecodedSample` with the reason (the run goes on and records the skip)."""
+
+    def __init__(self, samples: Sequence[Sample], positions: Sequence[int], view: View):
+        self.samples, self.positions, self.view = samples, positions, view
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def start_generators(self, sample: Sample) -> list[torch.Generator] | None:
+        """One generator per clip for random/synced starts (stage "start"), None for uniform windows."""
+        v = self.view
+        if v.sampling.sampling == "uniform":
+            return None
+        return [generator_for(v.seed, v.side, sample.id, j, "start") for j in range(v.sampling.clips)]
+
+    def cut(self, pos: int, sample: Sample) -> DecodedSample:
+        raise NotImplementedError
+
+    def __getitem__(self, i: int) -> DecodedSample:
+        pos = self.positions[i]
+        try:
+            return self.cut(pos, self.samples[pos])
+        except MediaError as exc:
+            return DecodedSample(pos, None, error=str(exc.reason))
+        except Exception as exc:  # a decoder crash must not end the run; it is recorded with its type
+            return DecodedSample(pos, None, error=f"decoder failure: {type(exc).__name__}: {exc}")

@@ -19,38 +19,21 @@ from torch.utils.data import Dataset
 
 from .datasets.base import Sample
 from .encoder import Encoder
-from .extract_common import DecodedSample, View, autocast
-from .media.errors import MediaError
+from .extract_common import ClipSource, DecodedSample, View, autocast
 from .media.seeding import generator_for
 from .media.video_augment import VideoAugmentConfig, apply_cutout, transform_clips
 from .media.video_decode import decode_clips
 from .pooling import probe_features, requested_layers
 
 
-class VideoClipSource(Dataset):
+class VideoClipSource(ClipSource):
     """Item i: sample ``positions[i]`` decoded once into its K clips ``[K, T, H, W, 3]`` uint8."""
 
-    def __init__(self, samples: Sequence[Sample], positions: Sequence[int], view: View):
-        self.samples, self.positions, self.view = samples, positions, view
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def __getitem__(self, i: int) -> DecodedSample:
-        pos = self.positions[i]
-        sample = self.samples[pos]
+    def cut(self, pos: int, sample: Sample) -> DecodedSample:
         v = self.view
-        k = v.sampling.clips
-        gens = ([generator_for(v.seed, v.side, sample.id, j, "start") for j in range(k)]
-                if v.sampling.sampling != "uniform" else None)
-        try:
-            out = decode_clips(sample.path, fps=v.clip.fps, frames=v.clip.frames, clips=k,
-                               sampling=v.sampling.sampling, generators=gens,
-                               trim_to_first_clip=v.sampling.trim_to_first_clip)
-        except MediaError as exc:
-            return DecodedSample(pos, None, error=str(exc.reason))
-        except Exception as exc:  # a decoder crash must not end the run; it is recorded with its type
-            return DecodedSample(pos, None, error=f"decoder failure: {type(exc).__name__}: {exc}")
+        out = decode_clips(sample.path, fps=v.clip.fps, frames=v.clip.frames, clips=v.sampling.clips,
+                           sampling=v.sampling.sampling, generators=self.start_generators(sample),
+                           trim_to_first_clip=v.sampling.trim_to_first_clip)
         return DecodedSample(pos, out.frames, padded=out.padded, notes=out.notes)
 
 

@@ -144,3 +144,24 @@ def safe_join(root: Path, relative: str, *, what: str) -> Path:
     if os.path.isabs(relative) or os.path.commonpath([base, candidate]) != base:
         raise DatasetError(f"{what}: path {relative!r} escapes the data root {root}")
     return Path(candidate)
+
+
+def read_utf8(path: Path) -> str:
+    """The text of an annotation file (UTF-8, a BOM tolerated); a DatasetError names the file otherwise."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not a UTF-8 text file ({exc})") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc})") from None
+
+
+def whole_seconds(value: str, where: str, column: str) -> int:
+    """An annotation's whole, non-negative number of seconds (e.g. a YouTube clip start); errors name ``where``."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise DatasetError(f"{where}: {column} {value!r} is not a number") from None
+    if x < 0 or x != int(x):
+        raise DatasetError(f"{where}: {column} {value!r} is not a whole, non-negative number of seconds")
+    return int(x)

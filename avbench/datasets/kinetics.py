@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
-from .base import DatasetError, Manifest, Sample, Skip, register_dataset
+from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
 
 #: The 32 Kinetics-Sound classes of CrissCross / XKD. Source: pritamqu/XKD
 #: ``codes/eval/datasets/cache/kinetics_sound/train.txt`` (22,713 train files ``class/ytid_000012_000022.avi``).
@@ -76,22 +76,9 @@ class Row:
         return f"{self.ytid}_{self.start:06d}_{self.end:06d}"
 
 
-def _seconds(value: str, where: str, column: str) -> int:
-    try:
-        x = float(value)
-    except ValueError:
-        raise DatasetError(f"{where}: {column} {value!r} is not a number") from None
-    if x < 0 or x != int(x):
-        raise DatasetError(f"{where}: {column} {value!r} is not a whole, non-negative number of seconds")
-    return int(x)
-
-
 def parse_csv(path: Path) -> tuple[list[Row], int]:
     """(train/val rows, number of test rows ignored) of one Kinetics CSV; errors name ``path:line``."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not a UTF-8 text file ({exc})") from None
+    text = read_utf8(path)
     if not text.strip():
         raise DatasetError(f"{path}:1: empty file (expected the header label,youtube_id,time_start,time_end,split)")
     reader = csv.reader(io.StringIO(text))
@@ -121,8 +108,8 @@ def parse_csv(path: Path) -> tuple[list[Row], int]:
         ytid = fields[col["youtube_id"]].strip()
         if not ytid or any(ch in ytid for ch in "/\\ \t") or ytid in (".", ".."):
             raise DatasetError(f"{where}: bad youtube_id {ytid!r}")
-        start = _seconds(fields[col["time_start"]].strip(), where, "time_start")
-        end = _seconds(fields[col["time_end"]].strip(), where, "time_end")
+        start = whole_seconds(fields[col["time_start"]].strip(), where, "time_start")
+        end = whole_seconds(fields[col["time_end"]].strip(), where, "time_end")
         if end <= start:
             raise DatasetError(f"{where}: time_end {end} is not after time_start {start}")
         rows.append(Row(where, label, ytid, start, end, split))

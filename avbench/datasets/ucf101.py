@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import DatasetError, Manifest, Sample, Skip, register_dataset, safe_join
+from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, safe_join
 
 VIDEO_DIRS = ("UCF-101", "UCF101")
 LIST_DIR = "ucfTrainTestlist"
@@ -39,10 +39,7 @@ class _Entry:
 
 def read_lines(path: Path) -> list[tuple[int, str]]:
     """(1-based line number, stripped text) of the non-blank lines of a list file (CRLF or LF, BOM tolerated)."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not a UTF-8 text file ({exc})") from None
+    text = read_utf8(path)
     return [(i, ln.strip()) for i, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from .base import DatasetError, Manifest, Sample, Skip, register_dataset
+from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
 from .kinetics import VIDEO_EXTS, first_of_each_id, index_videos, load_id_list, pin_to_id_list
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -50,24 +50,9 @@ class Row:
         return f"{self.ytid}_{self.start:06d}"
 
 
-def _start_seconds(value: str, where: str) -> int:
-    try:
-        x = float(value)
-    except ValueError:
-        raise DatasetError(f"{where}: start {value!r} is not a number of seconds") from None
-    if x < 0 or x != int(x):
-        raise DatasetError(f"{where}: start {value!r} is not a whole, non-negative number of seconds")
-    return int(x)
-
-
 def parse_csv(path: Path) -> tuple[list[Row], list[str]]:
     """(rows, notes) of a headerless ``vggsound.csv``; malformed rows raise DatasetError naming ``path:line``."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not a UTF-8 text file ({exc})") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc})") from None
+    text = read_utf8(path)
     reader = csv.reader(io.StringIO(text), skipinitialspace=True)
     rows: list[Row] = []
     notes: list[str] = []
@@ -87,7 +72,7 @@ def parse_csv(path: Path) -> tuple[list[Row], list[str]]:
         ytid, start_raw, label, split_raw = (f.strip() for f in fields)
         if not ytid or any(ch in ytid for ch in "/\\ \t") or ytid in (".", ".."):
             raise DatasetError(f"{where}: bad youtube id {ytid!r}")
-        start = _start_seconds(start_raw, where)
+        start = whole_seconds(start_raw, where, "start")
         if not label:
             raise DatasetError(f"{where}: empty label")
         split = split_raw.lower()

@@ -54,6 +54,19 @@ def synced_starts(n_total: int, clip_len: int, n: int, generators: Sequence[torc
     return [min(span - 1, int(float(torch.rand(1, generator=g, dtype=torch.float64)) * span)) for g in generators]
 
 
+def clip_starts(sampling: str, n_total: int, clip_len: int, k: int,
+                generators: Sequence[torch.Generator] | None) -> list[int]:
+    """``k`` window starts by the card's sampling: "uniform" (:func:`uniform_starts`), "random"
+    (:func:`random_starts`) or "synced" (:func:`synced_starts`); the random kinds need one generator per clip."""
+    if sampling == "uniform":
+        return uniform_starts(n_total, clip_len, k)
+    if sampling not in ("random", "synced"):
+        raise ValueError(f"sampling must be 'uniform', 'random' or 'synced', got {sampling!r}")
+    if generators is None:
+        raise ValueError(f"{sampling} clip sampling needs one generator per clip")
+    return (synced_starts if sampling == "synced" else random_starts)(n_total, clip_len, k, generators)
+
+
 def cut_clips(wave: torch.Tensor, starts: Sequence[int], clip_len: int, pad: Pad = "zeros") -> torch.Tensor:
     """Cut ``wave`` ``[N]`` into ``[K, clip_len]`` windows at ``starts`` (samples).
 

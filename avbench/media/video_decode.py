@@ -34,7 +34,7 @@ import av
 import numpy as np
 import torch
 
-from .clips import random_starts, synced_starts, uniform_starts
+from .clips import clip_starts
 from .container import declared_seconds, demux_tolerant, open_container
 from .errors import MediaError
 
@@ -227,18 +227,7 @@ def _plan(times: np.ndarray, fps: float, frames: int, clips: int, sampling: str,
     if trim:
         timeline = timeline[:frames]
     n_target = int(timeline.size)
-    if sampling == "uniform":
-        starts = uniform_starts(n_target, frames, clips)
-    elif sampling == "synced":
-        if generators is None:
-            raise ValueError("synced clip sampling needs one generator per clip")
-        starts = synced_starts(n_target, frames, clips, generators)
-    elif sampling == "random":
-        if generators is None:
-            raise ValueError("random clip sampling needs one generator per clip")
-        starts = random_starts(n_target, frames, clips, generators)
-    else:
-        raise ValueError(f"sampling must be 'uniform' or 'random', got {sampling!r}")
+    starts = clip_starts(sampling, n_target, frames, clips, generators)
     return starts, n_target, timeline[clip_target_indices(n_target, frames, starts)]
 
 
