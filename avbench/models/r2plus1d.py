@@ -63,25 +63,34 @@ class R2Plus1D(nn.Module):
     """R(2+1)D-18 (AVID variant). ``forward([B, 3, T, H, W])`` -> dict of feature maps ``[B, C, t, h, w]``.
 
     State-dict keys match CrissCross ``R2Plus1D(depth=18)``: ``conv1.{0,1}.*``, ``conv{2..5}x.{0,1}.<block>.*``.
-    ``output_dim`` is 512.
+    ``output_dim`` is ``8 * width`` (512 for the paper's width 64).
+
+    depth: 18 (two blocks per stage, the paper) or 10 (one block per stage: AVCL's "no repetitions in conv2-5").
+    width: channels of conv1/conv2x (64 in the papers); the stages have width, 2x, 4x, 8x. Smaller widths are
+    the width-reduced configurations that pretrain on a CPU (e.g. 16: 0.97M parameters instead of 15.4M).
     """
 
-    output_dim = 512
+    #: blocks per stage for each supported depth
+    DEPTHS = {10: 1, 18: 2}
 
-    def __init__(self, depth: int = 18) -> None:
+    def __init__(self, depth: int = 18, width: int = 64) -> None:
         super().__init__()
-        if depth != 18:
-            raise ValueError(f"only R(2+1)D-18 is implemented, got depth={depth}")
+        if depth not in self.DEPTHS:
+            raise ValueError(f"R(2+1)D depth must be one of {sorted(self.DEPTHS)}, got depth={depth}")
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        n, w = self.DEPTHS[depth], width
+        self.output_dim = 8 * w
         self.conv1 = nn.Sequential(
-            nn.Conv3d(3, 64, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
-            nn.BatchNorm3d(64),
+            nn.Conv3d(3, w, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+            nn.BatchNorm3d(w),
             nn.ReLU(inplace=True),
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
         )
-        self.conv2x = _stage(64, 64, 2, (1, 1, 1))
-        self.conv3x = _stage(64, 128, 2, (2, 2, 2))
-        self.conv4x = _stage(128, 256, 2, (2, 2, 2))
-        self.conv5x = _stage(256, 512, 2, (2, 2, 2))
+        self.conv2x = _stage(w, w, n, (1, 1, 1))
+        self.conv3x = _stage(w, 2 * w, n, (2, 2, 2))
+        self.conv4x = _stage(2 * w, 4 * w, n, (2, 2, 2))
+        self.conv5x = _stage(4 * w, 8 * w, n, (2, 2, 2))
         self.pool = nn.AdaptiveAvgPool3d(1)  # CrissCross; AVID-CMA used AdaptiveMaxPool3d
 
     def forward(self, x: torch.Tensor, layers: Collection[str] | None = None) -> dict[str, torch.Tensor]:

@@ -21,33 +21,43 @@ from torchvision.models.resnet import BasicBlock
 AUDIO_STAGES = (("conv2x", "block1"), ("conv3x", "block2"), ("conv4x", "block3"), ("conv5x", "block4"), ("pool", "pool"))
 
 
-def _stage(in_planes: int, planes: int, stride: int) -> nn.Sequential:
+def _stage(in_planes: int, planes: int, stride: int, blocks: int) -> nn.Sequential:
     downsample = None
     if stride != 1 or in_planes != planes:
         downsample = nn.Sequential(nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
                                    nn.BatchNorm2d(planes))
-    return nn.Sequential(BasicBlock(in_planes, planes, stride, downsample), BasicBlock(planes, planes))
+    return nn.Sequential(BasicBlock(in_planes, planes, stride, downsample),
+                         *[BasicBlock(planes, planes) for _ in range(blocks - 1)])
 
 
 class ResNetAudio(nn.Module):
-    """ResNet-18 over ``[B, 1, F, T]`` spectrograms (CrissCross ``ResNet(depth=18)``). ``output_dim`` is 512."""
+    """ResNet over ``[B, 1, F, T]`` spectrograms (CrissCross ``ResNet(depth=18)``). ``output_dim`` is ``8 * width``.
 
-    output_dim = 512
+    depth: 18 (the CrissCross audio trunk), 34 (temporal-SSL's audio encoder) or 10 (one block per stage).
+    width: channels of the stem and block1 (64 in the papers); smaller widths are width-reduced configurations.
+    """
 
-    def __init__(self, depth: int = 18) -> None:
+    #: blocks per stage for each supported depth (torchvision's BasicBlock layouts)
+    DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+    def __init__(self, depth: int = 18, width: int = 64) -> None:
         super().__init__()
-        if depth != 18:
-            raise ValueError(f"only ResNet-18 is implemented, got depth={depth}")
+        if depth not in self.DEPTHS:
+            raise ValueError(f"ResNet audio depth must be one of {sorted(self.DEPTHS)}, got depth={depth}")
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        n, w = self.DEPTHS[depth], width
+        self.output_dim = 8 * w
         self.conv1 = nn.Sequential(
-            nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(64),
+            nn.Conv2d(1, w, kernel_size=7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(w),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
-        self.block1 = _stage(64, 64, 1)
-        self.block2 = _stage(64, 128, 2)
-        self.block3 = _stage(128, 256, 2)
-        self.block4 = _stage(256, 512, 2)
+        self.block1 = _stage(w, w, 1, n[0])
+        self.block2 = _stage(w, 2 * w, 2, n[1])
+        self.block3 = _stage(2 * w, 4 * w, 2, n[2])
+        self.block4 = _stage(4 * w, 8 * w, 2, n[3])
         self.pool = nn.AdaptiveAvgPool2d(1)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

@@ -33,7 +33,19 @@ _WRITERS: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "vggsound": ("vggsound-synthetic-v1", lambda out: write_vggsound(
         out, n_classes=6, train_per_class=6, test_per_class=3, missing=2, seed=0)),
     "augvgg": ("augvgg-synthetic-v1", lambda out: _write_augvgg(out)),
+    # the synthetic audio-visual world (avbench.synth.world): pretraining set and its downstream copies
+    "world": ("world-synthetic-v1", lambda out: _world("write_world", out, n_per_class=40, seed=0)),
+    "world_esc50": ("world-esc50-synthetic-v1", lambda out: _world("write_world_esc50", out, n_classes=6,
+                                                                   clips_per_class=10, seed=1)),
+    "world_ucf101": ("world-ucf101-synthetic-v1", lambda out: _world("write_world_ucf101", out, n_classes=6,
+                                                                     groups=3, clips_per_group=3, seed=2)),
 }
+
+
+def _world(writer: str, out: Path, **kwargs: object) -> Path:
+    from . import world
+
+    return getattr(world, writer)(out, **kwargs)
 
 
 def _write_augvgg(out: Path) -> Path:

@@ -286,6 +286,15 @@ def write_ucf101(out: Path, *, n_classes: int = 4, groups: int = 3, clips_per_gr
                 write_class_video(out / "UCF-101" / rel, k, n_classes, _avi_spec(i, rng), rng)
                 files.append((rel, k, g))
                 i += 1
+    write_ucf101_lists(out, classes, files, groups)
+    _write_marker(out, {"dataset": "ucf101", "n_classes": n_classes, "classes": classes, "groups": groups,
+                        "clips_per_group": clips_per_group, "seed": seed, "files": len(files)})
+    return out
+
+
+def write_ucf101_lists(out: Path, classes: list[str], files: list[tuple[str, int, int]], groups: int) -> None:
+    """``ucfTrainTestlist/``: classInd.txt and the three train/test lists for ``files`` (relative path, class
+    index, group), in CRLF with the real set's trailing blank lines."""
     lists = out / "ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
     _crlf(lists / "classInd.txt", [f"{k + 1} {cls}" for k, cls in enumerate(classes)], blank_tail=0)
@@ -294,9 +303,6 @@ def write_ucf101(out: Path, *, n_classes: int = 4, groups: int = 3, clips_per_gr
         _crlf(lists / f"trainlist0{split}.txt", [f"{rel} {k + 1}" for rel, k, g in files if g not in test],
               blank_tail=split % 2)
         _crlf(lists / f"testlist0{split}.txt", [rel for rel, _, g in files if g in test], blank_tail=2 if split == 3 else 0)
-    _write_marker(out, {"dataset": "ucf101", "n_classes": n_classes, "classes": classes, "groups": groups,
-                        "clips_per_group": clips_per_group, "seed": seed, "files": len(files)})
-    return out
 
 
 def _crlf(path: Path, lines: list[str], *, blank_tail: int) -> None:

@@ -1,0 +1,1 @@
+"""``avbench pretrain``: the training loop, data sources and view helpers shared by the reference pretrainers."""

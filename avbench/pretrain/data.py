@@ -1,0 +1,186 @@
+"""Where pretraining videos come from, and the Dataset that decodes them.
+
+``--data`` accepts (see :func:`resolve_sources`):
+
+* ``world``: the synthetic audio-visual world (:mod:`avbench.synth.world`), written to the cache on first use;
+* a data-set name with audio (``kinetics400``, ``kinetics_sound``, ``vggsound``) or a task card that uses one
+  (``ksounds-fusion``): the TRAIN split of that data set through its adapter, at the root configured as for
+  ``avbench eval`` (``--data-root``, ``AVBENCH_DATA_<DATASET>``, config file), else its synthetic copy;
+* a directory: a world-layout root (``labels.csv``), a Kinetics root (``annotations/``), a VGG-Sound root
+  (``vggsound.csv``), or else any folder of videos (``*.mp4 *.avi *.mkv *.webm *.mov``, searched recursively).
+
+Samples are never dropped silently: a file that cannot be decoded (or has no audio stream) is recorded with its
+reason by :class:`PretrainDataset` and listed in the run's ``skipped.jsonl`` and card.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..datasets import get_dataset
+from ..media.audio_decode import load_audio
+from ..media.errors import MediaError
+from ..media.seeding import generator_for
+from ..media.video_decode import decode_clips, probe_video
+from .views import Decoded
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
+AV_DATASETS = ("kinetics400", "kinetics_sound", "vggsound")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One pretraining video: stable ``id``, ``path``, ``label`` (-1 when unlabelled; only the supervised
+    ceiling reads it)."""
+
+    id: str
+    path: Path
+    label: int = -1
+
+
+@dataclass
+class Sources:
+    """The resolved pretraining set: items, a description for the card, what was skipped while listing."""
+
+    items: list[Item]
+    description: str
+    root: Path | None
+    synthetic: bool
+    skipped: list[dict[str, str]]
+    classes: list[str]
+
+
+def read_world(root: Path, split: str = "train") -> Sources:
+    """Items of a world-layout root (``labels.csv``: id,path,label,class_name,split)."""
+    rows = list(csv.DictReader((root / "labels.csv").open(encoding="utf-8")))
+    need = {"id", "path", "label", "split"}
+    if not rows or not need <= set(rows[0]):
+        raise ValueError(f"{root / 'labels.csv'}: expected columns {sorted(need)}")
+    classes: dict[int, str] = {int(r["label"]): r.get("class_name", r["label"]) for r in rows}
+    items, skipped = [], []
+    for r in rows:
+        if r["split"] != split:
+            continue
+        path = root / r["path"]
+        if path.is_file():
+            items.append(Item(r["id"], path, int(r["label"])))
+        else:
+            skipped.append({"id": r["id"], "path": str(path), "reason": "missing file"})
+    return Sources(items, f"world layout at {root} ({split} split)", root, False, skipped,
+                   [classes[k] for k in sorted(classes)])
+
+
+def read_folder(root: Path) -> Sources:
+    """Every video file under ``root`` (recursive, sorted), unlabelled."""
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    if not files:
+        raise ValueError(f"{root}: no video files ({', '.join(VIDEO_EXTENSIONS)}) found under this folder")
+    return Sources([Item(str(p.relative_to(root)), p) for p in files], f"folder of videos at {root}", root,
+                   False, [], [])
+
+
+def read_adapter(dataset: str, root: Path, synthetic: bool) -> Sources:
+    """The train split of ``dataset`` at ``root`` through its avbench adapter."""
+    manifest = get_dataset(dataset).load(root)
+    train = {i for sp in manifest.splits.values() for i in sp["train"]}
+    items = [Item(s.id, s.path, s.label) for s in manifest.samples if s.id in train]
+    skipped = [{"id": s.id, "path": s.path, "reason": s.reason} for s in manifest.skipped]
+    return Sources(items, f"{dataset} train split at {root}" + (" (SYNTHETIC)" if synthetic else ""), root,
+                   synthetic, skipped, list(manifest.classes))
+
+
+def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
+                    log: Callable[[str], None] = print) -> Sources:
+    """Resolve ``--data`` (module docstring) to the list of pretraining videos."""
+    from ..config import resolve_data_root
+    from ..synth.defaults import synthetic_root
+
+    if data == "world":
+        root = synthetic_root("world", cache_dir, log=log)
+        src = read_world(root)
+        src.synthetic = True
+        src.description = f"the synthetic audio-visual world at {root} (train split)"
+        return src
+    path = Path(data).expanduser()
+    if path.is_dir():
+        if (path / "labels.csv").is_file():
+            return read_world(path)
+        if (path / "annotations").is_dir():
+            return read_adapter("kinetics400", path, False)
+        if (path / "vggsound.csv").is_file():
+            return read_adapter("vggsound", path, False)
+        return read_folder(path)
+    dataset = data
+    if data not in AV_DATASETS:
+        from ..taskcard import card_names, load_card
+
+        if data not in card_names():
+            raise ValueError(f"--data {data!r}: not a directory, 'world', a data set with audio {AV_DATASETS} "
+                             "or a task card name")
+        dataset = load_card(data).dataset.name
+        if dataset not in AV_DATASETS:
+            raise ValueError(f"--data {data!r}: task card uses {dataset!r}, which has no audio-visual videos; "
+                             f"pretraining needs one of {AV_DATASETS}")
+    root = resolve_data_root(dataset, data_root)
+    if root is None:
+        return read_adapter(dataset, synthetic_root(dataset, cache_dir, log=log), True)
+    return read_adapter(dataset, Path(root), False)
+
+
+def decode_item(path: Path, fps: float, sample_rate: int) -> Decoded:
+    """Decode a whole file once: frames at ``fps`` Hz and mono audio at ``sample_rate`` Hz (MediaError if either
+    stream is missing or unreadable)."""
+    info = probe_video(path)
+    if not info.has_audio:
+        raise MediaError(path, "no audio stream (audio-visual pretraining needs both)")
+    seconds = info.seconds or (info.frames / info.fps if info.frames and info.fps else None)
+    if not seconds:
+        raise MediaError(path, "duration unknown (no duration or frame count in the header)")
+    n = max(1, int(seconds * fps))
+    clips = decode_clips(path, fps=fps, frames=n, clips=1, sampling="uniform")
+    audio = load_audio(path, sample_rate)
+    return Decoded(clips.frames[0], fps, audio.wave, sample_rate)
+
+
+class PretrainDataset(torch.utils.data.Dataset):
+    """``len = len(items) * clips_per_video``; item ``i`` is video ``i % len(items)`` with views drawn by
+    ``sampler(decoded, generator)``, the generator derived from (seed, epoch, i) only.
+
+    Returns the sampler's dict plus ``index`` (int64) and ``label`` (int64, -1 if unlabelled), or
+    ``{"skip": (id, path, reason)}`` for a file that cannot be decoded (the trainer records it).
+    """
+
+    def __init__(self, items: list[Item], sampler: Callable[[Decoded, torch.Generator], dict[str, torch.Tensor]],
+                 *, fps: float, sample_rate: int, seed: int, clips_per_video: int = 1) -> None:
+        self.items, self.sampler = items, sampler
+        self.fps, self.sample_rate, self.seed = fps, sample_rate, seed
+        self.clips_per_video = clips_per_video
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.items) * self.clips_per_video
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = self.items[i % len(self.items)]
+        try:
+            decoded = decode_item(item.path, self.fps, self.sample_rate)
+            out = self.sampler(decoded, generator_for("pretrain", self.seed, self.epoch, i))
+        except MediaError as exc:
+            return {"skip": (item.id, str(item.path), exc.reason)}
+        except (ValueError, RuntimeError) as exc:
+            return {"skip": (item.id, str(item.path), f"{type(exc).__name__}: {exc}")}
+        out["index"] = torch.tensor(i)
+        out["label"] = torch.tensor(item.label)
+        return out
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the good items; skipped ones go to ``batch["skipped"]`` as (id, path, reason) tuples."""
+    good = [b for b in batch if "skip" not in b]
+    out: dict[str, Any] = {k: torch.stack([b[k] for b in good]) for k in (good[0] if good else {})}
+    out["skipped"] = [b["skip"] for b in batch if "skip" in b]
+    return out

@@ -1,0 +1,182 @@
+"""CrissCross pretraining (paper Section 3, supplementary Algorithm 1, Tables S1-S10), for ``avbench pretrain``.
+
+Per video, two audio-visual views (v1, a1) and (v2, a2) cut by the temporal relaxation mode (Section 4.3):
+
+* ``none``: both views from the same window;
+* ``mild`` (default): the second view starts half a view later, so the views overlap by 50 % (released code:
+  ``submode: overlapped`` reads 1.5x the duration and takes the first and last chunk, PER MODALITY: video views
+  0.25 s apart, audio views 1 s apart);
+* ``medium``: adjacent windows (the second starts where the first ends);
+* ``extreme``: the first view from the first half of the video, the second from the second half;
+* ``mixed``: both starts drawn independently at random.
+
+Each view is augmented independently: video Table S1 with the pretraining switches (multi-scale crop, flip,
+colour jitter, grayscale, Gaussian blur, cutout); audio Table S2 with the pretraining switches (volume jitter,
+time/frequency masks, random resize crop; no time warp). Backbone -> projector (Table S7: fc-bn-relu x2, fc-bn)
+= z; predictor (Table S8: fc-bn-relu, fc) = p; loss :func:`~avbench_baselines.crisscross.losses.crisscross_loss`
+over the active terms. Optimiser (Table S10, Kinetics-Sound row): Adam (0.9, 0.999), wd 1e-4, base lr 2e-4 with
+2 warm-up epochs and cosine to 0 for backbones and projectors; separate video and audio predictors at a constant
+10x the base rate (Table 3: a common predictor or ``lr_p = lr_b`` is worse); LARC optional (Adam* rows).
+
+Errata kept here (see also ``docs/ERRATA.md``): Algorithm 1 drops Eq. 2's outer /2 on L_intra (we follow the
+equations, which agree with the released code); Tables S3/S4 have swapped captions; Table S6 lists stride 2 on
+every audio layer (the code uses torchvision BasicBlock strides 1,2,2,2); "DCASE2014" is DCASE 2013.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field, field_validator
+
+from avbench.media.audio_augment import AudioAugmentConfig
+from avbench.media.logmel import LogMelFrontend
+from avbench.media.video_augment import VideoAugmentConfig
+from avbench.pretrain.heads import mlp
+from avbench.pretrain.method import MethodConfig, Pretrainer, TrainConfig
+from avbench.pretrain.views import Decoded, audio_view, cut_frames, cut_wave, uniform, video_view
+
+from .encoder import ARCH, CrissCrossEncoder
+from .losses import TERMS, crisscross_loss
+
+RELAXATIONS = ("none", "mild", "medium", "extreme", "mixed")
+
+
+class CrissCrossConfig(MethodConfig):
+    """Defaults: the paper's Kinetics-Sound recipe (Table S10) and geometry (Section 4.1: 8x112² at 16 fps, 2 s audio)."""
+
+    train: TrainConfig = TrainConfig(epochs=100, batch_size=512, lr=2e-4, final_lr=0.0, warmup_epochs=2,
+                                     optimizer="adam", weight_decay=1e-4, clips_per_video=5)
+    relaxation: Literal["none", "mild", "medium", "extreme", "mixed"] = "mild"
+    terms: list[str] = Field(default_factory=lambda: list(TERMS), description="active loss terms (Table 1 ablations)")
+    predictor_lr_ratio: float = Field(10.0, gt=0, description="predictor lr / base lr, constant (Table S10: 0.002/0.0002)")
+    shared_predictor: bool = False
+    frames: int = Field(8, ge=1)
+    crop: int = Field(112, ge=16)
+    audio_seconds: float = Field(2.0, gt=0)
+    projector: list[int] = Field(default_factory=lambda: [2048, 2048, 2048], description="Table S7 widths")
+    predictor_hidden: int = Field(512, ge=1, description="Table S8 bottleneck")
+    video_augment: dict[str, Any] = Field(default_factory=lambda: VideoAugmentConfig.preset("pretrain").to_dict())
+    audio_augment: dict[str, Any] = Field(default_factory=lambda: AudioAugmentConfig(time_warp=None).to_dict())
+
+    @field_validator("terms")
+    @classmethod
+    def _known_terms(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if t not in TERMS]
+        if bad or not v or len(set(v)) != len(v):
+            raise ValueError(f"terms must be distinct names from {TERMS}, got {v}")
+        return v
+
+
+class CrissCrossViews:
+    """Picklable view sampler (runs in DataLoader workers): ``(Decoded, generator) ->`` v1, v2 ``[3, T, S, S]``
+    float (normalised, cutout applied), a1, a2 ``[1, F, T]`` log-mel, and the view start times (s)."""
+
+    def __init__(self, cfg: CrissCrossConfig, fps: float, mean: tuple, std: tuple, logmel: dict[str, Any],
+                 need_audio: bool = True, need_video: bool = True) -> None:
+        self.cfg, self.fps, self.mean, self.std, self.logmel = cfg, fps, mean, std, logmel
+        self.need_audio, self.need_video = need_audio, need_video
+        self.vaug = VideoAugmentConfig.from_dict(cfg.video_augment)
+        self.aaug = AudioAugmentConfig.from_dict(cfg.audio_augment)
+        self._frontend: LogMelFrontend | None = None
+
+    def starts(self, length: float, gen: torch.Generator) -> dict[str, tuple[float, float]]:
+        """Start times (s) of view 1 and view 2 per modality for a source of ``length`` seconds."""
+        dur = {"video": self.cfg.frames / self.fps, "audio": self.cfg.audio_seconds}
+        mode = self.cfg.relaxation
+        if mode == "mixed":
+            return {m: (uniform(gen, 0, max(0.0, length - d)), uniform(gen, 0, max(0.0, length - d)))
+                    for m, d in dur.items()}
+        if mode == "extreme":
+            f1, f2 = uniform(gen, 0, 1), uniform(gen, 0, 1)
+            half = length / 2
+            return {m: (f1 * max(0.0, half - d), half + f2 * max(0.0, half - d)) for m, d in dur.items()}
+        offset = {"none": 0.0, "mild": 0.5, "medium": 1.0}[mode]
+        f = uniform(gen, 0, 1)  # the same fraction for both modalities: v1 and a1 start together
+        span = max(dur.values()) * (1 + offset)
+        s = f * max(0.0, length - span)
+        return {m: (s, s + offset * d) for m, d in dur.items()}
+
+    def __call__(self, d: Decoded, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        st = self.starts(d.seconds, gen)
+        out: dict[str, torch.Tensor] = {}
+        if self._frontend is None:
+            from avbench.media.logmel import LogMelConfig
+
+            self._frontend = LogMelFrontend(LogMelConfig(**self.logmel))
+        for k in (0, 1):
+            if self.need_video:
+                frames = cut_frames(d, st["video"][k], self.cfg.frames)
+                out[f"v{k + 1}"] = video_view(frames, self.vaug, self.cfg.crop, gen, self.mean, self.std)
+            if self.need_audio:
+                wave = cut_wave(d, st["audio"][k], self.cfg.audio_seconds)
+                out[f"a{k + 1}"] = audio_view(wave, self._frontend, self.aaug, gen)
+        out["starts"] = torch.tensor([st["video"][0], st["video"][1], st["audio"][0], st["audio"][1]])
+        return out
+
+
+class CrissCrossPretrainer(Pretrainer):
+    """Trunks + projectors + predictors; ``forward(batch) -> (L_CrissCross, {term: value})``."""
+
+    name: ClassVar[str] = "crisscross"
+    Config = CrissCrossConfig
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        # Table S10, Kinetics-400 row: batch 2048, cosine 2e-4 -> 1e-4, Adam with LARC
+        "kinetics400": {"train": {"batch_size": 2048, "lr": 2e-4, "final_lr": 1e-4, "larc": True}},
+        # width-reduced recipe for the synthetic world on a CPU (a few minutes on 2 cores)
+        "small": {"arch": {"video_width": 16, "audio_width": 16},
+                  "train": {"epochs": 30, "batch_size": 32, "lr": 1e-3, "final_lr": 0.0, "warmup_epochs": 1,
+                            "clips_per_video": 1},
+                  "crop": 64, "audio_seconds": 1.0, "projector": [512, 512, 512], "predictor_hidden": 128},
+    }
+
+    def __init__(self, cfg: CrissCrossConfig, init_seed: int = 0) -> None:
+        super().__init__(cfg, init_seed)
+        mods = self.modalities()
+        self.encoder = CrissCrossEncoder(mods, arch=cfg.two_tower_arch(ARCH), init_seed=init_seed)
+        dims = self.encoder.meta.embedding_dims
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed + 1)
+            self.projector = torch.nn.ModuleDict({m: mlp([dims[m], *cfg.projector], bn_last=True) for m in mods})
+            out = cfg.projector[-1]
+            heads = ["shared"] if cfg.shared_predictor else list(mods)
+            self.predictor = torch.nn.ModuleDict({m: mlp([out, cfg.predictor_hidden, out], bn_last=False)
+                                                  for m in heads})
+
+    def modalities(self) -> tuple[str, ...]:
+        used = "".join(self.cfg.terms)
+        return tuple(m for m, c in (("video", "v"), ("audio", "a")) if c in used)
+
+    def sampler(self) -> CrissCrossViews:
+        a = self.encoder.arch
+        mods = self.modalities()
+        return CrissCrossViews(self.cfg, a.fps, a.mean, a.std, a.audio, need_audio="audio" in mods,
+                               need_video="video" in mods)
+
+    def _embed(self, modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = self.encoder.trunk(modality)(x, ["pool"])["pool"]
+        z = self.projector[modality](feat)
+        p = self.predictor["shared" if self.cfg.shared_predictor else modality](z)
+        return p, z
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        p: dict[str, torch.Tensor] = {}
+        z: dict[str, torch.Tensor] = {}
+        for key in ("v1", "v2", "a1", "a2"):
+            if key in batch:
+                p[key], z[key] = self._embed("video" if key[0] == "v" else "audio", batch[key])
+        loss, terms = crisscross_loss(p, z, self.cfg.terms)
+        logs = {k: float(v) for k, v in terms.items()}
+        with torch.no_grad():  # collapse monitor: std of the normalised z per dimension (SimSiam: ~1/sqrt(d) healthy)
+            for key in ("v1", "a1"):
+                if key in z:
+                    logs[f"std_{key[0]}"] = float(torch.nn.functional.normalize(z[key].float(), dim=1).std(0).mean())
+        return loss, logs
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        lr = self.cfg.train.lr
+        base = list(self.encoder.parameters()) + list(self.projector.parameters())
+        return [{"params": base, "base_lr": lr, "name": "backbones+projectors"},
+                {"params": list(self.predictor.parameters()), "base_lr": lr * self.cfg.predictor_lr_ratio,
+                 "schedule": "constant", "name": "predictors"}]

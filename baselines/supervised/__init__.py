@@ -1,0 +1,1 @@
+"""The supervised ceiling of the pretraining evidence: the reference trunks trained with labels."""
