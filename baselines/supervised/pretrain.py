@@ -71,7 +71,7 @@ class SupervisedPretrainer(Pretrainer):
         for m, key in (("video", "v1"), ("audio", "a1")):
             logits = self.heads[m](self.encoder.trunk(m)(batch[key], ["pool"])["pool"]).float()
             loss = F.cross_entropy(logits, batch["label"])
-            logs[f"ce_{m}"] = float(loss)
+            logs[f"ce_{m}"] = float(loss.detach())
             logs[f"acc_{m}"] = float((logits.argmax(1) == batch["label"]).float().mean())
             total = total + loss / 2
         return total, logs
