@@ -121,6 +121,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             except Exception as exc:  # one broken plugin must not hide the others
                 rows.append([name, "?", "?", f"failed to build: {exc}"[:60], entry.source])
         print(tabulate(rows, headers=["model", "modalities", "parameters", "description", "source"], tablefmt="github"))
+        from .registry import zoo_prefixes
+
+        print("\nmodel-zoo adapters (any name the library provides; options after '?', e.g. "
+              "'torchvision:r2plus1d_18?fps=16'):")
+        for prefix, text in zoo_prefixes().items():
+            print(f"  {prefix}:NAME  {text}")
     else:
         from .datasets import dataset_names
 
@@ -129,23 +135,72 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # ---- validate -----------------------------------------------------------------------------------------
+def _validate_target_kind(target: str) -> str:
+    """"task" (a shipped card name or a .yaml path), "model" (registered name, pkg.module:factory, or a
+    submission folder holding card.yaml), or "unknown"."""
+    from .registry import encoder_entries
+    from .submission.card import CARD_FILE
+    from .taskcard import card_names
+
+    path = Path(target)
+    if path.is_dir() and (path / CARD_FILE).is_file():
+        return "model"
+    if target.endswith((".yaml", ".yml")) or target in card_names():
+        return "task"
+    if ":" in target or target in encoder_entries():
+        return "model"
+    return "unknown"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .submission.card import SubmissionError
     from .taskcard import load_card
 
     ok = True
-    for task in args.tasks:
+    tasks: list[dict[str, Any]] = []
+    models = [args.model] if args.model else []
+    for target in args.targets:
+        kind = _validate_target_kind(target)
+        if kind == "model":
+            models.append(target)
+            continue
         try:
-            card = load_card(task)
-            print(f"ok    task {task}: {card.name} v{card.version} ({card.sha256()[:12]})")
+            if kind == "unknown":
+                raise ValueError(f"{target!r} is neither a task card (avbench list tasks, or a .yaml path), a "
+                                 "registered encoder (avbench list models), 'pkg.module:factory', nor a submission "
+                                 "folder with card.yaml")
+            card = load_card(target)
+            tasks.append({"task": target, "ok": True, "detail": f"{card.name} v{card.version} ({card.sha256()[:12]})"})
         except Exception as exc:
             ok = False
-            print(f"FAIL  task {task}: {exc}")
-    if args.model:
-        from .validate import validate_encoder
+            tasks.append({"task": target, "ok": False, "detail": str(exc)})
+    if not args.json:
+        for t in tasks:
+            print(f"{'ok  ' if t['ok'] else 'FAIL'}  task {t['task']}: {t['detail']}")
+    reports = []
+    if models:
+        from .validate import validate
 
-        for line, passed in validate_encoder(args.model, weights=args.weights):
-            ok &= passed
-            print(f"{'ok  ' if passed else 'FAIL'}  {line}")
+        console = _console()
+        for model in models:
+            try:
+                report = validate(model, weights=args.weights, init_seed=args.init_seed, device=args.device,
+                                  batch=args.batch, video_size=args.size,
+                                  log=None if args.json else (lambda m: console.print(m, markup=False, highlight=False)))
+            except SubmissionError as exc:
+                print(f"avbench: error: {exc}", file=sys.stderr)
+                return 2
+            ok &= report.ok
+            reports.append(report)
+            if not args.json:
+                failed = report.failed()
+                ident = f"{report.encoder} v{report.version} ({'+'.join(report.modalities)})" if report.version else report.encoder
+                print(f"encoder {ident} from {report.source}, on {report.device}")
+                print(report.tables())
+                print(f"{len(report.checks) - len(failed)} of {len(report.checks)} checks passed or skipped"
+                      + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    if args.json:
+        print(json.dumps({"ok": bool(ok), "tasks": tasks, "encoders": [r.to_json() for r in reports]}, indent=1))
     return 0 if ok else 1
 
 
@@ -268,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate an encoder on a task and write a result record",
                        description="Evaluate an encoder on a task card; prints a table and writes a JSON record.")
-    e.add_argument("--model", required=True, help="registered name (avbench list models) or pkg.module:factory")
+    e.add_argument("--model", required=True, help="registered name (avbench list models), a zoo model "
+                   "(torchvision:NAME, timm:NAME, hear:MODULE) or pkg.module:factory")
     e.add_argument("--task", required=True, help="task card name (avbench list tasks) or a path to a .yaml card")
     e.add_argument("--data-root", help="root of the data set in its official layout; default: AVBENCH_DATA_<DATASET>, "
                                        "the config file, else the built-in synthetic set ('synthetic' forces it)")
@@ -289,9 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_eval)
 
-    from .cli_pretrain import add_parser as add_pretrain
+    from . import cli_export, cli_leaderboard, cli_pretrain, cli_reproduce, cli_submit
 
-    add_pretrain(sub)
+    cli_pretrain.add_parser(sub)
+    cli_leaderboard.add_parser(sub)
+    cli_submit.add_parser(sub)
+    cli_reproduce.add_parser(sub)
+    cli_export.add_parser(sub)
     dm = sub.add_parser("demo", help="the embedded demo: shipped CrissCross checkpoint vs random init on synthetic "
                                      "ESC-50 and UCF101-layout sets",
                         description="Evaluate the small CrissCross checkpoint pretrained on the synthetic "
@@ -307,10 +367,26 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("what", choices=["models", "tasks", "datasets"])
     ls.set_defaults(func=cmd_list)
 
-    v = sub.add_parser("validate", help="validate task cards and/or an encoder before spending compute")
-    v.add_argument("tasks", nargs="*", help="task card names or paths")
-    v.add_argument("--model", help="an encoder to check against the contract (shapes, axes, determinism, batch invariance)")
-    v.add_argument("--weights")
+    v = sub.add_parser("validate", help="validate task cards and/or an encoder against the contract before spending compute",
+                       description="Check task cards (they parse and resolve) and encoders against the encoder contract "
+                                   "on synthetic inputs of several durations, frame and sample rates: shapes, named "
+                                   "axes, float32 outputs, finite values, determinism, batch invariance (B=1 vs B=8), "
+                                   "eval mode, no gradients; reports throughput (media-seconds per second) and peak "
+                                   "memory per media-second. Exit status 1 when a check fails, 2 when a submission "
+                                   "folder is unusable. See docs/submitting.md.")
+    v.add_argument("targets", nargs="*", metavar="TASK_OR_MODEL",
+                   help="task card names or .yaml paths, and/or encoders: a registered name (avbench list models), "
+                        "pkg.module:factory, or a submission folder holding card.yaml")
+    v.add_argument("--model", help="an encoder to check (same forms as a positional MODEL)")
+    v.add_argument("--weights", help="weights passed to the encoder's factory (refused with a submission folder: its "
+                                     "card names them)")
+    v.add_argument("--init-seed", type=int, default=0, help="seed of a random initialisation (default 0)")
+    v.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    v.add_argument("--batch", type=int, default=8, help="batch of the batch-invariance and timing runs (default 8)")
+    v.add_argument("--size", type=int, help="video crop (px) of the batch and timing runs (default: the smallest "
+                                            "crop tried; e.g. 224 for timing at the cards' size)")
+    v.add_argument("--json", action="store_true", help="print one JSON document (tasks and encoder reports) instead "
+                                                       "of tables")
     v.set_defaults(func=cmd_validate)
 
     d = sub.add_parser("data", help="write fixture data sets, verify a data root, write AugVGG query sets")

@@ -1,4 +1,5 @@
-"""Encoders by name: the ``avbench.encoders`` entry-point group, ``"pkg.module:factory"`` strings, and a decorator.
+"""Encoders by name: the ``avbench.encoders`` entry-point group, model-zoo strings (``torchvision:NAME``,
+``timm:NAME``, ``hear:MODULE``; see :mod:`avbench.zoo`), ``"pkg.module:factory"`` strings, and a decorator.
 
 A factory is any callable ``factory(weights: str | None = None, init_seed: int = 0, **options) -> Encoder``.
 Entry points and module strings are resolved lazily, so start-up stays fast and optional dependencies
@@ -71,17 +72,30 @@ def encoder_entries() -> dict[str, EncoderEntry]:
     return out
 
 
+def zoo_prefixes() -> dict[str, str]:
+    """Model-zoo prefixes (``torchvision:``, ``timm:``, ``hear:``) -> one-line description (avbench.zoo)."""
+    from .zoo import PREFIXES
+
+    return {prefix: text for prefix, (_, text) in PREFIXES.items()}
+
+
 def resolve_factory(name_or_spec: str) -> tuple[Factory, str]:
-    """Name or ``"pkg.module:factory"`` -> (factory, source)."""
+    """Name, zoo string (``torchvision:NAME``, ``timm:NAME``, ``hear:MODULE``) or ``"pkg.module:factory"``
+    -> (factory, source)."""
     entries = encoder_entries()
     if name_or_spec in entries:
         entry = entries[name_or_spec]
         return entry.load(), entry.source
     if ":" in name_or_spec:
+        from .zoo import zoo_factory  # zoo prefixes first: "timm:x" is not module timm's attribute x
+
+        zoo = zoo_factory(name_or_spec)
+        if zoo is not None:
+            return zoo, f"zoo {name_or_spec}"
         return _import_factory(name_or_spec), name_or_spec
     raise UnknownEncoderError(
         f"unknown encoder {name_or_spec!r}; registered: {', '.join(sorted(entries)) or '(none)'}; "
-        "or pass 'pkg.module:factory'")
+        f"or a zoo model ({', '.join(p + ':NAME' for p in zoo_prefixes())}); or pass 'pkg.module:factory'")
 
 
 def build_encoder(name_or_spec: str, *, weights: str | None = None, init_seed: int = 0, **options: Any) -> Encoder:

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from avbench.encoder import MODALITIES
 from avbench.models.two_tower import (AUDIO_AXES, VIDEO_AXES, Identity, TwoTowerArch, TwoTowerEncoder,  # noqa: F401 (re-exported)
-                                      build_two_tower, save_two_tower)
+                                      arch_with_options, build_two_tower, save_two_tower)
 from avbench.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
 
 NAME = "crisscross"
@@ -122,22 +122,26 @@ def build(weights: str | Path | None = None, init_seed: int = 0, modalities: str
 
     weights: None for a random init (seeded by ``init_seed``), else one of the forms in the module docstring.
     modalities: "video", "audio", both (a sequence or "video,audio"); None = those the weights cover, or both.
-    options: ``pretraining_data`` (str) overrides the name recorded in ``meta``.
+    options: ``pretraining_data`` (str) overrides the name recorded in ``meta``; architecture keys of
+      :class:`TwoTowerArch` (e.g. ``audio_width=8``) for a random init or a released-format file of that size.
     """
     combined, files = (None, {}) if weights is None or str(weights) == "" else _parse_weights(weights)
     if not files:  # random init (architecture options allowed) or one avbench .safetensors file
         return build_two_tower(CrissCrossEncoder, name=NAME, default_arch=ARCH, weights=combined,
                                init_seed=init_seed, modalities=modalities, options=options)
     pretraining_override = options.pop("pretraining_data", None)
+    # architecture keys (e.g. audio_width=8) describe a released-format file saved from a smaller trunk;
+    # strict loading checks the file against that trunk. The released files are the default ARCH.
+    arch = arch_with_options(ARCH, options, NAME)
     if options:
         raise TypeError(f"crisscross: unknown option(s) {sorted(options)} for released checkpoints; known: "
-                        "modalities, pretraining_data")
+                        "modalities, pretraining_data and the architecture keys of TwoTowerArch (audio_width, ...)")
     mods = _normalise_modalities(list(files) if modalities is None else modalities)
     absent = [m for m in mods if m not in files]
     if absent:
         raise WeightsError(f"crisscross weights {str(weights)!r} give no {' or '.join(absent)} checkpoint "
                            f"(found: {', '.join(f'{m}={p}' for m, p in files.items()) or 'none'})")
-    enc = CrissCrossEncoder(mods, init_seed=init_seed)
+    enc = CrissCrossEncoder(mods, arch=arch, init_seed=init_seed)
     shas: dict[str, str] = {}
     datasets: dict[str, str] = {}
     for modality in mods:
