@@ -13,6 +13,7 @@ device and the batched forward pass.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
@@ -20,10 +21,11 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from . import faults
 from .datasets.base import Sample
 from .encoder import Encoder
 from .extract_common import DecodedSample, View
-from .store import StoreEntry
+from .store import ShardPlan, StoreEntry
 
 
 class MediaPath(Protocol):
@@ -63,6 +65,34 @@ def _first(batch: list[DecodedSample]) -> DecodedSample:
     return batch[0]
 
 
+def _plan_missing(entry: StoreEntry, n_samples: int, shard_size: int, world_size: int) -> tuple[ShardPlan, list[int]]:
+    """(the entry's shard plan, the shards not yet finished). With several processes rank 0 alone records the plan
+    and lists the store, and broadcasts both, so every rank splits the same list (no shard is computed twice or
+    by nobody, even on a shared filesystem whose nodes see a directory a little differently)."""
+    rank = torch.distributed.get_rank() if world_size > 1 else 0
+    box: list[Any] = [None]
+    if rank == 0:
+        try:
+            plan = entry.plan(n_samples, shard_size)
+            box = [(plan.shard_size, sorted(set(range(plan.n_shards)) - entry.finished_shards()), None)]
+        except Exception as exc:  # every rank must learn of it, or the others would wait at the broadcast
+            box = [(0, [], f"{type(exc).__name__}: {exc}")]
+    if world_size > 1:
+        torch.distributed.broadcast_object_list(box, src=0)
+    size, missing, error = box[0]
+    if error is not None:
+        raise RuntimeError(f"planning the shards of {entry.dir} failed on rank 0: {error}")
+    return ShardPlan(n_samples, size), missing
+
+
+def _await_shards(entry: StoreEntry, n_shards: int, timeout: float) -> None:
+    """Wait until every shard file is visible here: on a network filesystem a file another node has just renamed
+    into place can take a few seconds to appear (attribute caching)."""
+    deadline = time.monotonic() + timeout
+    while len(entry.finished_shards() & set(range(n_shards))) < n_shards and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry: StoreEntry, *,
                  device: torch.device, dtype: str = "float32", batch_size: int = 64, num_workers: int = 0,
                  shard_size: int = 32, rank: int = 0, world_size: int = 1,
@@ -70,20 +100,28 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
     """Compute the missing shards of ``entry`` (this rank's share), then read every shard back.
 
     ``samples`` is the view's ordered sample list; rows record positions in it. ``progress(n)`` is called
-    with the number of samples finished (computed or found in the cache).
+    with the number of samples finished (computed by this process or found in the cache).
+
+    Several processes (``world_size > 1``: a ``torch.distributed`` process group must be initialised): the
+    unfinished shards are split between the ranks (:meth:`ShardPlan.assign`), each rank writes its own shards,
+    all meet at a collective (the gathering of the work counts), and rank 0 alone reads the view back; other
+    ranks get an empty view carrying the work counts. ``stats`` counts the work of ALL ranks: ``shards_computed``, ``shards_reused`` (finished
+    before this run), ``rows_computed`` (clip feature rows forwarded), ``shards_by_rank``.
     """
+    distributed = world_size > 1
+    if distributed and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        raise RuntimeError(f"extract_view(world_size={world_size}) needs an initialised torch.distributed process group")
     entry.open()
     path = media_path(encoder, view, device, dtype)
-    n_shards = max(1, -(-len(samples) // shard_size))
+    plan, missing = _plan_missing(entry, len(samples), shard_size, world_size)
+    mine = plan.assign(missing, rank, world_size)
     t0 = time.perf_counter()
-    computed = reused = 0
-    for shard in range(n_shards):
-        positions = list(range(shard * shard_size, min(len(samples), (shard + 1) * shard_size)))
-        if entry.has_shard(shard) or shard % world_size != rank:
-            reused += entry.has_shard(shard)
-            if progress:
-                progress(len(positions))
-            continue
+    rows_computed = 0
+    reused = sum(len(plan.positions(s)) for s in set(range(plan.n_shards)) - set(missing))
+    if progress and reused:
+        progress(reused)
+    for shard in mine:
+        positions = list(plan.positions(shard))
         loader = DataLoader(path.source(samples, positions), batch_size=1, num_workers=num_workers,
                             collate_fn=_first, prefetch_factor=4 if num_workers else None,
                             persistent_workers=False)
@@ -128,15 +166,29 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
                           torch.tensor(rows_clip, dtype=torch.long),
                           sample_ids=[samples[p].id for p in positions], skipped=skipped, padded=padded,
                           damaged=damaged)
-        computed += 1
-    if world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-    return read_view(entry, n_shards, stats={"shards_computed": computed, "shards_reused": reused,
-                                             "seconds": round(time.perf_counter() - t0, 3)})
+        rows_computed += len(rows_sample)
+        faults.point("extract")
+    counts = torch.tensor([[len(mine), rows_computed]], dtype=torch.long)
+    if distributed:  # a collective: after it every rank's shards exist; the counts are those of all ranks
+        gathered = [torch.zeros_like(counts) for _ in range(world_size)]
+        torch.distributed.all_gather(gathered, counts)
+        counts = torch.cat(gathered)
+    stats = {"shards_computed": int(counts[:, 0].sum()), "shards_reused": plan.n_shards - len(missing),
+             "rows_computed": int(counts[:, 1].sum()), "processes": world_size,
+             "shards_by_rank": counts[:, 0].tolist(), "seconds": round(time.perf_counter() - t0, 3)}
+    if rank != 0:
+        empty = torch.zeros(0, dtype=torch.long)
+        return ExtractedView([], empty, empty, [], [], [], stats)
+    if distributed:
+        _await_shards(entry, plan.n_shards, float(os.environ.get("AVBENCH_SHARD_WAIT", "120")))
+    return read_view(entry, plan.n_shards, stats=stats)
 
 
 def read_view(entry: StoreEntry, n_shards: int, stats: dict[str, Any] | None = None) -> ExtractedView:
-    """Read all ``n_shards`` shards of ``entry`` (they must exist) and mark the entry complete."""
+    """Read all ``n_shards`` shards of ``entry`` (they must exist) and mark the entry complete.
+
+    The feature blocks are memory maps of the shard files (:meth:`StoreEntry.read_shard`): nothing is loaded
+    until a classifier touches it, and pages a consumer has passed can be dropped by the OS."""
     blocks, samples, clips, skipped, padded, damaged = [], [], [], [], [], []
     for i in range(n_shards):
         if not entry.has_shard(i):

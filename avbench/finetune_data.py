@@ -38,18 +38,23 @@ class ClipBatch:
 
 @dataclass
 class SkipLog:
-    """Samples whose file could not be used, with the reason (recorded once per id)."""
+    """Samples whose file could not be used, with the reason (recorded once per id); those used despite damage
+    (``damaged``: truncation, dropped packets), and those padded."""
 
     skipped: dict[str, dict[str, str]] = field(default_factory=dict)
     padded: set[str] = field(default_factory=set)
+    damaged: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def note(self, sample: Sample, item: DecodedSample) -> bool:
-        """Record ``item``'s error or padding; True when the item is usable."""
+        """Record ``item``'s error, damage notes or padding; True when the item is usable."""
         if item.error is not None:
             self.skipped.setdefault(sample.id, {"id": sample.id, "path": str(sample.path), "reason": item.error})
             return False
         if item.padded:
             self.padded.add(sample.id)
+        if item.notes:
+            self.damaged.setdefault(sample.id, {"id": sample.id, "path": str(sample.path),
+                                                "reason": "; ".join(item.notes)})
         return True
 
 

@@ -41,9 +41,10 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
                    n_classes: int, seed: int, device: torch.device, dtype: str, workers: int, checkpoint_dir: Path,
                    log: Callable[[str], None], stop_after: int | None = None
                    ) -> tuple[ClassifierResult | None, ClipFeatures, ClipFeatures, SkipLog]:
-    """Finetune a copy of ``encoder`` on ``train``, score ``test``; returns (result, train stub, the stub of the
-    test samples that decoded, the log of skipped and padded files). Under ``torchrun`` every rank trains on its
-    share of the videos and only rank 0 scores the test set; other ranks get ``(None, ...)``."""
+    """Finetune a copy of ``encoder`` on ``train``, score ``test``; returns (result, the stub of the training
+    samples that decoded, the stub of the test samples that decoded, the log of skipped, damaged and padded
+    files). Under ``torchrun`` every rank trains on its share of the videos and only rank 0 scores the test set;
+    other ranks get ``(None, ...)``."""
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     clf = card.classifier
@@ -84,12 +85,15 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
                           log=log, stop_after=stop_after)
     if distributed:  # every rank decoded its own share of the training videos: rank 0 records all skips
         logs: list[Any] = [None] * world
-        dist.all_gather_object(logs, (skips.skipped, sorted(skips.padded)))
-        for skipped, padded in logs:
+        dist.all_gather_object(logs, (skips.skipped, sorted(skips.padded), skips.damaged))
+        for skipped, padded, damaged in logs:
             for sid, entry in skipped.items():
                 skips.skipped.setdefault(sid, entry)
             skips.padded.update(padded)
+            for sid, entry in damaged.items():
+                skips.damaged.setdefault(sid, entry)
+    trained = [s for s in train if s.id not in skips.skipped]  # the record lists only videos actually trained on
     if result is None:  # not rank 0
-        return None, _stub(train), _stub([]), skips
+        return None, _stub(trained), _stub([]), skips
     tested = [s for s, ok in zip(test, result.info["tested"]) if ok]
-    return result, _stub(train), _stub(tested), skips
+    return result, _stub(trained), _stub(tested), skips

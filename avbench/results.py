@@ -105,7 +105,20 @@ class DataInfo(_Rec):
     notes: list[str]
 
 
+#: seed of the bootstrap behind every ``MetricSummary.ci95`` (test samples resampled within each split).
+BOOTSTRAP_SEED = 0
+
+
 class Provenance(_Rec):
+    """Versions, device, timing and seeds of a run.
+
+    Every seed a run uses is in the record: ``encoder.init_seed`` (a random initialisation), ``seeds`` (the run
+    seeds: each one seeds clip sampling and augmentation, as ``derive_seed(seed, side, sample id, clip, stage)``,
+    and the classifier: SVM cross-validation, linear-head initialisation / shuffling / dropout, finetuning) and
+    ``bootstrap_seed``. Fields that differ between two identical runs: ``wall_seconds``, ``peak_rss_bytes``,
+    ``peak_cuda_bytes``, ``created_utc``, ``command`` (and, elsewhere, per-run and per-view timings).
+    """
+
     avbench_version: str
     git_sha: str | None
     python: str
@@ -115,6 +128,7 @@ class Provenance(_Rec):
     device: str
     compute_dtype: str
     seeds: list[int]
+    bootstrap_seed: int = BOOTSTRAP_SEED
     wall_seconds: float
     peak_rss_bytes: int
     peak_cuda_bytes: int | None

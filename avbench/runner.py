@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ from .extract import ExtractedView, View, extract_view, view_summary
 from .media.audio_decode import decoder_version
 from .pooling import features_from_output, requested_layers, resolve_layer
 from .protocols.base import ClassifierResult, ClipFeatures
+from .leaderboard.stats import bootstrap_ci as _bootstrap_ci
 from .registry import build_encoder, resolve_factory
-from .results import (DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRecord, SplitRun, TaskInfo,
+from .results import (BOOTSTRAP_SEED, DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRecord, SplitRun, TaskInfo,
                       device_description, git_sha, packages, peak_rss_bytes, write_record, write_sidecar)
 from .store import FeatureStore
 from .synth.defaults import synthetic_root
@@ -50,10 +52,24 @@ class RunOptions:
     out_dir: str | Path = "avbench-results"
     batch_size: int | None = None
     num_workers: int = 0
-    shard_size: int = 32
+    shard_size: int | None = None  # samples per feature shard (resume granularity); None: AVBENCH_SHARD_SIZE or 32
     command: str | None = None
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     progress: Callable[[str, int], Callable[[int], None]] | None = None  # (description, total) -> advance(n)
+
+
+def shard_size(value: int | None = None) -> int:
+    """Samples per feature shard: ``value``, else ``AVBENCH_SHARD_SIZE``, else 32. A shard is the unit a killed
+    extraction loses and the unit the processes of a ``torchrun`` share out; it changes no feature, and a cache
+    entry keeps the size it was started with (``plan.json``)."""
+    if value is None:
+        text = os.environ.get("AVBENCH_SHARD_SIZE", "32")
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ValueError(f"AVBENCH_SHARD_SIZE={text!r}: expected a whole number of samples >= 1")
+        value = int(text)
+    if value < 1:
+        raise ValueError(f"shard_size must be >= 1, got {value}")
+    return int(value)
 
 
 def _seeds(card: TaskCard, seeds: int | Sequence[int] | None) -> list[int]:
@@ -83,7 +99,9 @@ def _clip_features(view: ExtractedView, view_samples: list[Sample], ids: list[st
     blocks, start = [], 0
     for b in view.features:
         m = keep[start:start + b.shape[0]]
-        if bool(m.any()):
+        if bool(m.all()):
+            blocks.append(b)  # the (memory-mapped) shard block itself: nothing is copied or loaded here
+        elif bool(m.any()):
             blocks.append(b[m])
         start += b.shape[0]
     by_id = {s.id: s for s in view_samples}
@@ -193,32 +211,35 @@ def per_sample_hits(metric: str, result: ClassifierResult, labels: torch.Tensor)
     return (((result.scores >= true).sum(1) - 1) < k).double().numpy() * 100.0
 
 
-def _bootstrap_ci(correct: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the mean-over-splits accuracy, resampling test samples within each split.
-
-    ``correct[split]`` is ``[S]`` per-sample correctness (percent: top-k hit) already averaged over seeds."""
-    rng = np.random.default_rng(seed)
-    stats = np.zeros(n_boot)
-    for values in correct.values():
-        idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-        stats += values[idx].mean(axis=1)
-    stats /= max(1, len(correct))
-    lo, hi = np.percentile(stats, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
 def dist_context() -> tuple[int, int]:
     """(rank, world size). Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised here:
-    NCCL when CUDA is available, else gloo."""
-    import os
+    NCCL when CUDA is available, else gloo. ``AVBENCH_DIST_TIMEOUT`` (seconds, default 3600) bounds how long a
+    rank waits for the others at a collective, e.g. rank 0 for the slowest rank's last feature shard."""
+    import datetime
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
     dist = torch.distributed
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        text = os.environ.get("AVBENCH_DIST_TIMEOUT", "3600")
+        try:
+            timeout = datetime.timedelta(seconds=float(text))
+        except ValueError:
+            raise ValueError(f"AVBENCH_DIST_TIMEOUT={text!r}: expected seconds") from None
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo", timeout=timeout)
     return dist.get_rank(), dist.get_world_size()
+
+
+def _synthetic_root(dataset: str, cache_dir: Path, world: int, log: Callable[[str], None]) -> Path:
+    """The built-in synthetic set; under ``torchrun`` rank 0 writes it while the other ranks wait."""
+    if world > 1 and torch.distributed.get_rank() != 0:
+        torch.distributed.barrier()
+        return synthetic_root(dataset, cache_dir, log=lambda _m: None)
+    root = synthetic_root(dataset, cache_dir, log=log)
+    if world > 1:
+        torch.distributed.barrier()
+    return root
 
 
 def _resolve_encoder(encoder: str | Encoder, weights: str | None, init_seed: int) -> tuple[Encoder, str]:
@@ -240,8 +261,10 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     t_start = time.perf_counter()
     card = load_card(task, overrides)  # malformed cards fail here, before any work
     seed_list = _seeds(card, seeds)
+    shard = shard_size(opts.shard_size)
     rank, world = dist_context()
-    default_device = f"cuda:{rank % max(1, torch.cuda.device_count())}" if torch.cuda.is_available() else "cpu"
+    local = int(os.environ.get("LOCAL_RANK", rank))  # the process's index on its own node
+    default_device = f"cuda:{local % max(1, torch.cuda.device_count())}" if torch.cuda.is_available() else "cpu"
     device = torch.device(opts.device or default_device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -268,7 +291,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     root = resolve_data_root(card.dataset.name, data_root) if str(data_root) != "synthetic" else None
     synthetic = root is None
     if synthetic:
-        root = synthetic_root(card.dataset.name, cache_dir, log=opts.log)
+        root = _synthetic_root(card.dataset.name, cache_dir, world, opts.log)
     manifest: Manifest = get_dataset(card.dataset.name).load(Path(root), **card.dataset.options).restrict(list(card.splits))
     opts.log(f"{card.dataset.name}: {manifest.found} of {manifest.expected} samples found under {root}"
              + (f"; {len(manifest.skipped)} listed but unusable" if manifest.skipped else ""))
@@ -295,7 +318,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         what = f"{side} {m} features" if len(mods) == 2 else f"{side} features"
         advance = opts.progress(f"{what} (seed {seed})" if view.random else what, len(samples)) if opts.progress else None
         out = extract_view(enc, samples, view, entry, device=device, dtype=opts.dtype, batch_size=batch,
-                           num_workers=opts.num_workers, shard_size=opts.shard_size, rank=rank, world_size=world,
+                           num_workers=opts.num_workers, shard_size=shard, rank=rank, world_size=world,
                            progress=advance)
         return out, view
 
@@ -359,6 +382,8 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
             for s in skips.skipped.values():
                 skipped.setdefault(s["id"], s)
             padded.update(skips.padded)
+            for s in skips.damaged.values():
+                damaged.setdefault(s["id"], s)
             if result is not None:  # rank 0 (the only one that scores the test set)
                 record_result(split_name, seed, layer, tr, te, result, time.perf_counter() - t0)
     if rank != 0:  # DDP finetuning: the other ranks have trained; rank 0 writes the record
@@ -430,7 +455,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         per_seed = {str(sd): float(np.mean([r.metrics[name] for r in runs if r.seed == sd and name in r.metrics]))
                     for sd in seed_list}
         values = np.array(list(per_split.values()))
-        ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct[name].items()})
+        ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct[name].items()}, seed=BOOTSTRAP_SEED)
         metrics[name] = MetricSummary(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                                       ci95=ci, per_split=per_split, per_seed=per_seed)
     out_dir = Path(opts.out_dir)

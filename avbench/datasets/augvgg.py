@@ -9,7 +9,8 @@ The manifest this adapter returns is for INSTANCE retrieval: every clean test vi
 its index in the gallery), and a query carries the label of its source video, so "a neighbour has the query's
 label" means "the query's own source video was retrieved". Split ``official``: ``train`` = the gallery (clean
 test videos; sample ids as in VGG-Sound), ``test`` = the queries (ids ``q:<source id>``). A manifest line whose
-query file is missing, or whose source is not in the gallery, is a recorded skip.
+query file is missing, or whose source is not in the gallery, is a recorded skip; one whose ``output`` climbs out of
+the query folder (``../../etc/passwd``) is a refused skip, never opened. An id listed twice is a DatasetError.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .base import DatasetError, Manifest, Sample, Skip, register_dataset, safe_join
+from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, refused, refused_notes, register_dataset,
+                   safe_join)
 from .vggsound import load_vggsound
 
 VARIANTS = ("ip", "s", "t", "c")
@@ -30,6 +32,7 @@ def read_query_manifest(folder: Path) -> tuple[list[dict[str, Any]], dict[str, A
         raise DatasetError(f"augvgg: {path} not found; write the query set first with "
                            f"`avbench data augvgg --root VGGSOUND --out DIR --variant V`")
     lines = []
+    first: dict[str, int] = {}
     for n, text in enumerate(path.read_text().splitlines(), start=1):
         if not text.strip():
             continue
@@ -39,6 +42,9 @@ def read_query_manifest(folder: Path) -> tuple[list[dict[str, Any]], dict[str, A
             raise DatasetError(f"{path}:{n}: not JSON ({exc})") from None
         if not isinstance(line, dict) or not {"id", "output"} <= line.keys():
             raise DatasetError(f"{path}:{n}: a query line needs 'id' and 'output'")
+        if str(line["id"]) in first:
+            raise DatasetError(f"{path}:{n}: query id {line['id']!r} repeats line {first[str(line['id'])]}")
+        first[str(line["id"])] = n
         lines.append(line)
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     return lines, info
@@ -69,7 +75,11 @@ class AugVGG:
         queries_ok: list[str] = []
         for line in lines:
             qid = f"q:{line['id']}"
-            path = safe_join(folder, str(line["output"]), what=f"{folder}/manifest.jsonl")
+            try:
+                path = safe_join(folder, str(line["output"]), what=f"{folder}/manifest.jsonl")
+            except PathOutsideRoot as exc:
+                skipped.append(refused(qid, exc))
+                continue
             if line["id"] not in label:
                 skipped.append(Skip(qid, str(path), "source video not in the clean gallery"))
             elif not path.is_file():
@@ -82,7 +92,7 @@ class AugVGG:
         notes = [f"AugVGG-{variant.upper()} queries from {folder} (generator {info.get('generator', 'unknown')}, "
                  f"seed {info.get('seed', 'unknown')}) against {len(gallery_ids)} clean VGG-Sound test videos",
                  "instance retrieval: labels are gallery indices, a hit is the query's own source video",
-                 *clean.notes]
+                 *clean.notes, *refused_notes(skipped)]
         return Manifest("augvgg", root, sorted(samples, key=lambda s: s.id), list(gallery_ids),
                         {"official": {"train": gallery_ids, "test": sorted(queries_ok)}},
                         expected=len(gallery_ids) + len([s for s in skipped]) + len(queries_ok),

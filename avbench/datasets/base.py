@@ -131,19 +131,54 @@ def dataset_names() -> list[str]:
     return sorted(_DATASETS)
 
 
+class PathOutsideRoot(DatasetError):
+    """An annotation lists a path that escapes its folder (e.g. ``../../etc/passwd``): refused, never opened.
+
+    ``listed``: the path exactly as the annotation gives it; ``root``: the folder it must stay in; ``where``:
+    the annotation (``file`` or ``file:line``). Adapters turn it into a :func:`refused` skip of that one entry.
+    """
+
+    def __init__(self, listed: str, root: Path, where: str):
+        self.listed, self.root, self.where = listed, Path(root), where
+        super().__init__(f"{where}: path {listed!r} escapes the data root {root}; refused (never opened)")
+
+
+def escapes(root: Path, relative: str) -> bool:
+    """Whether ``root / relative`` leaves ``root`` lexically (an absolute path, or ``..`` climbing out)."""
+    import os
+
+    base = os.path.normpath(os.path.abspath(root))
+    candidate = os.path.normpath(os.path.join(base, relative))
+    return os.path.isabs(relative) or os.path.commonpath([base, candidate]) != base
+
+
 def safe_join(root: Path, relative: str, *, what: str) -> Path:
-    """``root / relative``, refusing paths that escape ``root`` (e.g. ``../../etc/passwd`` in a split file).
+    """``root / relative``, refusing paths that escape ``root`` (e.g. ``../../etc/passwd`` in a split file) with
+    :class:`PathOutsideRoot` (a :class:`DatasetError`) naming ``what`` (the annotation) and the path.
 
     The check is lexical (``..`` and absolute paths), not through symlinks: data roots assembled from
     symlinks to other disks are common and allowed.
     """
     import os
 
-    base = os.path.normpath(os.path.abspath(root))
-    candidate = os.path.normpath(os.path.join(base, relative))
-    if os.path.isabs(relative) or os.path.commonpath([base, candidate]) != base:
-        raise DatasetError(f"{what}: path {relative!r} escapes the data root {root}")
-    return Path(candidate)
+    if escapes(root, relative):
+        raise PathOutsideRoot(relative, root, what)
+    return Path(os.path.normpath(os.path.join(os.path.abspath(root), relative)))
+
+
+def refused(sample_id: str, exc: PathOutsideRoot) -> Skip:
+    """The skip of an entry whose listed path escapes the data root: ``path`` is the path as listed (it is never
+    resolved or opened), the reason names the annotation."""
+    return Skip(sample_id, exc.listed, f"refused: the listed path escapes the data root {exc.root} ({exc.where}); "
+                                       "never opened")
+
+
+def refused_notes(skipped: list[Skip]) -> list[str]:
+    """A manifest note counting the :func:`refused` entries of ``skipped`` (none when there are none)."""
+    paths = [s.path for s in skipped if s.reason.startswith("refused:")]
+    if not paths:
+        return []
+    return [f"{len(paths)} listed path(s) escape the data root and were refused, never opened: {paths[:5]}"]
 
 
 def read_utf8(path: Path) -> str:

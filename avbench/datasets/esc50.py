@@ -8,7 +8,8 @@ Folder source (the official layout)::
 Labels are ``target``; class names are the categories ordered by target (the released CrissCross code uses
 ``np.unique(category)``, which is alphabetical and does not match the targets). Sample id = file stem,
 group = ``fold<k>``; split ``fold<k>`` tests on fold k and trains on the other four. A CSV row whose file is
-missing is a recorded :class:`Skip` (``expected`` counts every row). A malformed CSV raises
+missing is a recorded :class:`Skip` (``expected`` counts every row); one whose filename climbs out of ``audio/``
+(``../../etc/passwd``) is a refused Skip, never opened. A malformed CSV raises
 :class:`DatasetError` naming the file and line before anything else happens.
 
 Hugging Face source (``source="hf"``, optional ``datasets`` package): ``hf_dataset`` is a directory written
@@ -30,7 +31,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .base import DatasetError, Manifest, Sample, Skip, register_dataset
+from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, refused, refused_notes,
+                   register_dataset, safe_join)
 
 HEADER = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 REQUIRED = ("filename", "fold", "target", "category")
@@ -71,8 +73,11 @@ def parse_csv(text: str, where: str) -> list[_Row]:
         if len(fields) != len(header):
             raise DatasetError(f"{where}:{line}: {len(fields)} fields, the header has {len(header)}")
         filename, fold_s, target_s, category = (fields[col[c]].strip() for c in REQUIRED)
-        if not filename or "/" in filename or "\\" in filename or filename in (".", ".."):
+        nested = "/" in filename or "\\" in filename
+        climbs = nested and escapes(Path("audio"), filename.replace("\\", "/"))
+        if not filename or filename in (".", "..") or (nested and not climbs):
             raise DatasetError(f"{where}:{line}: bad filename {filename!r} (a bare file name under audio/ is expected)")
+        # a name that climbs out of audio/ (e.g. ../../etc/passwd) is kept here and refused as a skip on loading
         try:
             fold = int(fold_s)
         except ValueError:
@@ -165,7 +170,11 @@ class ESC50:
         fold_of: dict[str, int] = {}
         for r in rows:
             sid = Path(r.filename).stem
-            path = audio_dir / r.filename  # a bare file name (checked by parse_csv): cannot escape audio/
+            try:  # a bare file name (checked by parse_csv), or one that escapes audio/ and is refused
+                path = safe_join(audio_dir, r.filename.replace("\\", "/"), what=f"{csv_path}:{r.line}")
+            except PathOutsideRoot as exc:
+                skipped.append(refused(r.filename, exc))
+                continue
             if path.is_file():
                 samples.append(Sample(sid, path, label_of[r.target], f"fold{r.fold}"))
                 fold_of[sid] = r.fold
@@ -176,8 +185,10 @@ class ESC50:
         empty = [k for k, v in splits.items() if not v["test"]]
         if empty:
             notes.append(f"no usable test samples in {empty}")
-        if skipped:
-            notes.append(f"{len(skipped)} listed file(s) missing under {audio_dir}")
+        missing = [s for s in skipped if not s.reason.startswith("refused:")]
+        if missing:
+            notes.append(f"{len(missing)} listed file(s) missing under {audio_dir}")
+        notes.extend(refused_notes(skipped))
         return Manifest("esc50", root, samples, classes, splits, expected=len(rows), skipped=skipped, notes=notes)
 
 

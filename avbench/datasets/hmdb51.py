@@ -13,7 +13,8 @@ same list in the real set; a difference is noted). Sample id = ``<class>/<video 
 movie, the part of the stem before the last ``_<class>_`` (the whole stem when the class does not occur):
 HMDB has no official groups. Splits ``split1..3``: train = id 1, test = id 2. ``expected`` counts every
 distinct (class, video) the split files list; a listed file that does not exist is a :class:`Skip`
-("missing file", or "missing file (no folder <class>)" when the whole class folder is absent). Malformed split
+("missing file", or "missing file (no folder <class>)" when the whole class folder is absent); a listed name that
+climbs out of its class folder (``../../etc/passwd``) is a refused Skip, never opened. Malformed split
 files raise :class:`DatasetError` naming file:line before any file is looked up.
 """
 from __future__ import annotations
@@ -22,7 +23,8 @@ import os
 import re
 from pathlib import Path
 
-from .base import DatasetError, Manifest, Sample, Skip, register_dataset, safe_join
+from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, refused, refused_notes,
+                   register_dataset, safe_join)
 from .ucf101 import read_lines
 
 SPLIT_DIRS = ("testTrainMulti_7030_splits", "test_train_splits/testTrainMulti_7030_splits")
@@ -41,8 +43,10 @@ def parse_split_file(path: Path) -> dict[str, int]:
         if len(fields) != 2 or fields[1] not in _MARKERS:
             raise DatasetError(f"{path}:{line}: expected '<video>.avi <0|1|2>', got {text!r}")
         name = fields[0].strip()
-        if "/" in name or "\\" in name or name in (".", ".."):
+        nested = "/" in name or "\\" in name
+        if name in (".", "..") or (nested and not escapes(Path("class"), name.replace("\\", "/"))):
             raise DatasetError(f"{path}:{line}: {name!r} is not a bare file name")
+        # a name that climbs out of the class folder (../../etc/passwd) is kept and refused as a skip on loading
         if name in first:
             raise DatasetError(f"{path}:{line}: {name!r} repeats line {first[name]}")
         first[name] = line
@@ -118,14 +122,20 @@ class HMDB51:
         samples: list[Sample] = []
         skipped: list[Skip] = []
         listed: dict[str, str] = {}  # sample id -> class
+        n_refused = 0
         for cls in classes:
             names = sorted({n for per in marks[cls].values() for n in per})
             for name in names:
+                try:
+                    path = safe_join(video_root / cls, name.replace("\\", "/"), what=str(files[cls][split_ids[0]]))
+                except PathOutsideRoot as exc:
+                    skipped.append(refused(name, exc))
+                    n_refused += 1
+                    continue
                 sid = f"{cls}/{Path(name).stem}"
                 if sid in listed:
                     raise DatasetError(f"hmdb51: {cls}: two listed files give the id {sid!r}")
                 listed[sid] = cls
-                path = safe_join(video_root, f"{cls}/{name}", what=str(files[cls][split_ids[0]]))
                 if cls not in on_disk:
                     skipped.append(Skip(sid, str(path), f"missing file (no folder {cls})"))
                 elif path.is_file():
@@ -140,12 +150,15 @@ class HMDB51:
             for cls in classes:
                 for name, mark in marks[cls][k].items():
                     sid = f"{cls}/{Path(name).stem}"
-                    if mark and sid in found:
+                    if mark and sid in found and not escapes(Path(cls), name.replace("\\", "/")):
                         sides["train" if mark == 1 else "test"].append(sid)
             splits[f"split{k}"] = {side: sorted(ids) for side, ids in sides.items()}
         no_folder = sorted({listed[s.id] for s in skipped if s.reason.startswith("missing file (no folder")})
         if no_folder:
             notes.append(f"no video folder for class(es) {no_folder}: their files are skipped")
-        if skipped:
-            notes.append(f"{len(skipped)} listed file(s) missing under {video_root}")
-        return Manifest("hmdb51", root, samples, classes, splits, expected=len(listed), skipped=skipped, notes=notes)
+        missing = [s for s in skipped if not s.reason.startswith("refused:")]
+        if missing:
+            notes.append(f"{len(missing)} listed file(s) missing under {video_root}")
+        notes.extend(refused_notes(skipped))
+        return Manifest("hmdb51", root, samples, classes, splits, expected=len(listed) + n_refused,
+                        skipped=skipped, notes=notes)

@@ -31,7 +31,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
 
@@ -165,15 +165,17 @@ def pin_to_id_list(rows: Sequence[Any], keep: set[str], id_list: str | Path, not
     return kept
 
 
-def index_videos(dirs: Sequence[Path]) -> dict[str, list[Path]]:
-    """File stem -> paths of every video file (:data:`VIDEO_EXTS`) under ``dirs``, recursively (os.scandir)."""
+def index_videos(dirs: Sequence[Path], skip_dir: Callable[[Path], bool] | None = None) -> dict[str, list[Path]]:
+    """File stem -> paths of every video file (:data:`VIDEO_EXTS`) under ``dirs``, recursively (os.scandir);
+    sub-folders for which ``skip_dir(path)`` is true are not entered."""
     index: dict[str, list[Path]] = {}
     stack = [str(d) for d in dirs]
     while stack:
         with os.scandir(stack.pop()) as it:
             for e in it:
                 if e.is_dir():
-                    stack.append(e.path)
+                    if skip_dir is None or not skip_dir(Path(e.path)):
+                        stack.append(e.path)
                 elif os.path.splitext(e.name)[1].lower() in VIDEO_EXTS:
                     index.setdefault(os.path.splitext(e.name)[0], []).append(Path(e.path))
     return index

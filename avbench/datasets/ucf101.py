@@ -12,7 +12,8 @@ path: in the real set the folder ``HandstandPushups`` holds ``v_HandStandPushups
 listed path without extension (``ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01``); group = ``gGG`` from the file name
 (split k tests groups 7(k-1)+1..7k, so grouped CV on ``gGG`` mirrors the official splits). Splits
 ``split1..3`` (those whose two lists exist). ``expected`` counts every distinct listed file; listed files
-that do not exist are :class:`Skip` records. Malformed lists raise :class:`DatasetError` naming file:line.
+that do not exist are :class:`Skip` records; a listed path that climbs out of the video folder
+(``../../etc/passwd``) is a refused Skip, never opened. Malformed lists raise :class:`DatasetError` naming file:line.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, safe_join
+from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, read_utf8, refused, refused_notes,
+                   register_dataset, safe_join)
 
 VIDEO_DIRS = ("UCF-101", "UCF101")
 LIST_DIR = "ucfTrainTestlist"
@@ -72,6 +74,9 @@ def parse_split_list(path: Path, classes: list[str], *, labelled: bool) -> list[
     for line, text in read_lines(path):
         where = f"{path}:{line}"
         fields = text.split()
+        if escapes(Path(VIDEO_DIRS[0]), fields[0].replace("\\", "/")):  # e.g. ../../etc/passwd: refused on loading
+            out.append(_Entry(where, fields[0].replace("\\", "/"), "", ""))
+            continue
         if len(fields) not in ((2,) if labelled else (1, 2)):
             raise DatasetError(f"{where}: expected '<Class>/<file>.avi{' <label>' if labelled else ''}', got {text!r}")
         rel = fields[0].replace("\\", "/")
@@ -146,7 +151,11 @@ class UCF101:
         skipped: list[Skip] = []
         for rel in sorted(first):
             e = first[rel]
-            path = safe_join(video_dir, rel, what=e.where)
+            try:
+                path = safe_join(video_dir, rel, what=e.where)
+            except PathOutsideRoot as exc:
+                skipped.append(refused(rel, exc))
+                continue
             sid = rel.rsplit(".", 1)[0]
             if path.is_file():
                 samples.append(Sample(sid, path, label[e.folder], e.group))
@@ -163,6 +172,8 @@ class UCF101:
         absent = sorted(set(classes) - on_disk)
         if absent:
             notes.append(f"{len(absent)} classInd class(es) have no folder under {video_dir.name}/: {absent[:10]}")
-        if skipped:
-            notes.append(f"{len(skipped)} listed file(s) missing under {video_dir}")
+        missing = [s for s in skipped if not s.reason.startswith("refused:")]
+        if missing:
+            notes.append(f"{len(missing)} listed file(s) missing under {video_dir}")
+        notes.extend(refused_notes(skipped))
         return Manifest("ucf101", root, samples, classes, splits, expected=len(first), skipped=skipped, notes=notes)

@@ -10,8 +10,9 @@ twice keeps its first row (noted).
 
 Videos: ``<ytid>_<start:06d>.{mp4,avi,mkv,webm}`` anywhere under the root: flat, in ``video/`` (the release
 tarballs), ``train/`` + ``test/``, or ``<split>/<label>/`` class folders. File stems are indexed once,
-recursively, so every layout works. VGG-Sound copies always lack some videos (deleted from YouTube): a missing
-video is a :class:`Skip` ("missing file", path ``<split>/**/<id>.*``) counted in ``expected``.
+recursively, so every layout works; AugVGG query folders under the root (``augvgg/<variant>/``, holding altered
+copies with the same names) are not indexed. VGG-Sound copies always lack some videos (deleted from YouTube): a
+missing video is a :class:`Skip` ("missing file", path ``<split>/**/<id>.*``) counted in ``expected``.
 
 Sample id = ``<ytid>_<start:06d>``; group = ytid; one split, ``official`` (train rows / test rows).
 Classes = the sorted unique labels of all rows (before ``id_list``), so label indices do not depend on the subset.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +98,24 @@ def _resolve(root: Path, value: PathLike) -> Path:
     return p if p.is_absolute() else root / p
 
 
+def is_query_folder(path: Path) -> bool:
+    """Whether ``path`` is an AugVGG query folder (``avbench data augvgg`` output: ``manifest.jsonl`` or its
+    ``.part`` journal, whose query files are named ``<id>.mp4`` like the clean videos they alter)."""
+    for name in ("manifest.jsonl", "manifest.jsonl.part"):
+        try:
+            with open(path / name, encoding="utf-8") as f:
+                first = f.readline()
+        except OSError:
+            continue
+        try:
+            line = json.loads(first) if first.strip() else {}
+        except json.JSONDecodeError:
+            continue
+        if isinstance(line, dict) and (not line or "output" in line):  # an empty journal, or query lines
+            return True
+    return False
+
+
 def load_vggsound(root: Path, *, csv_path: PathLike | None = None, id_list: PathLike | None = None) -> Manifest:
     """Manifest of the VGG-Sound copy under ``root`` (module docstring)."""
     root = Path(root).expanduser().resolve()
@@ -113,7 +133,17 @@ def load_vggsound(root: Path, *, csv_path: PathLike | None = None, id_list: Path
         rows = pin_to_id_list(rows, load_id_list("vggsound", root, id_list), id_list, notes)
         if not rows:
             raise DatasetError(f"vggsound: no annotated clip is in id_list {id_list}")
-    index = index_videos([root])
+    queries: list[Path] = []  # AugVGG query folders under the root hold ALTERED copies named like the clean videos
+
+    def skip_queries(path: Path) -> bool:
+        if is_query_folder(path):
+            queries.append(path)
+            return True
+        return False
+
+    index = index_videos([root], skip_dir=skip_queries)
+    if queries:
+        notes.append(f"AugVGG query folder(s) not indexed as VGG-Sound videos: {sorted(str(q) for q in queries)}")
     samples: list[Sample] = []
     skipped: list[Skip] = []
     split_of: dict[str, str] = {}

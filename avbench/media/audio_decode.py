@@ -35,6 +35,7 @@ import torchaudio.functional.functional as _AFF
 from .container import declared_seconds
 from .container import open_container as _open
 from .errors import MediaError
+from .video_decode import VIDEO_DECODE_POLICY
 
 log = logging.getLogger("avbench.media")
 
@@ -83,12 +84,14 @@ class DecodedAudio:
 
 
 def decoder_version() -> str:
-    """PyAV, FFmpeg library and resampler versions: part of every feature-cache key and result record."""
+    """PyAV, FFmpeg library and resampler versions and the video orientation policy
+    (:data:`avbench.media.video_decode.VIDEO_DECODE_POLICY`): part of every feature-cache key and result record."""
     libs = ", ".join(f"{k} {'.'.join(map(str, v))}" for k, v in sorted(av.library_versions.items())
                      if k in ("libavcodec", "libavformat", "libavutil"))
     ffmpeg = getattr(av, "ffmpeg_version_info", "?")
     kw = ",".join(f"{k}={v}" for k, v in _RESAMPLE_KW.items())
-    return f"pyav {av.__version__} (ffmpeg {ffmpeg}; {libs}); resample torchaudio {torchaudio.__version__} ({kw})"
+    return (f"pyav {av.__version__} (ffmpeg {ffmpeg}; {libs}); resample torchaudio {torchaudio.__version__} ({kw}); "
+            f"video {VIDEO_DECODE_POLICY}")
 
 
 def _audio_stream(path: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:

@@ -19,11 +19,16 @@ def check_file(path: Path) -> None:
         raise MediaError(path, "zero-byte file")
 
 
+#: FFmpeg demuxers that accept arbitrary text (FFmpeg's "tty" renders a ``.txt``/``.ans`` file as a video of its
+#: characters): no media file a data set holds is one of these, so they are refused as "not a media file".
+TEXT_DEMUXERS = frozenset({"tty"})
+
+
 def open_container(path: Path) -> av.container.InputContainer:
     """``av.open(path)`` for reading; raises MediaError with a specific reason when FFmpeg cannot open it."""
     check_file(path)
     try:
-        return av.open(str(path), mode="r")
+        container = av.open(str(path), mode="r")
     except av.error.InvalidDataError:
         raise MediaError(path, "not a media file, or a damaged container (FFmpeg: invalid data)") from None
     except av.error.EOFError:
@@ -32,6 +37,11 @@ def open_container(path: Path) -> av.container.InputContainer:
         raise MediaError(path, "permission denied") from None
     except (av.error.FFmpegError, OSError) as exc:
         raise MediaError(path, f"cannot open container: {exc}") from None
+    if container.format.name in TEXT_DEMUXERS:
+        container.close()
+        raise MediaError(path, f"not a media file (a text file: FFmpeg's {container.format.name!r} demuxer "
+                               "would render its characters as video)")
+    return container
 
 
 def declared_seconds(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:

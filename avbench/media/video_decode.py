@@ -17,6 +17,11 @@ Decode-once: the packets of the video stream are demuxed once (they are small: c
 timestamps give the timeline, the clip windows are placed on it, and the packets are decoded once, converting
 to RGB only the frames some clip uses. Frames stay ``uint8`` (``[K, T, H, W, 3]``) until the device.
 
+Orientation: a display matrix (phone videos; ``rotate`` metadata) is honoured as FFmpeg's command line does: frames
+are turned by its rotation (a multiple of 90 degrees) so they are upright as a player shows them
+(:attr:`DecodedClips.rotation`); a rotation that is not a multiple of 90 degrees is not applied and noted. This is
+:data:`VIDEO_DECODE_POLICY`, part of :func:`avbench.media.audio_decode.decoder_version` (and so of every cache key).
+
 Damage is kept and noted, never silent: packets the decoder rejects are dropped (counted), a demuxer that
 gives up mid-file ends the stream there, and a stream much shorter than its header declares is "truncated".
 Unusable files raise :class:`MediaError` with a specific reason (zero-byte, not a media file, no video
@@ -40,6 +45,8 @@ from .errors import MediaError
 
 log = logging.getLogger("avbench.media")
 
+#: how frames are oriented (see the module docstring); changes when that policy does.
+VIDEO_DECODE_POLICY = "display-rotation-v1"
 #: a stream is "truncated" when it holds less than this fraction of its declared duration (and >= 0.5 s less).
 _TRUNCATION_RATIO = 0.9
 
@@ -72,7 +79,8 @@ class DecodedClips:
     n_target: N, the length of the resampled timeline (target frames);
     seconds: duration of the decoded stream (s); source_frames: frames the stream presented;
     padded: the video was shorter than one clip and was repeated cyclically;
-    notes: damage worked around (dropped packets, truncation).
+    notes: damage worked around (dropped packets, truncation);
+    rotation: degrees (counter-clockwise) the frames were turned to display upright (0: stored orientation).
     """
 
     frames: torch.Tensor
@@ -83,6 +91,7 @@ class DecodedClips:
     source_frames: int
     padded: bool
     notes: tuple[str, ...] = ()
+    rotation: int = 0
 
 
 def _video_stream(path: Path, container: av.container.InputContainer) -> av.video.stream.VideoStream:
@@ -165,6 +174,7 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
         else:
             times, plan, needed = None, None, None
         dropped, first_drop, n = 0, None, 0
+        rotation: int | None = None
         cc = stream.codec_context
         for packet in [*packets, None]:
             try:
@@ -174,6 +184,8 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
                 first_drop = first_drop or str(exc)
                 continue
             for frame in out:
+                if rotation is None:  # VideoFrame.rotation: the display matrix (PyAV >= 14; older PyAV: none)
+                    rotation = int(getattr(frame, "rotation", 0) or 0)
                 if needed is None or n in needed:
                     frames_out[n] = frame.to_ndarray(format="rgb24")
                 if frame.pts is not None and tb is not None:
@@ -205,6 +217,9 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
         notes.append(f"truncated: decoded {seconds:.3f} s of {declared:.3f} s declared")
     elif declared_frames and n < declared_frames * _TRUNCATION_RATIO:
         notes.append(f"truncated: decoded {n} of {declared_frames} frames the header declares")
+    turn = display_turns(rotation or 0)
+    if turn is None:
+        notes.append(f"display rotation {rotation} degrees is not a multiple of 90: frames used as stored")
     if notes:
         if strict:
             raise MediaError(p, "; ".join(notes))
@@ -214,10 +229,21 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     if len(shapes) > 1:
         raise MediaError(p, f"frame size changes mid-stream ({sorted(shapes)}); re-encode the file")
     stack = torch.from_numpy(np.stack([frames_out[int(i)] for i in uniq]))
+    if turn:
+        stack = torch.rot90(stack, turn, dims=(1, 2))  # [n, H, W, 3] -> upright, as a player shows it
     clips_t = stack[torch.from_numpy(inverse.reshape(source_index.shape))]
     return DecodedClips(frames=clips_t, starts=tuple(starts), source_index=torch.from_numpy(source_index),
                         n_target=n_target, seconds=seconds, source_frames=int(times.size),
-                        padded=n_target < frames, notes=tuple(notes))
+                        padded=n_target < frames, notes=tuple(notes), rotation=90 * (turn or 0))
+
+
+def display_turns(rotation: int) -> int | None:
+    """Quarter turns (counter-clockwise, 0..3) that show a frame upright, for a display-matrix ``rotation`` in
+    degrees counter-clockwise (``VideoFrame.rotation``; FFmpeg's autorotate turns the same way); None when
+    ``rotation`` is not a multiple of 90."""
+    if rotation % 90:
+        return None
+    return (rotation // 90) % 4
 
 
 def _plan(times: np.ndarray, fps: float, frames: int, clips: int, sampling: str,

@@ -15,13 +15,14 @@ reason by :class:`PretrainDataset` and listed in the run's ``skipped.jsonl`` and
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from ..datasets import get_dataset
+from ..datasets.base import PathOutsideRoot, refused, safe_join
 from ..media.audio_decode import load_audio
 from ..media.errors import MediaError
 from ..media.seeding import generator_for
@@ -65,7 +66,11 @@ def read_world(root: Path, split: str = "train") -> Sources:
     for r in rows:
         if r["split"] != split:
             continue
-        path = root / r["path"]
+        try:  # a path out of the root (../../etc/passwd) is refused, never opened
+            path = safe_join(root, r["path"], what=str(root / "labels.csv"))
+        except PathOutsideRoot as exc:
+            skipped.append(asdict(refused(r["id"], exc)))
+            continue
         if path.is_file():
             items.append(Item(r["id"], path, int(r["label"])))
         else:

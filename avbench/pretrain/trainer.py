@@ -13,6 +13,9 @@ Resume: running the same command again continues from ``LATEST`` (the config mus
 is refused, naming the differing keys). Data order and augmentation are functions of (seed, epoch, index), so a
 resumed run sees exactly the batches the uninterrupted run would have. Checkpoints are written to a fresh folder
 and only then named in ``LATEST`` (an atomic rename), so a kill at any point leaves the previous one usable.
+The card counts the steps this process trained (``steps_this_process``) and where it started
+(``resumed_from_step``). Fault points (:mod:`avbench.faults`): ``pretrain`` after every step (and its checkpoint,
+when one was due), ``pretrain-checkpoint`` inside a checkpoint write, before it is published.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .. import faults
 from ..config import resolve_cache_dir
 from ..results import device_description, git_sha, packages
 from .data import PretrainDataset, Sources, collate, resolve_sources
@@ -94,6 +98,7 @@ def save_checkpoint(out: Path, model: nn.Module, optimizer: Any, state: dict[str
     tensors, meta = flatten_state(optimizer.state_dict())
     save_file(tensors, str(tmp / "optimizer.safetensors"), metadata={"optimizer": meta})
     (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
+    faults.point("pretrain-checkpoint")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     _atomic_text(ckpts / "LATEST", final.name + "\n")
@@ -189,6 +194,7 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
     final_ratio = tc.final_lr / tc.lr
 
     step = 0
+    start_step = 0
     history: list[dict[str, Any]] = []
     out.mkdir(parents=True, exist_ok=True)
     ckpt = latest_checkpoint(out)
@@ -199,7 +205,7 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
             raise ValueError(f"{out} holds a run with another configuration ({'; '.join(diff[:6])}); "
                              "use a new --out or the same settings to resume")
         load_checkpoint(ckpt, model, optimizer)
-        step = state["step"]
+        step = start_step = state["step"]
         log(f"resuming from {ckpt} (step {step} of {last_step})")
         history = _read_history(out / "history.jsonl", step)
         if rank == 0:
@@ -255,6 +261,7 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
                     done_here += 1
                     empty_steps += 1
                     log(f"step {step}: fewer than 2 decodable videos in a batch; no update (see {skipped_path})")
+                    faults.point("pretrain")
                     continue
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 set_lr(optimizer, lr_factor(step, total_steps=total_steps, warmup_steps=warmup,
@@ -288,6 +295,7 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
                 if rank == 0 and (due or (not tc.checkpoint_every and end_of_epoch) or step == last_step):
                     save_checkpoint(out, model, optimizer, {"step": step, "epoch": epoch, "config_hash": cfg_hash,
                                                             "resolved": resolved})
+                faults.point("pretrain")
                 if opts.stop_after_steps is not None and done_here >= opts.stop_after_steps:
                     if world > 1:
                         torch.distributed.barrier()
@@ -299,6 +307,8 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
         return None
     wall = time.perf_counter() - t_start
     opts.extra_card.setdefault("steps_without_update_this_process", empty_steps)
+    opts.extra_card.setdefault("steps_this_process", done_here)
+    opts.extra_card.setdefault("resumed_from_step", start_step)
     return export(out, model, method=method, preset=preset, resolved=resolved, sources=sources, history=history,
                   wall=wall, device=device, opts=opts, step=step, total_steps=total_steps)
 

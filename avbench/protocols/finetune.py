@@ -12,8 +12,12 @@ before it (test is only scored once, after the last epoch).
 
 No finished work is lost: after every epoch the model, optimiser, scheduler and the per-epoch results are
 written atomically to ``checkpoint_dir``; a run started again with the same directory resumes after the last
-finished epoch and never repeats one. Randomness (clip choice, augmentation, dropout) is derived from
-(seed, epoch), so a resumed run follows the same path as an uninterrupted one.
+finished epoch and never repeats one (an epoch cut short by a kill is redone from its start). Randomness (clip
+choice, augmentation, dropout) is derived from (seed, epoch), so a resumed run follows the same path as an
+uninterrupted one: on a CPU its weights and scores are bitwise those of the uninterrupted run
+(tests/test_resume.py). The result's ``info`` counts the work of this call (``epochs_this_process``,
+``steps_this_process``) next to ``resumed_from_epoch``. Fault points (:mod:`avbench.faults`): ``finetune-step``
+after every SGD step, ``finetune`` after every epoch's checkpoint.
 
 Multi-process (``torchrun``; NCCL on GPUs, gloo on CPUs): when a process group is initialised the model's
 BatchNorms normalise over the global batch (:mod:`avbench.protocols.sync_bn`), the model is wrapped in
@@ -35,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .. import faults
 from ..encoder import Encoder
 from ..extract_common import autocast
 from ..media.seeding import derive_seed
@@ -156,6 +161,7 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
         log(f"finetune: resuming after epoch {start} of {config.epochs} from {ckpt}")
     n_test = int(test_labels.numel())
     ran = 0
+    steps = 0
     for epoch in range(start, config.epochs):
         if stop_after is not None and ran >= stop_after:
             break
@@ -179,6 +185,8 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            steps += 1
+            faults.point("finetune-step")
             loss_sum += float(loss.detach()) * b.labels.numel()
             correct += int((logits.argmax(1) == b.labels).sum())
             seen += b.labels.numel()
@@ -207,6 +215,7 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
         if distributed:
             dist.barrier()
         ran += 1
+        faults.point("finetune")
     if rank != 0:
         return None
     if len(sweep) < config.epochs:
@@ -221,4 +230,4 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
     return ClassifierResult(scores=scores[seen], selected={"epoch": best}, selection=config.selection,
                             sweep=sweep, backend=f"torch-{device.type}",
                             info={"epochs": config.epochs, "checkpoint": str(ckpt), "resumed_from_epoch": start,
-                                  "tested": seen.tolist()})
+                                  "epochs_this_process": ran, "steps_this_process": steps, "tested": seen.tolist()})

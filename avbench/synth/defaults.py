@@ -32,7 +32,7 @@ _WRITERS: dict[str, tuple[str, Callable[[Path], Path]]] = {
         out, class_names=KINETICS_SOUND_FIXTURE_LABELS, train_per_class=6, val_per_class=3, missing=2, seed=1)),
     "vggsound": ("vggsound-synthetic-v1", lambda out: write_vggsound(
         out, n_classes=6, train_per_class=6, test_per_class=3, missing=2, seed=0)),
-    "augvgg": ("augvgg-synthetic-v1", lambda out: _write_augvgg(out)),
+    "augvgg": ("augvgg-synthetic-v2", lambda out: _write_augvgg(out)),
     # the synthetic audio-visual world (avbench.synth.world): pretraining set and its downstream copies
     "world": ("world-synthetic-v1", lambda out: _world("write_world", out, n_per_class=40, seed=0)),
     "world_esc50": ("world-esc50-synthetic-v1", lambda out: _world("write_world_esc50", out, n_classes=6,

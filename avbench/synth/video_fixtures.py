@@ -27,7 +27,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -261,13 +261,17 @@ def ucf101_test_groups(split: int, groups: int) -> set[int]:
     return set(range(block * (split - 1) + 1, block * split + 1))
 
 
-def write_ucf101(out: Path, *, n_classes: int = 4, groups: int = 3, clips_per_group: int = 2, seed: int = 0) -> Path:
+def write_ucf101(out: Path, *, n_classes: int = 4, groups: int = 3, clips_per_group: int = 2, seed: int = 0,
+                 frame_size: tuple[int, int] | None = None, seconds: float | None = None,
+                 fps: float | None = None) -> Path:
     """Write a synthetic UCF101 in the official layout under ``out``; returns ``out``.
 
     Classes: the first ``n_classes`` of :data:`UCF101_CLASSES` (always including ``HandstandPushups``), numbered
     in classInd.txt in case-insensitive sorted order (label = index - 1). Each class has ``groups`` groups
     (g01..) of ``clips_per_group`` clips (c01..); every file is listed in each split (train or test), so split k
     has ``n_classes * clips_per_group * len(ucf101_test_groups(k, groups))`` test files.
+    frame_size ``(width, height)`` px, seconds and fps (Hz), when given, replace the small defaults of every file
+    (e.g. ``(320, 240), 7.0, 25`` for real UCF101 sizes, as ``benchmarks/e2e_speed.py`` writes).
     """
     if not 1 <= n_classes <= len(UCF101_CLASSES):
         raise ValueError(f"n_classes must be 1..{len(UCF101_CLASSES)}, got {n_classes}")
@@ -283,7 +287,14 @@ def write_ucf101(out: Path, *, n_classes: int = 4, groups: int = 3, clips_per_gr
             for c in range(1, clips_per_group + 1):
                 rel = f"{cls}/v_{stem_cls}_g{g:02d}_c{c:02d}.avi"
                 rng = np.random.default_rng([seed, 101, k, g, c])
-                write_class_video(out / "UCF-101" / rel, k, n_classes, _avi_spec(i, rng), rng)
+                spec = _avi_spec(i, rng)
+                if frame_size is not None:
+                    spec = replace(spec, width=int(frame_size[0]), height=int(frame_size[1]))
+                if seconds is not None:
+                    spec = replace(spec, seconds=float(seconds))
+                if fps is not None:
+                    spec = replace(spec, fps=Fraction(fps).limit_denominator(1001))
+                write_class_video(out / "UCF-101" / rel, k, n_classes, spec, rng)
                 files.append((rel, k, g))
                 i += 1
     write_ucf101_lists(out, classes, files, groups)

@@ -78,7 +78,10 @@ class AVCLPretrainer(Pretrainer):
         "paper": {},
         "small": {"arch": {"video_width": 16, "audio_width": 16, "fps": 16.0},
                   "train": {"epochs": 30, "batch_size": 32, "lr": 0.05, "final_lr": 0.0, "warmup_epochs": 1},
-                  "frames": 8, "crop": 64, "mel_size": 96},
+                  "frames": 8, "crop": 64, "mel_size": 96,
+                  # Measured on the world (6 epochs, `--set gate=relu`): the ReLU gate zeroes channels for good and
+                  # Loss_cor climbs 32.8 -> 98.8 (lr 0.05) / 88.9 (lr 0.002); with the sigmoid gate it falls 52 -> 17.
+                  "gate": "sigmoid"},
     }
 
     def __init__(self, cfg: AVCLConfig, init_seed: int = 0) -> None:
