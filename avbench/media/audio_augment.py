@@ -30,6 +30,8 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from .threads import one_cpu_thread
+
 
 @dataclass(frozen=True)
 class MaskConfig:
@@ -270,4 +272,6 @@ def augment_spectrogram(spec: torch.Tensor, cfg: AudioAugmentConfig, generators:
     _check_gens(k, generators)
     if k == 0:
         return spec.clone()
-    return torch.stack([apply_spec_params(spec[i], spec_params(cfg, n_f, n_t, g), cfg) for i, g in enumerate(generators)])
+    with one_cpu_thread(spec.device):  # small per-clip operations: see avbench.media.threads
+        return torch.stack([apply_spec_params(spec[i], spec_params(cfg, n_f, n_t, g), cfg)
+                            for i, g in enumerate(generators)])

@@ -102,6 +102,24 @@ def _audio_stream(path: Path, container: av.container.InputContainer) -> av.audi
     return container.streams.audio[0]
 
 
+#: FFmpeg options for opening a RIFF/WAVE file. The header holds every stream parameter, but by default
+#: avformat_find_stream_info reads packets up to ``probesize`` (5 MB: a whole ESC-50 clip) before decoding starts.
+#: Measured (2-core EPYC, PyAV 18.1, FFmpeg 8.1): opening a 5-s 44.1 kHz mono wav took 9.5-16 ms, 70-77 % of
+#: load_audio's 13.7 ms per file; with probesize 32 it takes 0.25-0.4 ms and the decoded audio, rates, channels,
+#: declared durations and damage notes are identical (ESC-50 fixture and every file of write_corrupt_audio).
+_WAV_OPEN = {"probesize": "32"}
+
+
+def _is_riff_wave(path: Path) -> bool:
+    """The file starts with a RIFF/WAVE header (``RIFF....WAVE``)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+
+
 def _riff_data_seconds(path: Path) -> tuple[float, float] | None:
     """(declared, present) seconds of a RIFF/WAVE file's data chunk from its header and the file size;
     None for other files or when the header leaves the size open (0 or 0xFFFFFFFF, as streaming writers do)."""
@@ -171,7 +189,7 @@ def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = Fa
     channels = 0
     dropped = 0
     first_drop: str | None = None
-    with _open(p) as container:
+    with _open(p, _WAV_OPEN if _is_riff_wave(p) else None) as container:
         stream = _audio_stream(p, container)
         declared = declared_seconds(container, stream)
         packets = container.demux(stream)

@@ -24,11 +24,12 @@ def check_file(path: Path) -> None:
 TEXT_DEMUXERS = frozenset({"tty"})
 
 
-def open_container(path: Path) -> av.container.InputContainer:
-    """``av.open(path)`` for reading; raises MediaError with a specific reason when FFmpeg cannot open it."""
+def open_container(path: Path, options: dict[str, str] | None = None) -> av.container.InputContainer:
+    """``av.open(path)`` for reading (``options``: FFmpeg format options); raises MediaError with a specific reason
+    when FFmpeg cannot open it."""
     check_file(path)
     try:
-        container = av.open(str(path), mode="r")
+        container = av.open(str(path), mode="r", options=options)
     except av.error.InvalidDataError:
         raise MediaError(path, "not a media file, or a damaged container (FFmpeg: invalid data)") from None
     except av.error.EOFError:

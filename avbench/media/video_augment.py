@@ -49,6 +49,8 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
+from .threads import one_cpu_thread
+
 #: ``jitter_order`` indices, as torchvision's ``ColorJitter``: 0 brightness, 1 contrast, 2 saturation, 3 hue.
 JITTER_OPS: tuple[str, ...] = ("brightness", "contrast", "saturation", "hue")
 
@@ -390,8 +392,9 @@ def transform_clips(frames: torch.Tensor, config: VideoAugmentConfig | None, gen
     if k == 0:
         return frames.new_empty((0, 3, t, size, size)), params
     out = torch.empty((k, 3, t, size, size), dtype=torch.uint8, device=frames.device)
-    for i, p in enumerate(params):
-        out[i] = transform_clip(frames[i], p, size, resize)
+    with one_cpu_thread(frames.device):  # 13-25 ms per 112^2 clip on 1 thread vs 84-958 ms on 2 (shared cores)
+        for i, p in enumerate(params):
+            out[i] = transform_clip(frames[i], p, size, resize)
     return out, params
 
 
@@ -413,16 +416,17 @@ def apply_cutout(x: torch.Tensor, params: Sequence[ClipParams], fill: str = "ref
         raise ValueError(f"fill must be one of {_CUTOUT_FILLS}, got {fill!r}")
     out = x.clone()
     hh, ww = x.shape[-2:]
-    for k, p in enumerate(params):
-        boxes = [b for b in p.cutout if b[2] > 0 and b[3] > 0]
-        if not boxes:
-            continue
-        mask = torch.zeros((hh, ww), dtype=torch.bool, device=x.device)
-        for top, left, h, w in boxes:
-            mask[top:top + h, left:left + w] = True
-        if fill == "zero":
-            out[k].masked_fill_(mask, 0.0)
-        else:
-            mean = x[k, :, 0].mean()
-            out[k] = torch.where(mask, x[k] * mean, x[k])
+    with one_cpu_thread(x.device):
+        for k, p in enumerate(params):
+            boxes = [b for b in p.cutout if b[2] > 0 and b[3] > 0]
+            if not boxes:
+                continue
+            mask = torch.zeros((hh, ww), dtype=torch.bool, device=x.device)
+            for top, left, h, w in boxes:
+                mask[top:top + h, left:left + w] = True
+            if fill == "zero":
+                out[k].masked_fill_(mask, 0.0)
+            else:
+                mean = x[k, :, 0].mean()
+                out[k] = torch.where(mask, x[k] * mean, x[k])
     return out

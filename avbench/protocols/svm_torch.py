@@ -372,30 +372,76 @@ def fit_squared_hinge_ovr(features: ClipFeatures, costs: Sequence[float], *, n_c
     n = stream.n
     pos = torch.bincount(labels, minlength=n_classes).to(torch.float64)
     rel_eps = (tol * torch.clamp(torch.minimum(pos, n - pos), min=1.0) / n).to(dev)
-    # ||grad f_k(0)|| = 2C ||X~^T y_k||: all rows are active at w = 0 and z - y = -y.
-    xty = torch.zeros(stream.dim + 1, n_classes, dtype=torch.float64, device=dev)
-    for c, x in stream.chunks():
-        problem.xtr_add(xty, x, stream.targets[c])
-    g0_unit = xty.norm(dim=0)
-    with single_thread_if_small(4.0 * stream.n * (stream.dim + 1) * n_classes, dev):
+    threads = _PathThreads(dev, 4.0 * stream.n * (stream.dim + 1) * n_classes, len(costs))
+    before = torch.get_num_threads()
+    try:
+        threads.apply(0)
+        # ||grad f_k(0)|| = 2C ||X~^T y_k||: all rows are active at w = 0 and z - y = -y.
+        xty = torch.zeros(stream.dim + 1, n_classes, dtype=torch.float64, device=dev)
+        for c, x in stream.chunks():
+            problem.xtr_add(xty, x, stream.targets[c])
+        g0_unit = xty.norm(dim=0)
         out = _fit_path(problem, stream, costs, n_classes, dev, dtype, rel_eps, g0_unit, tol, max_iter,
-                        intercept_scaling, warm_start, eps_cg, max_cg, precondition)
+                        intercept_scaling, warm_start, eps_cg, max_cg, precondition, threads)
+    finally:
+        torch.set_num_threads(before)
     return [out[i] for i in range(len(costs))]
+
+
+class _PathThreads:
+    """The CPU thread count of one C path, measured on the path itself rather than guessed.
+
+    Every small parameter-space operation of the solver ends at an OpenMP barrier, and when the cores are shared a
+    barrier waits for a descheduled thread while libgomp's default spin-wait burns the waiting thread's slice. A
+    GEMM-only probe does not show it (it picked 2 threads; the sweep then ran 4-10x slower than on 1), so the
+    first C of the path runs on one thread and the second on all of them, and the rest of the path takes the
+    count with fewer seconds per data pass (all threads must win by 10 %: one thread also spares the neighbours).
+    Measured on the shared 2-core EPYC with two busy processes beside it, the 8-C ESC-50 sweep on one fold of
+    real extracted features (1 640 x 1 153 rows, 50 classes) took 190-230 s on 2 threads and 9-17 s on 1; on the
+    same machine without them both took 3.4-3.6 s and the trial keeps 2 threads. Problems below ``limit`` flops
+    per step run on one thread (:func:`single_thread_if_small`); paths of fewer than 3 C values are not tried.
+    """
+
+    def __init__(self, device: torch.device, flops_per_step: float, n_costs: int, limit: float = 5e7) -> None:
+        self.all = torch.get_num_threads()
+        cpu = device.type == "cpu" and self.all > 1
+        self.trial = [1, self.all] if cpu and flops_per_step >= limit and n_costs >= 3 else []
+        self.fixed = 1 if cpu and flops_per_step < limit else self.all
+        self.seconds_per_pass: dict[int, float] = {}
+
+    def count(self, step: int) -> int:
+        """Threads for the ``step``-th C of the path (0-based, ascending C)."""
+        if step < len(self.trial):
+            return self.trial[step]
+        if self.seconds_per_pass:
+            return self.all if self.seconds_per_pass[self.all] < 0.9 * self.seconds_per_pass[1] else 1
+        return self.fixed
+
+    def apply(self, step: int) -> int:
+        n = self.count(step)
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        return n
+
+    def record(self, step: int, seconds: float, passes: int) -> None:
+        if step < len(self.trial):
+            self.seconds_per_pass[self.trial[step]] = seconds / max(1, passes)
 
 
 def _fit_path(problem: _Problem, stream: _RowStream, costs: Sequence[float], n_classes: int, dev: torch.device,
               dtype: torch.dtype, rel_eps: torch.Tensor, g0_unit: torch.Tensor, tol: float, max_iter: int,
-              intercept_scaling: float, warm_start: bool, eps_cg: float, max_cg: int, precondition: bool
-              ) -> dict[int, LinearModel]:
+              intercept_scaling: float, warm_start: bool, eps_cg: float, max_cg: int, precondition: bool,
+              threads: _PathThreads) -> dict[int, LinearModel]:
     """Solve the C path in ascending order (warm-started unless told otherwise); models keyed by position in costs."""
     label = device_label(dev, dtype)
     order = sorted(range(len(costs)), key=lambda i: costs[i])
     w = torch.zeros(stream.dim + 1, n_classes, dtype=torch.float64, device=dev)  # parameters kept in float64
     out: dict[int, LinearModel] = {}
-    for i in order:
+    for step, i in enumerate(order):
         C = float(costs[i])
         if not warm_start:
             w.zero_()
+        n_threads = threads.apply(step)
         passes0 = problem.passes
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
@@ -407,7 +453,9 @@ def _fit_path(problem: _Problem, stream: _RowStream, costs: Sequence[float], n_c
         iters = diag["iterations_per_class"]
         conv = diag["converged_per_class"]
         info = {k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in diag.items()}
-        info.update(seconds=seconds, data_passes=problem.passes - passes0, tol=tol, warm_start=warm_start)
+        info.update(seconds=seconds, data_passes=problem.passes - passes0, tol=tol, warm_start=warm_start,
+                    cpu_threads=n_threads if dev.type == "cpu" else None)
+        threads.record(step, seconds, problem.passes - passes0)
         out[i] = LinearModel(weights=w[:-1].to(dtype).cpu().clone(), bias=(w[-1] * intercept_scaling).to(dtype).cpu(),
                              C=C, intercept_scaling=float(intercept_scaling), iterations=int(iters.max()),
                              converged=bool(conv.all()), backend=label, info=info)
