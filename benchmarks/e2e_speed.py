@@ -17,8 +17,8 @@ both written by the project's fixture writers and kept under ``--data-dir`` for 
      normalisation,) trunk, pooling, copy of the features to the CPU;
    * ``other``: the rest of ``extract_view`` (loader, batching, feature-store writes and read-back);
    * ``svm``: the card's protocol (``avbench.protocols.svm.run_svm``, torch backend, the card's C sweep and
-     selection) on every split of the extracted features; ``svm (sklearn)``: the same sweep with liblinear,
-     stopped after ``--sklearn-budget`` seconds per task (the C values then compared are the ones it ran).
+     selection) on every split of the extracted features. The same sweep then runs with liblinear for the
+     speed limit, stopped after ``--sklearn-budget`` seconds per task (only the (split, C) fits it ran count).
 
    Rates: ``x real time`` = seconds of media decoded (both views) / stage seconds; clips/s for the forward pass.
 2. **End to end**: ``avbench.runner.run`` on the same card, data and encoder with a cold feature cache, for each
@@ -30,11 +30,13 @@ both written by the project's fixture writers and kept under ``--data-dir`` for 
    10 uniform clips cut from one file <= 1.3x one plain full decode (``extract_video.full_decode_seconds``);
    ``avbench demo`` <= 10 minutes (run in a subprocess with a fresh cache; ``--no-demo`` skips it).
 
-Defaults keep the whole run near 10 minutes on a 2-core CPU: the encoder at width 16 and the video card at the
-demo's geometry (112^2, resize 128, 5 training clips per video) on CPU; on CUDA the card's own geometry
-(224^2, 25 clips) at full width (64). Every departure from the card is printed and saved.
+Defaults keep the whole run within minutes on a 2-core CPU (measured 248 s quiet, 361 s at load ~2.5; see
+docs/performance.md): on CPU the encoder at width 16 and the video card at the demo's geometry (112^2, resize
+128, 5 training clips per video); on CUDA the card's own geometry (224^2, 25 clips) at full width (64). Every
+departure from the card is printed and saved. The load average is printed with every table: on shared cores it
+moves the figures by up to 10x.
 
-    python benchmarks/e2e_speed.py                                   # CPU, small defaults (~10 min on 2 cores)
+    python benchmarks/e2e_speed.py                                   # CPU, small defaults (4-6 min on 2 cores)
     python benchmarks/e2e_speed.py --device cuda --dtype bfloat16 --clips 2000 --videos 400
     python benchmarks/e2e_speed.py --tasks ucf101-linear --no-demo --json e2e.json
 """
@@ -45,6 +47,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -335,14 +338,19 @@ def end_to_end(encoder: Encoder, task: str, root: Path, overrides: dict[str, Any
             "top1": float(record.metrics["top1"].mean), "skipped": len(record.data.skipped)}
 
 
-def decode_ratio(paths: list[Path]) -> dict[str, float]:
-    """Median seconds of ``decode_clips`` (10 uniform 8-frame clips at 16 fps) and of one plain full decode."""
+def decode_ratio(paths: list[Path], repeats: int = 2) -> dict[str, float]:
+    """Per file, the best of ``repeats`` alternating runs of ``decode_clips`` (10 uniform 8-frame clips at 16 fps)
+    and of one plain full decode to RGB (``extract_video.full_decode_seconds``); medians over the files."""
     ten, one = [], []
     for p in paths:
-        one.append(full_decode_seconds(p))
-        t0 = time.perf_counter()
-        decode_clips(p, fps=16, frames=8, clips=10)
-        ten.append(time.perf_counter() - t0)
+        best_ten = best_one = math.inf
+        for _ in range(repeats):
+            best_one = min(best_one, full_decode_seconds(p))
+            t0 = time.perf_counter()
+            decode_clips(p, fps=16, frames=8, clips=10)
+            best_ten = min(best_ten, time.perf_counter() - t0)
+        ten.append(best_ten)
+        one.append(best_one)
     return {"files": len(paths), "clips10_ms": 1000 * float(np.median(ten)), "full_ms": 1000 * float(np.median(one)),
             "ratio": float(np.median(ten) / np.median(one))}
 
@@ -407,7 +415,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-demo", action="store_true", help="skip timing `avbench demo`")
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="where the fixtures are written and reused (default: <avbench cache>/benchmarks/e2e)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads of this process (default: torch's)")
     ap.add_argument("--json", type=Path, default=None, help="save every figure as JSON here")
     args = ap.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -486,8 +494,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["decode_ratio"] = dr
         out["limits"].append({"limit": "10 uniform clips from one decode / one plain full decode (<= 1.3)",
                               "measured": dr["ratio"], "target": 1.3, "met": dr["ratio"] <= 1.3,
-                              "detail": f"{dr['clips10_ms']:.1f} ms vs {dr['full_ms']:.1f} ms, median of "
-                                        f"{dr['files']} 320x240 7-s files"})
+                              "detail": f"{dr['clips10_ms']:.1f} ms vs {dr['full_ms']:.1f} ms, median over "
+                                        f"{dr['files']} 320x240 7-s files of the best of 2"})
     if not args.no_demo:
         log(f"avbench demo ({load_line()})")
         load0 = load_line()

@@ -4,11 +4,16 @@ torch parallelises every CPU operation on more than ~32k elements over its OpenM
 operation ends at a barrier. A per-clip augmentation is dozens of operations on tensors of a few hundred
 thousand elements, so it is mostly barriers; when the cores are shared (other processes, or the extraction's own
 DataLoader workers next to the main process) a barrier waits for a descheduled team thread, and libgomp's
-default spin-wait burns the waiting thread's time slice meanwhile. Measured on the shared 2-core EPYC (load
-average 6-9, torch 2.11): the linear-evaluation video augmentation of one 320x240 clip to 8x112^2 took 84-958 ms
-on 2 threads and 13-25 ms on 1 (224^2: 316-602 ms vs 35-37 ms); with ``OMP_WAIT_POLICY=PASSIVE`` 2 threads took
-5-7 ms. One thread gives up at most the second core's share on an idle machine, a few ms per clip next to a
-forward pass that costs ~20x more; CUDA tensors are not affected.
+default spin-wait burns the waiting thread's time slice meanwhile. Measured on the shared 2-core EPYC (torch 2.11),
+the linear-evaluation video augmentation of one 320x240 clip to 8x112^2, 2 threads vs 1:
+
+* other engineers' jobs beside it (load average 6-9): 84-958 ms vs 13-25 ms (224^2: 316-602 ms vs 35-37 ms);
+* two busy single-threaded processes beside it: 13-22 ms vs 9-13 ms;
+* a quiet machine (load ~1.5): 2.6-3.4 ms vs 4.1-5.1 ms, the price of this choice there, next to a forward pass
+  of 6-7 ms per clip at width 16 and 112^2, and of ~2 s at the papers' width 64 and 224^2.
+
+With ``OMP_WAIT_POLICY=PASSIVE`` set before torch is imported, 2 threads took 5-7 ms under load. CUDA tensors are
+not affected.
 """
 from __future__ import annotations
 
