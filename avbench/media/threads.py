@@ -1,4 +1,4 @@
-"""One intra-op CPU thread for blocks of many small tensor operations (the per-clip augmentations).
+"""One intra-op CPU thread for blocks of many small tensor operations (the per-clip augmentations, resampling).
 
 torch parallelises every CPU operation on more than ~32k elements over its OpenMP team, and every such
 operation ends at a barrier. A per-clip augmentation is dozens of operations on tensors of a few hundred
