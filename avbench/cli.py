@@ -46,6 +46,16 @@ def _summary_table(record: Any) -> str:
     return tabulate(rows, headers=["split", *record.metrics, "selected", "n test"], tablefmt="github")
 
 
+def _leave_process_group() -> None:
+    """Under torchrun, close this process's group before exiting. A rank that exits with gloo still connected
+    can abort ("terminate called without an active exception", SIGABRT) while rank 0 is still classifying;
+    seen once in a fresh-clone CI run of tests/test_distributed_extract.py."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -66,6 +76,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           log=lambda m: console.print(m, markup=False, highlight=False), progress=bar)
         record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
                            seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
+    _leave_process_group()
     if record is None:  # a non-zero rank under torchrun: rank 0 reports
         return 0
     title = f"{record.encoder.name} on {record.task.name} ({record.protocol}, backend {record.runs[0].backend})"
