@@ -127,6 +127,49 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(world, tmp_
 
 
 @pytest.mark.slow
+def test_decode_cache_changes_speed_not_results(world, tmp_path):
+    """Decoded videos kept in memory (filled before a forked worker starts) train to the same weights as decoding
+    every file every epoch; a budget too small for any video still trains (nothing cached)."""
+    plain = load_file(str(_run(world, tmp_path / "plain")))
+    lines: list[str] = []
+    cached = load_file(str(pretrain("crisscross", preset="small", overrides={
+        **TINY["crisscross"], "train": {**TINY["crisscross"]["train"], "epochs": 3, "checkpoint_every": 1}},
+        options=PretrainOptions(out=tmp_path / "cached", data=str(world), progress=False, log=lines.append,
+                                workers=1, decode_cache_mb=64))))
+    assert any("decode cache: 8 of 8 videos in memory" in x for x in lines), lines
+    tiny = load_file(str(_run(world, tmp_path / "tiny", decode_cache_mb=0.001)))
+    for k in plain:
+        assert torch.allclose(plain[k], cached[k], atol=1e-5, rtol=0), k
+        assert torch.allclose(plain[k], tiny[k], atol=1e-5, rtol=0), k
+
+
+def test_decode_cache_keeps_failures_and_respects_its_budget(tmp_path):
+    """A cached undecodable file is still a named skip on every read; the cache never exceeds its budget."""
+    from avbench.pretrain.data import Item, PretrainDataset
+
+    root = write_world(tmp_path / "w", n_per_class=1, seed=5, cfg=WorldConfig(n_classes=3, seconds=1.0,
+                                                                              width=32, height=32))
+    good = sorted(root.rglob("*.mp4"))
+    bad = tmp_path / "text.mp4"
+    bad.write_text("not a video")
+    items = [Item("bad", bad)] + [Item(p.stem, p) for p in good]
+
+    def sampler(d, gen):
+        return {"first": d.frames[0].float().mean().reshape(1)}
+
+    one_video = 32 * 32 * 3 * 16 + 16000 * 4  # frames [16, 32, 32, 3] uint8 + 1 s of float32 audio at 16 kHz
+    ds = PretrainDataset(items, sampler, fps=16.0, sample_rate=16000, seed=0, cache_mb=1.5 * one_video / 2**20)
+    n, mib = ds.warm()
+    assert n == 1 and mib * 2**20 <= 1.5 * one_video
+    plain = PretrainDataset(items, sampler, fps=16.0, sample_rate=16000, seed=0)
+    for _ in range(2):
+        assert ds[0]["skip"][0] == "bad" and "skip" in plain[0]
+        assert ds[0]["skip"][2] == plain[0]["skip"][2]
+        for i in range(1, len(items)):
+            assert torch.equal(ds[i]["first"], plain[i]["first"])
+
+
+@pytest.mark.slow
 def test_loss_falls_in_a_short_run(world, tmp_path):
     """16 steps of CrissCross: the SimSiam-style loss starts near 0 (random projections are uncorrelated) and
     heads for -1; measured: first four steps -0.02 on average, last four -0.18."""

@@ -157,14 +157,55 @@ class PretrainDataset(torch.utils.data.Dataset):
 
     Returns the sampler's dict plus ``index`` (int64) and ``label`` (int64, -1 if unlabelled), or
     ``{"skip": (id, path, reason)}`` for a file that cannot be decoded (the trainer records it).
+
+    ``cache_mb`` > 0 keeps decoded videos (and decode failures) in memory up to that many MiB, filled in item
+    order and never evicted: a small set (the synthetic world: 180 videos, 188 MiB) is decoded once instead of
+    once per epoch. Measured on the world with the CrissCross ``small`` preset, 2 CPU cores: a batch of 32 items
+    takes 1.46 s decoding every file and 0.13 s from the cache, against 0.30 s for the training step itself.
+    Views are identical either way (the sampler never writes into a :class:`Decoded`). The cache lives in the
+    process that reads it: :meth:`warm` fills it before DataLoader workers are forked, so they inherit it.
     """
 
     def __init__(self, items: list[Item], sampler: Callable[[Decoded, torch.Generator], dict[str, torch.Tensor]],
-                 *, fps: float, sample_rate: int, seed: int, clips_per_video: int = 1) -> None:
+                 *, fps: float, sample_rate: int, seed: int, clips_per_video: int = 1, cache_mb: float = 0) -> None:
         self.items, self.sampler = items, sampler
         self.fps, self.sample_rate, self.seed = fps, sample_rate, seed
         self.clips_per_video = clips_per_video
         self.epoch = 0
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: dict[int, Decoded | str] = {}  # video index -> decoded video, or the reason it failed
+        self._cached_bytes = 0
+
+    def _decoded(self, v: int) -> Decoded:
+        """Video ``v`` decoded (from the cache when there); raises MediaError for an undecodable file."""
+        hit = self._cache.get(v)
+        if isinstance(hit, str):
+            raise MediaError(self.items[v].path, hit)
+        if hit is not None:
+            return hit
+        try:
+            decoded = decode_item(self.items[v].path, self.fps, self.sample_rate)
+        except MediaError as exc:
+            if self.cache_bytes:
+                self._cache[v] = exc.reason
+            raise
+        size = decoded.frames.numel() * decoded.frames.element_size() + decoded.wave.numel() * 4
+        if self._cached_bytes + size <= self.cache_bytes:
+            self._cache[v] = decoded
+            self._cached_bytes += size
+        return decoded
+
+    def warm(self) -> tuple[int, float]:
+        """Decode videos in order into the cache until it is full; returns (videos cached, MiB used)."""
+        for v in range(len(self.items)):
+            if self._cached_bytes >= self.cache_bytes:
+                break
+            try:
+                self._decoded(v)
+            except (MediaError, ValueError, RuntimeError):
+                pass  # recorded (MediaError) or re-raised per item in __getitem__, where it becomes a skip
+        n = sum(isinstance(x, Decoded) for x in self._cache.values())
+        return n, self._cached_bytes / 2**20
 
     def __len__(self) -> int:
         return len(self.items) * self.clips_per_video
@@ -172,7 +213,7 @@ class PretrainDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = self.items[i % len(self.items)]
         try:
-            decoded = decode_item(item.path, self.fps, self.sample_rate)
+            decoded = self._decoded(i % len(self.items))
             out = self.sampler(decoded, generator_for("pretrain", self.seed, self.epoch, i))
         except MediaError as exc:
             return {"skip": (item.id, str(item.path), exc.reason)}

@@ -52,6 +52,7 @@ class PretrainOptions:
     cache_dir: str | None = None
     device: str | None = None
     workers: int = 0
+    decode_cache_mb: float = 0  # keep decoded videos in memory up to this many MiB (PretrainDataset)
     seed: int = 0
     init_seed: int = 0
     command: str = ""
@@ -186,7 +187,12 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
 
     dataset = PretrainDataset(sources.items, model.sampler(), fps=model.encoder.arch.fps,
                               sample_rate=model.encoder.arch.logmel().sample_rate, seed=opts.seed,
-                              clips_per_video=tc.clips_per_video)
+                              clips_per_video=tc.clips_per_video, cache_mb=opts.decode_cache_mb)
+    if opts.decode_cache_mb > 0:
+        t0 = time.perf_counter()
+        n_cached, mib = dataset.warm()
+        log(f"decode cache: {n_cached} of {len(sources.items)} videos in memory ({mib:.0f} MiB of "
+            f"{opts.decode_cache_mb:g}, {time.perf_counter() - t0:.1f} s)")
     steps_per_epoch = len(dataset) // tc.batch_size
     total_steps = steps_per_epoch * tc.epochs
     last_step = min(total_steps, tc.max_steps or total_steps)
