@@ -267,6 +267,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     default_device = f"cuda:{local % max(1, torch.cuda.device_count())}" if torch.cuda.is_available() else "cpu"
     device = torch.device(opts.device or default_device)
     if device.type == "cuda":
+        torch.cuda.init()  # the allocator's stats answer "Invalid device argument" before CUDA is initialised
         torch.cuda.reset_peak_memory_stats(device)
     enc, source = _resolve_encoder(encoder, weights, init_seed)
     enc = enc.to(device)
