@@ -37,6 +37,20 @@ class VideoClipSource(ClipSource):
         return DecodedSample(pos, out.frames, padded=out.padded, notes=out.notes)
 
 
+def channels_last_3d_(module: torch.nn.Module) -> torch.nn.Module:
+    """Give every 5-D parameter and buffer of ``module`` (Conv3d weights) the channels_last_3d layout, in place.
+
+    ``module.to(memory_format=torch.channels_last_3d)`` cannot be used on a two-tower encoder: it converts 4-D
+    tensors too, and the audio trunk's Conv2d weights make it fail ("required rank 5 tensor to use
+    channels_last_3d format"; seen on an H200). Values are unchanged; only the strides differ."""
+    with torch.no_grad():
+        for tensors in ((p for p in module.parameters()), (b for b in module.buffers())):
+            for t in tensors:
+                if t.dim() == 5:
+                    t.data = t.data.contiguous(memory_format=torch.channels_last_3d)
+    return module
+
+
 class VideoPath:
     """Video side of :func:`avbench.extract.extract_view`."""
 
@@ -47,7 +61,7 @@ class VideoPath:
         self.resize = view.clip.test_resize
         self.channels_last = device.type == "cuda"
         if self.channels_last:
-            encoder.to(memory_format=torch.channels_last_3d)
+            channels_last_3d_(encoder)
 
     def source(self, samples: Sequence[Sample], positions: Sequence[int]) -> Dataset:
         return VideoClipSource(samples, positions, self.view)

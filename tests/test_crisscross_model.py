@@ -167,3 +167,25 @@ def test_random_init_is_reproducible_and_leaves_the_global_rng_alone():
     # the audio init does not depend on whether the video trunk was built
     audio_only = build(init_seed=0, modalities=["audio"]).trunk("audio").state_dict()
     assert all(torch.equal(audio_only[k], sa["audio." + k]) for k in audio_only)
+
+
+def test_channels_last_3d_converts_the_video_convs_and_leaves_the_audio_trunk_alone():
+    # the CUDA extraction path calls this on the whole two-tower encoder; Module.to(memory_format=...) raised
+    # "required rank 5 tensor" there because of the audio trunk's 4-D Conv2d weights
+    from avbench.extract_video import channels_last_3d_
+
+    enc = build(video_width=8, audio_width=8, init_seed=0).eval()
+    x = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        before = enc.encode_video(x)["pooled"]
+    with pytest.raises(RuntimeError, match="rank 5"):
+        build(video_width=8, audio_width=8).to(memory_format=torch.channels_last_3d)
+    channels_last_3d_(enc)
+    five = [p for p in enc.parameters() if p.dim() == 5]
+    four = [p for p in enc.parameters() if p.dim() == 4]
+    assert five and four
+    assert all(p.is_contiguous(memory_format=torch.channels_last_3d) for p in five)
+    assert all(p.is_contiguous() for p in four)
+    with torch.no_grad():
+        after = enc.encode_video(x.contiguous(memory_format=torch.channels_last_3d))["pooled"]
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
