@@ -136,3 +136,13 @@ def test_projector_and_predictor_follow_tables_s7_s8():
     assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d"]
     assert [type(m).__name__ for m in pred] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
     assert pred[0].out_features == 512 and pred[-1].out_features == 2048
+
+
+def test_mixed_precision_is_refused_on_the_cpu_and_auto_means_off_there():
+    from avbench.pretrain.trainer import _autocast
+
+    ctx, dtype = _autocast(torch.device("cpu"), "auto")
+    assert dtype is None
+    for amp in ("bf16", "fp16"):
+        with pytest.raises(ValueError, match=r"train.amp=.* on the CPU is not supported.*Conv3d"):
+            _autocast(torch.device("cpu"), amp)

@@ -130,8 +130,18 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: Any) -> dict[str, A
 
 # ---- the loop ----------------------------------------------------------------------------------------------------
 def _autocast(device: torch.device, amp: str) -> tuple[contextlib.AbstractContextManager, torch.dtype | None]:
+    """``train.amp`` -> (autocast context, dtype or None). 'auto' = bf16 on CUDA, off elsewhere.
+
+    Mixed precision on the CPU is refused: with torch 2.11's CPU kernels the weight gradient of a (3, 1, 1)
+    Conv3d under bf16 autocast on a 2-frame input is garbage (1e26 to 3e38 or NaN, varying from run to run;
+    measured), and the R(2+1)D trunks have such layers after temporal down-sampling: every video loss of the
+    small presets turned NaN within three steps."""
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return contextlib.nullcontext(), None
+    if device.type == "cpu":
+        raise ValueError(f"train.amp={amp} on the CPU is not supported: torch's CPU bf16/fp16 Conv3d backward "
+                         "gives wrong weight gradients for the R(2+1)D temporal convolutions (the loss turns NaN "
+                         "within a few steps); use train.amp=auto or off on the CPU")
     dtype = torch.float16 if amp == "fp16" else torch.bfloat16
     return torch.autocast(device_type=device.type, dtype=dtype), dtype
 
@@ -173,6 +183,7 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
 
     device = torch.device(opts.device or (f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available()
                                           else "cpu"))
+    autocast, amp_dtype = _autocast(device, tc.amp)
     model: Pretrainer = cls(cfg, init_seed=opts.init_seed)
     model.to(device)
     if world > 1:
@@ -224,7 +235,6 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                                   find_unused_parameters=True)
-    autocast, amp_dtype = _autocast(device, tc.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     log(f"pretraining {method} ({preset}) on {sources.description}: {len(sources.items)} videos, "
         f"{steps_per_epoch} steps/epoch x {tc.epochs} epochs (batch {tc.batch_size}, {world} process(es), "
