@@ -12,6 +12,7 @@ worker count or rank.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Sequence
 
 import torch
@@ -43,11 +44,9 @@ def channels_last_3d_(module: torch.nn.Module) -> torch.nn.Module:
     ``module.to(memory_format=torch.channels_last_3d)`` cannot be used on a two-tower encoder: it converts 4-D
     tensors too, and the audio trunk's Conv2d weights make it fail ("required rank 5 tensor to use
     channels_last_3d format"; seen on an H200). Values are unchanged; only the strides differ."""
-    with torch.no_grad():
-        for tensors in ((p for p in module.parameters()), (b for b in module.buffers())):
-            for t in tensors:
-                if t.dim() == 5:
-                    t.data = t.data.contiguous(memory_format=torch.channels_last_3d)
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        if t.dim() == 5:
+            t.data = t.data.contiguous(memory_format=torch.channels_last_3d)
     return module
 
 
