@@ -16,7 +16,7 @@ from typing import Any
 from .encoder import AudioSpec, Encoder, EncoderMeta, FeatureMap, GeometryError, VideoSpec
 from .registry import build_encoder, register_encoder
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["AudioSpec", "Encoder", "EncoderMeta", "FeatureMap", "GeometryError", "VideoSpec", "build_encoder",
            "evaluate", "register_encoder", "__version__"]

@@ -73,6 +73,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           batch_size=args.batch_size,
                           num_workers=args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1)),
                           command="avbench " + " ".join(shlex.quote(a) for a in args.argv),
+                          cache="refresh" if args.refresh else "off" if args.no_cache else "use",
                           log=lambda m: console.print(m, markup=False, highlight=False), progress=bar)
         record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
                            seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
@@ -86,12 +87,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
         title += f"  [RANDOM INIT (seed {record.encoder.init_seed}): no --weights given]"
     if record.task.track == "override":
         title += "  [OVERRIDDEN CARD: separate track]"
+    if record.determinism is not None and record.determinism.checked and not record.determinism.deterministic:
+        title += "  [NONDETERMINISTIC ENCODER]"
     print(title)
     print(_summary_table(record))
     if record.selection == "paper":
         print(f"note: selection=paper: {record.selection_note}")
     if record.data.skipped:
         print(f"skipped {len(record.data.skipped)} sample(s); first: {record.data.skipped[0]['id']}: {record.data.skipped[0]['reason']}")
+    det = record.determinism
+    if det is not None and det.checked and not det.deterministic:
+        print(f"WARNING: the encoder is NOT deterministic: the same batch forwarded twice differed by up to "
+              f"{det.max_abs_diff:.3g} (features up to {max(v.get('max_abs_feature', 0) for v in det.views.values()):.3g}); "
+              "another run of this command can give another number")
+    if record.cache is not None:
+        print(f"feature cache ({record.cache.mode}): {record.cache.shards_reused} shard(s) reused, "
+              f"{record.cache.shards_computed} computed")
     print(f"coverage {record.data.found}/{record.data.expected}; wall {record.provenance.wall_seconds:.1f} s")
     print(f"record: {path}")
     return 0
@@ -354,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cache-dir", help="feature cache directory (default: AVBENCH_CACHE or the user cache dir)")
     e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cache = e.add_mutually_exclusive_group()
+    cache.add_argument("--refresh", action="store_true", help="recompute every feature shard (and finetuning "
+                       "checkpoint) of this run instead of reusing the cache; the new shards replace the old")
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor keep cached features: a temporary "
+                       "store, removed after the run")
     e.set_defaults(func=cmd_eval)
 
     from . import cli_export, cli_leaderboard, cli_pretrain, cli_reproduce, cli_submit

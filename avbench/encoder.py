@@ -120,6 +120,9 @@ class EncoderMeta:
     pretraining_data: str = "none"
     license: str = "unknown"
     reference: str = ""
+    #: optional: a version string the author changes when the encoder's computation changes in a way avbench's
+    #: code hash cannot see (compiled extensions, downloaded code); part of every feature-cache key
+    code_version: str | None = None
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modalities if m not in MODALITIES]

@@ -287,7 +287,7 @@ def export_hear(model: str, out: str | Path, *, weights: str | None = None, name
     ``audio_width=16``). timestamps: "layer" or "window" (default: layer when the encoder has a non-pooled audio
     layer). layer: the FeatureMap for layer mode (default the deepest). window / hop: seconds, for window mode.
     """
-    from . import __version__
+    from ._version import __version__
     from .registry import build_encoder
 
     out = Path(out).expanduser()

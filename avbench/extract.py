@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from . import faults
 from .datasets.base import Sample
 from .encoder import Encoder
-from .extract_common import DecodedSample, View
+from .extract_common import DecodedSample, NonFiniteFeaturesError, NonFiniteOutput, View
 from .store import ShardPlan, StoreEntry
 
 
@@ -65,14 +65,18 @@ def _first(batch: list[DecodedSample]) -> DecodedSample:
     return batch[0]
 
 
-def _plan_missing(entry: StoreEntry, n_samples: int, shard_size: int, world_size: int) -> tuple[ShardPlan, list[int]]:
+def _plan_missing(entry: StoreEntry, n_samples: int, shard_size: int, world_size: int,
+                  refresh: bool = False) -> tuple[ShardPlan, list[int]]:
     """(the entry's shard plan, the shards not yet finished). With several processes rank 0 alone records the plan
     and lists the store, and broadcasts both, so every rank splits the same list (no shard is computed twice or
-    by nobody, even on a shared filesystem whose nodes see a directory a little differently)."""
+    by nobody, even on a shared filesystem whose nodes see a directory a little differently). ``refresh``: rank 0
+    first removes every shard of the entry, so all are recomputed."""
     rank = torch.distributed.get_rank() if world_size > 1 else 0
     box: list[Any] = [None]
     if rank == 0:
         try:
+            if refresh:
+                entry.reset()
             plan = entry.plan(n_samples, shard_size)
             box = [(plan.shard_size, sorted(set(range(plan.n_shards)) - entry.finished_shards()), None)]
         except Exception as exc:  # every rank must learn of it, or the others would wait at the broadcast
@@ -93,14 +97,48 @@ def _await_shards(entry: StoreEntry, n_shards: int, timeout: float) -> None:
         time.sleep(0.5)
 
 
+def _fresh(extra: Any) -> Any:
+    """A per-clip extra as it was before use: a copy of a generator (forward consumes it), anything else as is."""
+    if isinstance(extra, torch.Generator):
+        g = torch.Generator(device=extra.device)
+        g.set_state(extra.get_state())
+        return g
+    return extra
+
+
+def _determinism(first: torch.Tensor, second: torch.Tensor, rows: int) -> dict[str, Any]:
+    """The determinism probe's verdict: the same batch forwarded twice. Deterministic when the largest absolute
+    difference is at most 1e-5 of the largest feature magnitude (float reduction order on a GPU moves values by
+    about 1e-7 relative; an encoder that draws noise or keeps dropout on moves them by far more)."""
+    diff = float((first - second).abs().max()) if first.numel() else 0.0
+    scale = float(first.abs().max()) if first.numel() else 0.0
+    return {"checked": True, "rows": rows, "max_abs_diff": diff, "max_abs_feature": scale,
+            "tolerance": 1e-5 * max(scale, 1e-12), "deterministic": diff <= 1e-5 * max(scale, 1e-12)}
+
+
+def _non_finite_error(exc: NonFiniteOutput, encoder: Encoder, sample: Sample, clip: int, entry: StoreEntry,
+                      model_ref: str) -> NonFiniteFeaturesError:
+    return NonFiniteFeaturesError(
+        f"encoder {encoder.meta.name!r} produced a non-finite value (NaN or inf) in {exc.layer!r} for sample "
+        f"{sample.id} ({sample.path}), clip {clip}; extraction stopped and nothing of this shard was written to "
+        f"the feature cache (entry {entry.key[:16]}, {entry.dir}). Check the encoder with `avbench validate "
+        f"{model_ref}`")
+
+
 def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry: StoreEntry, *,
                  device: torch.device, dtype: str = "float32", batch_size: int = 64, num_workers: int = 0,
                  shard_size: int = 32, rank: int = 0, world_size: int = 1,
-                 progress: Callable[[int], None] | None = None) -> ExtractedView:
+                 progress: Callable[[int], None] | None = None, refresh: bool = False,
+                 check_determinism: bool = True, model_ref: str | None = None) -> ExtractedView:
     """Compute the missing shards of ``entry`` (this rank's share), then read every shard back.
 
     ``samples`` is the view's ordered sample list; rows record positions in it. ``progress(n)`` is called
-    with the number of samples finished (computed by this process or found in the cache).
+    with the number of samples finished (computed by this process or found in the cache). ``refresh``: recompute
+    every shard. Every forward's outputs (each requested layer and the pooled features) are checked finite: the
+    first NaN / inf raises :class:`NonFiniteFeaturesError` naming ``model_ref`` (default the encoder's name) in the
+    ``avbench validate`` hint, and nothing non-finite reaches the store. ``check_determinism``: rank 0 forwards
+    the first batch it computes twice and stores the verdict in the entry once (``stats["determinism"]``; read
+    back from the entry when it holds one).
 
     Several processes (``world_size > 1``: a ``torch.distributed`` process group must be initialised): the
     unfinished shards are split between the ranks (:meth:`ShardPlan.assign`), each rank writes its own shards,
@@ -113,7 +151,11 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
         raise RuntimeError(f"extract_view(world_size={world_size}) needs an initialised torch.distributed process group")
     entry.open()
     path = media_path(encoder, view, device, dtype)
-    plan, missing = _plan_missing(entry, len(samples), shard_size, world_size)
+    plan, missing = _plan_missing(entry, len(samples), shard_size, world_size, refresh)
+    # the probe's batch is the first one of the lowest missing shard on rank 0 (which always gets it), and its
+    # verdict is kept once written: a resumed or re-split run records exactly what an uninterrupted one does
+    probe_pending = check_determinism and rank == 0 and bool(missing) and entry.read_note("determinism") is None
+    ref = model_ref or encoder.meta.name
     mine = plan.assign(missing, rank, world_size)
     t0 = time.perf_counter()
     rows_computed = 0
@@ -134,12 +176,25 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
         pending: list[tuple[int, torch.Tensor, list[Any]]] = []  # (pos, prepared clips [K, ...], per-clip extras)
 
         def flush() -> None:
+            nonlocal probe_pending
             if not pending:
                 return
             x = torch.cat([c for _, c, _ in pending])
             extras = [e for _, _, ex in pending for e in ex]
+            owner = [(p, j) for p, c, _ in pending for j in range(c.shape[0])]  # row -> (sample position, clip)
             for start in range(0, x.shape[0], batch_size):
-                feats.append(path.forward(x[start:start + batch_size], extras[start:start + batch_size]))
+                xb, eb = x[start:start + batch_size], extras[start:start + batch_size]
+                try:
+                    if probe_pending:
+                        again = path.forward(xb, [_fresh(e) for e in eb])
+                    out = path.forward(xb, eb)
+                except NonFiniteOutput as exc:
+                    pos, clip = owner[start + exc.row]
+                    raise _non_finite_error(exc, encoder, samples[pos], clip, entry, ref) from None
+                if probe_pending:
+                    entry.write_note("determinism", _determinism(out, again, int(xb.shape[0])))
+                    probe_pending = False
+                feats.append(out)
             for p, c, _ in pending:
                 rows_sample.extend([p] * c.shape[0])
                 rows_clip.extend(range(c.shape[0]))
@@ -173,9 +228,13 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
         gathered = [torch.zeros_like(counts) for _ in range(world_size)]
         torch.distributed.all_gather(gathered, counts)
         counts = torch.cat(gathered)
-    stats = {"shards_computed": int(counts[:, 0].sum()), "shards_reused": plan.n_shards - len(missing),
+    stats = {"key": entry.key, "shards": plan.n_shards, "shards_computed": int(counts[:, 0].sum()),
+             "shards_reused": plan.n_shards - len(missing), "refreshed": refresh,
              "rows_computed": int(counts[:, 1].sum()), "processes": world_size,
              "shards_by_rank": counts[:, 0].tolist(), "seconds": round(time.perf_counter() - t0, 3)}
+    if check_determinism and rank == 0:
+        stats["determinism"] = entry.read_note("determinism") or {"checked": False, "reason": "no batch was computed "
+                                                                  "by this process and the entry holds no verdict"}
     if rank != 0:
         empty = torch.zeros(0, dtype=torch.long)
         return ExtractedView([], empty, empty, [], [], [], stats)
@@ -217,4 +276,4 @@ def view_summary(v: ExtractedView) -> dict[str, Any]:
             "skipped": len(v.skipped), "padded": len(v.padded), "damaged": len(v.damaged), **v.stats}
 
 
-__all__ = ["DecodedSample", "View", "ExtractedView", "extract_view", "media_path", "read_view", "view_summary"]
+__all__ = ["DecodedSample", "NonFiniteFeaturesError", "View", "ExtractedView", "extract_view", "media_path", "read_view", "view_summary"]

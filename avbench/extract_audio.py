@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from .datasets.base import Sample
 from .encoder import Encoder
-from .extract_common import ClipSource, DecodedSample, View, autocast
+from .extract_common import ClipSource, DecodedSample, View, autocast, check_finite_output
 from .media.audio_augment import AudioAugmentConfig, augment_spectrogram, augment_waveform
 from .media.audio_decode import load_audio
 from .media.clips import clip_starts, cut_clips
@@ -73,4 +73,6 @@ class AudioPath:
             if self.augment is not None:
                 spec = augment_spectrogram(spec.float(), self.augment, extras)
             out = self.encoder.encode_audio(spec, layers=requested_layers(self.view.layer, self.view.features))
-            return probe_features(out, "audio", self.view.features).float().cpu()
+            feats = probe_features(out, "audio", self.view.features).float()
+            check_finite_output(out, feats)
+            return feats.cpu()

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .datasets.base import Sample
+from .encoder import FeatureMap
 from .media.errors import MediaError
 from .media.seeding import generator_for
 
@@ -52,6 +53,32 @@ class DecodedSample:
     padded: bool = False
     error: str | None = None
     notes: tuple[str, ...] = ()
+
+
+class NonFiniteFeaturesError(RuntimeError):
+    """An encoder produced NaN or +-inf during extraction. The message names the encoder, the layer, the sample,
+    the feature-cache entry (nothing of the failing shard is written to it) and the ``avbench validate`` command."""
+
+
+class NonFiniteOutput(Exception):
+    """Raised by a media path's ``forward``: row ``row`` of the batch holds a non-finite value in ``layer``."""
+
+    def __init__(self, layer: str, row: int):
+        super().__init__(layer, row)
+        self.layer, self.row = layer, row
+
+
+def check_finite_output(output: dict[str, Any], pooled: torch.Tensor) -> None:
+    """Raise :class:`NonFiniteOutput` at the first batch row whose requested layer output (every entry of
+    ``output``: FeatureMaps ``[B, C, ...]`` or ``[B, D]`` tensors) or pooled features ``pooled [B, D]`` hold NaN /
+    inf. Costs one pass over the maps (small beside the forward that made them)."""
+    items = [(name, v.data if isinstance(v, FeatureMap) else v) for name, v in output.items()]
+    for name, t in [*items, ("pooled features (after the card's pooling)", pooled)]:
+        if not isinstance(t, torch.Tensor) or t.dim() == 0 or not t.is_floating_point():
+            continue
+        ok = torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
+        if not bool(ok.all()):
+            raise NonFiniteOutput(name, int((~ok).nonzero()[0]))
 
 
 def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:

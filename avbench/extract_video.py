@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from .datasets.base import Sample
 from .encoder import Encoder
-from .extract_common import ClipSource, DecodedSample, View, autocast
+from .extract_common import ClipSource, DecodedSample, View, autocast, check_finite_output
 from .media.seeding import generator_for
 from .media.video_augment import VideoAugmentConfig, apply_cutout, transform_clips
 from .media.video_decode import decode_clips
@@ -82,4 +82,6 @@ class VideoPath:
             if self.channels_last:
                 z = z.contiguous(memory_format=torch.channels_last_3d)
             out = self.encoder.encode_video(z, layers=requested_layers(self.view.layer, self.view.features))
-            return probe_features(out, "video", self.view.features).float().cpu()
+            feats = probe_features(out, "video", self.view.features).float()
+            check_finite_output(out, feats)
+            return feats.cpu()

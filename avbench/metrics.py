@@ -9,16 +9,36 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["topk_accuracy", "sample_mean", "bootstrap_ci", "mean_std"]
+__all__ = ["NonFiniteScoresError", "check_finite_scores", "correct_at_k", "topk_accuracy", "sample_mean",
+           "bootstrap_ci", "mean_std"]
 
 
-def _correct_at_k(scores: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+class NonFiniteScoresError(ValueError):
+    """Class scores hold NaN or +-inf. No accuracy is computed from them: a NaN loses every comparison, so
+    counting hits on it would score the sample as correct (a NaN-emitting encoder once scored 100 %)."""
+
+
+def check_finite_scores(scores: torch.Tensor, what: str = "scores") -> None:
+    """Raise :class:`NonFiniteScoresError` naming how many rows of ``scores [S, K]`` (and which first) hold a
+    non-finite value."""
+    bad = ~torch.isfinite(scores)
+    if bool(bad.any()):
+        rows = bad.reshape(bad.shape[0], -1).any(1).nonzero().flatten().tolist() if bad.dim() else [0]
+        kinds = sorted({k for k, m in (("NaN", torch.isnan(scores)), ("+inf", scores == float("inf")),
+                                       ("-inf", scores == float("-inf"))) if bool(m.any())})
+        raise NonFiniteScoresError(f"{what}: {len(rows)} of {scores.shape[0]} rows hold non-finite values "
+                                   f"({', '.join(kinds)}; first row {rows[0]}); no metric is computed from them")
+
+
+def correct_at_k(scores: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
     """``[S]`` bool: the true class is among the k best. Ties count against it (a class scoring the same as the
-    true one ranks above it), so degenerate constant scores give 0 %, never 100 %."""
+    true one ranks above it), so degenerate constant scores give 0 %, never 100 %. Non-finite scores raise
+    :class:`NonFiniteScoresError` (they are never counted, as hits or as misses)."""
     if scores.ndim != 2 or labels.ndim != 1 or scores.shape[0] != labels.shape[0]:
         raise ValueError(f"scores must be [S, K] and labels [S]; got {tuple(scores.shape)} and {tuple(labels.shape)}")
     if k < 1:
         raise ValueError("k must be >= 1")
+    check_finite_scores(scores)
     labels = labels.long().to(scores.device)
     true = scores.gather(1, labels[:, None])
     ahead = (scores >= true).sum(1) - 1  # other classes scoring at least as high as the true one
@@ -32,7 +52,7 @@ def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> flo
     """
     if scores.shape[0] == 0:
         return float("nan")
-    return float(_correct_at_k(scores, labels, k).double().mean()) * 100.0
+    return float(correct_at_k(scores, labels, k).double().mean()) * 100.0
 
 
 def sample_mean(clip_scores: torch.Tensor, sample_index: torch.Tensor, n_samples: int) -> torch.Tensor:
@@ -63,7 +83,7 @@ def bootstrap_ci(folds: Sequence[tuple[torch.Tensor, torch.Tensor]], *, n_boot: 
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(n_boot, dtype=torch.float64)
     for scores, labels in folds:
-        correct = _correct_at_k(scores.cpu(), labels.cpu(), 1).double()
+        correct = correct_at_k(scores.cpu(), labels.cpu(), 1).double()
         n = correct.numel()
         if n == 0:
             raise ValueError("a fold has no test samples")

@@ -10,7 +10,9 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,18 +21,21 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from . import __version__
+from ._version import __version__
 from .config import resolve_cache_dir, resolve_data_root
 from .datasets import Manifest, Sample, get_dataset
 from .encoder import Encoder, GeometryError, check_geometry, encoder_fingerprint
 from .extract import ExtractedView, View, extract_view, view_summary
 from .media.audio_decode import decoder_version
+from .metrics import correct_at_k
 from .pooling import features_from_output, requested_layers, resolve_layer
 from .protocols.base import ClassifierResult, ClipFeatures
 from .leaderboard.stats import bootstrap_ci as _bootstrap_ci
 from .registry import build_encoder, resolve_factory
-from .results import (BOOTSTRAP_SEED, DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRecord, SplitRun, TaskInfo,
-                      device_description, git_sha, packages, peak_rss_bytes, write_record, write_sidecar)
+from .provenance import code_fingerprint, code_sha256
+from .results import (BOOTSTRAP_SEED, CacheInfo, DataInfo, DeterminismInfo, EncoderInfo, MetricSummary, Provenance,
+                      ResultRecord, SplitRun, TaskInfo, device_description, git_sha, packages, peak_rss_bytes,
+                      record_path, safe_name, write_record, write_sidecar)
 from .store import FeatureStore
 from .synth.defaults import synthetic_root
 from .taskcard import Features, FCClassifier, FinetuneClassifier, KNNClassifier, RetrievalClassifier, SVMClassifier, TaskCard, load_card
@@ -54,6 +59,9 @@ class RunOptions:
     num_workers: int = 0
     shard_size: int | None = None  # samples per feature shard (resume granularity); None: AVBENCH_SHARD_SIZE or 32
     command: str | None = None
+    #: feature cache: "use" (reuse finished shards), "refresh" (recompute every shard of the run's entries),
+    #: "off" (a temporary store and finetuning checkpoints, removed after the run)
+    cache: str = "use"
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     progress: Callable[[str, int], Callable[[int], None]] | None = None  # (description, total) -> advance(n)
 
@@ -206,9 +214,7 @@ def per_sample_hits(metric: str, result: ClassifierResult, labels: torch.Tensor)
         return result.hits[metric].double().numpy() * 100.0
     if not metric.startswith("top"):
         raise ValueError(f"protocol returned no per-sample hits for metric {metric!r}")
-    k = int(metric.removeprefix("top"))
-    true = result.scores.gather(1, labels.long()[:, None])
-    return (((result.scores >= true).sum(1) - 1) < k).double().numpy() * 100.0
+    return correct_at_k(result.scores, labels, int(metric.removeprefix("top"))).double().numpy() * 100.0
 
 
 def dist_context() -> tuple[int, int]:
@@ -242,11 +248,31 @@ def _synthetic_root(dataset: str, cache_dir: Path, world: int, log: Callable[[st
     return root
 
 
-def _resolve_encoder(encoder: str | Encoder, weights: str | None, init_seed: int) -> tuple[Encoder, str]:
+def _resolve_encoder(encoder: str | Encoder, weights: str | None, init_seed: int) -> tuple[Encoder, str, str | None]:
+    """(encoder in eval mode, its source for the record, the module of its factory or None)."""
     if isinstance(encoder, Encoder):
-        return encoder.eval(), f"python object {type(encoder).__module__}.{type(encoder).__qualname__}"
-    _, source = resolve_factory(encoder)
-    return build_encoder(encoder, weights=weights, init_seed=init_seed), source
+        return encoder.eval(), f"python object {type(encoder).__module__}.{type(encoder).__qualname__}", None
+    factory, source = resolve_factory(encoder)
+    return (build_encoder(encoder, weights=weights, init_seed=init_seed), source,
+            getattr(factory, "__module__", None))
+
+
+def _determinism(feature_info: dict[str, Any]) -> DeterminismInfo:
+    """One verdict from the determinism probes of every view (:func:`avbench.extract.extract_view`)."""
+    views = {f"{seed}/{side}": v["determinism"] for seed, sides in feature_info.items() if isinstance(sides, dict)
+             for side, v in sides.items() if isinstance(v, dict) and "determinism" in v}
+    checked = [v for v in views.values() if v.get("checked")]
+    return DeterminismInfo(checked=bool(checked),
+                           deterministic=all(v["deterministic"] for v in checked) if checked else None,
+                           max_abs_diff=max(v["max_abs_diff"] for v in checked) if checked else None, views=views)
+
+
+def _cache_info(mode: str, feature_info: dict[str, Any]) -> CacheInfo:
+    views = {f"{seed}/{side}": v for seed, sides in feature_info.items() if isinstance(sides, dict)
+             for side, v in sides.items() if isinstance(v, dict) and "key" in v}
+    return CacheInfo(mode=mode, shards_reused=sum(v["shards_reused"] for v in views.values()),
+                     shards_computed=sum(v["shards_computed"] for v in views.values()),
+                     keys={name: v["key"] for name, v in views.items()})
 
 
 def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = None,
@@ -269,8 +295,11 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     if device.type == "cuda":
         torch.cuda.init()  # the allocator's stats answer "Invalid device argument" before CUDA is initialised
         torch.cuda.reset_peak_memory_stats(device)
-    enc, source = _resolve_encoder(encoder, weights, init_seed)
+    if opts.cache not in ("use", "refresh", "off"):
+        raise ValueError(f"cache mode {opts.cache!r}: expected use, refresh or off")
+    enc, source, factory_module = _resolve_encoder(encoder, weights, init_seed)
     enc = enc.to(device)
+    model_ref = encoder if isinstance(encoder, str) else enc.meta.name
     # one modality, or both for an audiovisual card (video first: its `features`, then audio's `features_audio`)
     mods = ("video", "audio") if card.modality == "audiovisual" else (card.modality,)
     clips = {m: card.video if m == "video" else card.audio for m in mods}
@@ -303,8 +332,11 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     test_samples = [s for s in manifest.samples if s.id in test_ids]
 
     fingerprint = encoder_fingerprint(enc)
-    store = FeatureStore(cache_dir)
-    base_key = {"format": 1, "encoder": fingerprint, "dtype": opts.dtype, "decoder": decoder_version(),
+    code = code_fingerprint(enc, factory_module)
+    scratch = tempfile.TemporaryDirectory(prefix="avbench-nocache-") if opts.cache == "off" else None
+    work_dir = Path(scratch.name) if scratch else cache_dir  # features and finetuning checkpoints
+    store = FeatureStore(work_dir)
+    base_key = {"format": 1, "encoder": fingerprint, "code": code, "dtype": opts.dtype, "decoder": decoder_version(),
                 "manifest": manifest.content_hash(), "task": card.name, "task_version": card.version}
     batch = opts.batch_size or card.batch_size
 
@@ -320,7 +352,11 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         advance = opts.progress(f"{what} (seed {seed})" if view.random else what, len(samples)) if opts.progress else None
         out = extract_view(enc, samples, view, entry, device=device, dtype=opts.dtype, batch_size=batch,
                            num_workers=opts.num_workers, shard_size=shard, rank=rank, world_size=world,
-                           progress=advance)
+                           progress=advance, refresh=opts.cache == "refresh", model_ref=model_ref)
+        if rank == 0:
+            st = out.stats
+            opts.log(f"{what}{f' (seed {seed})' if view.random else ''}: cache {opts.cache}, key {entry.key[:16]}: "
+                     f"{st['shards_reused']} of {st['shards']} shard(s) reused, {st['shards_computed']} computed")
         return out, view
 
     runs: list[SplitRun] = []
@@ -374,8 +410,10 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         for split_name, split in manifest.splits.items():
             tr_s = [by_id[i] for i in split["train"] if i in by_id]
             te_s = [by_id[i] for i in split["test"] if i in by_id]
-            ckpt = cache_dir / "finetune" / hashlib.sha256(json.dumps(
+            ckpt = work_dir / "finetune" / hashlib.sha256(json.dumps(
                 [base_key, card.sha256(), split_name, seed], sort_keys=True, default=str).encode()).hexdigest()[:32]
+            if opts.cache == "refresh" and rank == 0:
+                shutil.rmtree(ckpt, ignore_errors=True)
             t0 = time.perf_counter()
             result, tr, te, skips = finetune_split(enc, card, layer, tr_s, te_s, n_classes=len(manifest.classes),
                                                    seed=seed, device=device, dtype=opts.dtype,
@@ -459,19 +497,20 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
         ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct[name].items()}, seed=BOOTSTRAP_SEED)
         metrics[name] = MetricSummary(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                                       ci95=ci, per_split=per_split, per_seed=per_seed)
-    out_dir = Path(opts.out_dir)
-    run_hash = hashlib.sha256(json.dumps([card.sha256(), fingerprint["state_sha256"], seed_list, str(root)]).encode()).hexdigest()[:10]
     protocol = f"{card.classifier.type}-{card.classifier.selection}"
-    stem = f"{protocol}-{run_hash}"
-    rec_dir = out_dir / enc.meta.name / card.name
-    sidecar = write_sidecar(rec_dir / f"{stem}.predictions.jsonl.gz", sidecar_rows)
-    ids_file = write_sidecar(rec_dir / f"{stem}.ids.jsonl.gz",
+    run_id = hashlib.sha256(json.dumps([enc.meta.name, source, enc.meta.weights_sha256, fingerprint["state_sha256"],
+                                        code_sha256(code), card.sha256(), seed_list, str(Path(root).resolve()),
+                                        manifest.content_hash(), opts.dtype]).encode()).hexdigest()
+    path = _record_target(Path(opts.out_dir), enc, fingerprint["state_sha256"], card, protocol, run_id, opts.log)
+    stem = path.name.removesuffix(".json")
+    sidecar = write_sidecar(path.with_name(f"{stem}.predictions.jsonl.gz"), sidecar_rows)
+    ids_file = write_sidecar(path.with_name(f"{stem}.ids.jsonl.gz"),
                              [{"split": sp, "side": side, "ids": ids[side]} for sp, ids in ids_by_split.items()
                               for side in ("train", "test")])
     record = ResultRecord(
         encoder=EncoderInfo(name=enc.meta.name, version=enc.meta.version, source=source, weights=weights,
                             weights_sha256=enc.meta.weights_sha256, state_sha256=fingerprint["state_sha256"],
-                            init_seed=enc.meta.init_seed, meta=enc.meta.to_dict()),
+                            init_seed=enc.meta.init_seed, meta=enc.meta.to_dict(), code=code),
         task=TaskInfo(name=card.name, version=card.version, card_sha256=card.sha256(), card=card.to_dict(),
                       layer_used=layer, layer_fallback=fallback,
                       track=card_track(card, task),
@@ -492,9 +531,41 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
                               peak_rss_bytes=peak_rss_bytes(),
                               peak_cuda_bytes=int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None,
                               created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                              command=opts.command))
-    path = write_record(rec_dir / f"{stem}.json", record)
+                              command=opts.command, run_id=run_id),
+        determinism=_determinism(feature_info), cache=_cache_info(opts.cache, feature_info))
+    try:
+        write_record(path, record)
+    except Exception:  # nothing half-written stays behind: the sidecars go with the record
+        for side in (sidecar, ids_file):
+            path.with_name(side.path).unlink(missing_ok=True)
+        raise
+    if scratch is not None:
+        scratch.cleanup()
     return record, path
+
+
+def _record_target(out_dir: Path, enc: Encoder, state_sha256: str, card: TaskCard, protocol: str, run_id: str,
+                   log: Callable[[str], None]) -> Path:
+    """Where this run's record goes: ``<out>/<encoder>/<task>/<protocol>-<encoder>-<w weights | s state hash>-
+    c<card hash>-r<run id>.json``, every part made path-safe and checked to stay inside ``out_dir``. The same run
+    (same run id) replaces its earlier record and says so; any other record found under that name is kept and
+    this one gets a numbered suffix, also said."""
+    ident = f"weights_{enc.meta.weights_sha256[:12]}" if enc.meta.weights_sha256 else f"state_{state_sha256[:12]}"
+    stem = f"{protocol}-{safe_name(enc.meta.name, 40)}-{ident}-card_{card.sha256()[:8]}-run_{run_id[:8]}"
+    path = record_path(out_dir, enc.meta.name, card.name, stem)
+    n = 1
+    while path.exists():
+        try:
+            earlier = json.loads(path.read_text()).get("provenance", {}).get("run_id")
+        except (OSError, ValueError):
+            earlier = None
+        if earlier == run_id:
+            log(f"note: replacing the earlier record of the same run: {path}")
+            return path
+        n += 1
+        log(f"note: {path} holds another run's record; this one is written as -{n}")
+        path = record_path(out_dir, enc.meta.name, card.name, f"{stem}-{n}")
+    return path
 
 
 def evaluate(encoder: str | Encoder, task: str, *, data_root: str | Path | None = None,

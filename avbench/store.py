@@ -242,6 +242,29 @@ class StoreEntry:
         for i in range(n_shards):
             yield self.read_shard(i, mmap=mmap)
 
+    def reset(self) -> int:
+        """Remove every shard, the plan, the completion mark and the notes of this entry (``--refresh``), keeping
+        ``key.json``; returns how many files were removed."""
+        if not self.dir.is_dir():
+            return 0
+        n = 0
+        for p in list(self.dir.iterdir()):
+            if p.name != "key.json" and p.is_file():
+                p.unlink(missing_ok=True)
+                n += 1
+        return n
+
+    def write_note(self, name: str, value: dict[str, Any]) -> None:
+        """Store a small JSON note ``<name>.json`` beside the shards (e.g. the determinism probe), atomically."""
+        _atomic_write_text(self.dir / f"{name}.json", json.dumps(value, indent=1, sort_keys=True))
+
+    def read_note(self, name: str) -> dict[str, Any] | None:
+        """The note ``<name>.json``, or None when it is absent or unreadable."""
+        try:
+            return json.loads((self.dir / f"{name}.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
     def mark_complete(self, summary: dict[str, Any]) -> None:
         _atomic_write_text(self.dir / "complete.json", json.dumps(summary, indent=1, sort_keys=True, default=str))
 

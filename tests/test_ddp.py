@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from avbench.runtime.checkpoint import load_tree
+
 WORKER = Path(__file__).with_name("_ddp_worker.py")
 
 
@@ -38,8 +40,8 @@ def test_two_process_gloo_run_matches_one_process_run(tmp_path):
                           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(WORKER),
                           str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
-    a = torch.load(tmp_path / "one" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "two" / "last.pt", weights_only=False)
+    a = load_tree(tmp_path / "one" / "last.safetensors")
+    b = load_tree(tmp_path / "two" / "last.safetensors")
     assert a["epoch"] == b["epoch"] == 2
     for name, t in a["model"].items():
         u = b["model"][name]

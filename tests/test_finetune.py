@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from avbench.runtime.checkpoint import load_tree
+
 from avbench.datasets import get_dataset
 from avbench.finetune_run import finetune_split
 from avbench.registry import build_encoder
@@ -61,8 +63,8 @@ def test_a_killed_run_resumes_without_repeating_an_epoch_and_ends_identical(ucf_
         _finetune(ucf_root, tmp_path / "b", overrides, stop_after=1)  # "killed" after epoch 1
     resumed, *_ = _finetune(ucf_root, tmp_path / "b", overrides)
     assert resumed.info["resumed_from_epoch"] == 1 and [e["epoch"] for e in resumed.sweep] == [1, 2, 3]
-    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    a = load_tree(tmp_path / "a" / "last.safetensors")["model"]
+    b = load_tree(tmp_path / "b" / "last.safetensors")["model"]
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name].float(), b[name].float(), atol=1e-5), name

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from avbench.runtime.checkpoint import load_tree
 from safetensors.torch import load_file
 
 from avbench import faults
@@ -173,14 +175,14 @@ def test_finetuning_killed_mid_epoch_resumes_to_the_same_weights(tiny_weights, t
     assert info["steps_this_process"] == total - finished * per_epoch  # the cut epoch is redone from its start
     assert [e["epoch"] for e in resumed["runs"][0]["sweep"]] == list(range(1, epochs + 1))
     assert comparable(resumed) == comparable(ref)
-    a = torch.load(ref["runs"][0]["info"]["checkpoint"], weights_only=False)
-    b = torch.load(info["checkpoint"], weights_only=False)
+    a = load_tree(Path(ref["runs"][0]["info"]["checkpoint"]))
+    b = load_tree(Path(info["checkpoint"]))
     assert a["epoch"] == b["epoch"] == epochs
     for name, t in a["model"].items():
         assert torch.equal(t, b["model"][name]), name  # bitwise (CPU, same thread count)
     for key, state in a["optimizer"]["state"].items():
         assert torch.equal(state["momentum_buffer"], b["optimizer"]["state"][key]["momentum_buffer"])
-    fresh_head = torch.load(ref["runs"][0]["info"]["checkpoint"], weights_only=False)["model"]["fc.weight"]
+    fresh_head = load_tree(Path(ref["runs"][0]["info"]["checkpoint"]))["model"]["fc.weight"]
     assert fresh_head.abs().sum() > 0
 
 

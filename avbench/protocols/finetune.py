@@ -27,7 +27,6 @@ hangs the others), and rank 0 alone scores the test set and writes checkpoints. 
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +44,14 @@ from ..extract_common import autocast
 from ..media.seeding import derive_seed
 from ..metrics import topk_accuracy
 from ..pooling import pool_map
+from ..runtime.checkpoint import load_tree, rng_state, save_tree, set_rng_state
 from ..taskcard import Pooling
 from .base import ClassifierResult
 from .sync_bn import sync_batchnorm
 
-CHECKPOINT = "last.pt"
+#: the epoch checkpoint: safetensors + JSON (:mod:`avbench.runtime.checkpoint`), never a pickle. Files of the
+#: pickle era (``last.pt``) are ignored, never loaded.
+CHECKPOINT = "last.safetensors"
 
 
 class FinetuneModel(nn.Module):
@@ -92,12 +94,6 @@ class FinetuneConfig:
     milestones: tuple[int, ...]
     gamma: float
     selection: str  # "paper" | "clean"
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def evaluate(model: FinetuneModel, batches: Iterator[Any], normalize: Callable, n_samples: int, n_classes: int,
@@ -153,10 +149,11 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
     start = 0
     ckpt = checkpoint_dir / CHECKPOINT
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = load_tree(ckpt, device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
         sweep, scores_by_epoch, start = state["sweep"], state["scores"], state["epoch"]
         log(f"finetune: resuming after epoch {start} of {config.epochs} from {ckpt}")
     n_test = int(test_labels.numel())
@@ -182,6 +179,10 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
             with autocast(device, dtype):
                 logits = net(normalize(b.clips, b.params, True))
             loss = F.cross_entropy(logits.float(), b.labels)
+            if not bool(torch.isfinite(loss)):
+                raise FloatingPointError(f"finetuning diverged: the training loss is {float(loss)} at epoch "
+                                         f"{epoch + 1}, step {steps + 1}; no result is recorded (lower the learning "
+                                         "rate, or check the encoder with `avbench validate`)")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -210,8 +211,8 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
             log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f}"
                 + (f", test top-1 {entry['test_top1']:.2f}" if "test_top1" in entry else ""))
         if rank == 0:
-            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "sweep": sweep, "scores": scores_by_epoch, "epoch": epoch + 1}, ckpt)
+            save_tree({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                       "rng": rng_state(), "sweep": sweep, "scores": scores_by_epoch, "epoch": epoch + 1}, ckpt)
         if distributed:
             dist.barrier()
         ran += 1
