@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
-from .encoder import Encoder
+from avbench.encoder import Encoder
 
 ENTRY_POINT_GROUP = "avbench.encoders"
 Factory = Callable[..., Encoder]
@@ -74,7 +74,7 @@ def encoder_entries() -> dict[str, EncoderEntry]:
 
 def zoo_prefixes() -> dict[str, str]:
     """Model-zoo prefixes (``torchvision:``, ``timm:``, ``hear:``) -> one-line description (avbench.zoo)."""
-    from .zoo import PREFIXES
+    from avbench.zoo import PREFIXES
 
     return {prefix: text for prefix, (_, text) in PREFIXES.items()}
 
@@ -87,7 +87,7 @@ def resolve_factory(name_or_spec: str) -> tuple[Factory, str]:
         entry = entries[name_or_spec]
         return entry.load(), entry.source
     if ":" in name_or_spec:
-        from .zoo import zoo_factory  # zoo prefixes first: "timm:x" is not module timm's attribute x
+        from avbench.zoo import zoo_factory  # zoo prefixes first: "timm:x" is not module timm's attribute x
 
         zoo = zoo_factory(name_or_spec)
         if zoo is not None:

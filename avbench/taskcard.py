@@ -252,7 +252,7 @@ class TaskCard(_Strict):
         if isinstance(self.classifier, FinetuneClassifier) and self.modality != "video":
             raise ValueError("classifier.type finetune trains a video trunk: the card's modality must be video")
         if self.modality == "video" and self.video is not None:
-            from .media.video_augment import VideoAugmentConfig
+            from avbench.media.video_augment import VideoAugmentConfig
 
             for side in (self.train, self.test):
                 if side.augment:

@@ -4,7 +4,7 @@ For each task (``esc50`` on 5-s 44.1 kHz mono wav, ``ucf101-linear`` on 320x240 
 both written by the project's fixture writers and kept under ``--data-dir`` for re-runs) it prints:
 
 1. **Stages, each timed in isolation.** One feature extraction of both views (train, test) runs through the real
-   pipeline (``avbench.extract.extract_view`` with ``num_workers=0``: nothing overlaps) with timers around the real
+   pipeline (``avbench.features.extract.extract_view`` with ``num_workers=0``: nothing overlaps) with timers around the real
    functions it calls; each timer counts its own time only (nested timers are subtracted):
 
    * ``decode``: ``load_audio`` (PyAV + resampling to 16 kHz) / ``decode_clips`` (demux once, decode, RGB of the
@@ -21,7 +21,7 @@ both written by the project's fixture writers and kept under ``--data-dir`` for 
      speed limit, stopped after ``--sklearn-budget`` seconds per task (only the (split, C) fits it ran count).
 
    Rates: ``x real time`` = seconds of media decoded (both views) / stage seconds; clips/s for the forward pass.
-2. **End to end**: ``avbench.runner.run`` on the same card, data and encoder with a cold feature cache, for each
+2. **End to end**: ``avbench.evaluation.runner.run`` on the same card, data and encoder with a cold feature cache, for each
    ``--workers`` value; overlap efficiency = (sum of the isolated stages) / (end-to-end wall): above 1 means
    the DataLoader workers hide work behind the forward pass.
 3. **Limits** (the targets named in the project's issues), each with its measured ratio and met / not met:
@@ -67,18 +67,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 from extract_video import full_decode_seconds, sync  # noqa: E402
 from svm_sweep import run_backend  # noqa: E402
 
-import avbench.extract_audio as extract_audio  # noqa: E402
-import avbench.extract_video as extract_video  # noqa: E402
+import avbench.features.audio as extract_audio  # noqa: E402
+import avbench.features.video as extract_video  # noqa: E402
 from avbench.config import resolve_cache_dir  # noqa: E402
 from avbench.datasets import get_dataset  # noqa: E402
 from avbench.encoder import Encoder  # noqa: E402
-from avbench.extract import ExtractedView, View, extract_view  # noqa: E402
+from avbench.features.extract import ExtractedView, View, extract_view  # noqa: E402
 from avbench.media.video_decode import decode_clips  # noqa: E402
-from avbench.pooling import resolve_layer  # noqa: E402
+from avbench.features.pooling import resolve_layer  # noqa: E402
 from avbench.protocols.svm import run_svm  # noqa: E402
 from avbench.registry import build_encoder  # noqa: E402
-from avbench.runner import RunOptions, _clip_features, run  # noqa: E402
-from avbench.store import FeatureStore  # noqa: E402
+from avbench.evaluation.runner import RunOptions, _clip_features, run  # noqa: E402
+from avbench.features.store import FeatureStore  # noqa: E402
 from avbench.synth.audio_fixtures import write_esc50  # noqa: E402
 from avbench.synth.video_fixtures import write_ucf101  # noqa: E402
 from avbench.taskcard import TaskCard, load_card  # noqa: E402
@@ -222,7 +222,7 @@ def card_overrides(task: str, args: argparse.Namespace, device: torch.device) ->
 
 
 def make_view(card: TaskCard, side: str, layer: str, seed: int = 0) -> View:
-    """The view ``avbench.runner.run`` builds for ``side`` (seeded only when it is random)."""
+    """The view ``avbench.evaluation.runner.run`` builds for ``side`` (seeded only when it is random)."""
     modality = card.modality
     view = View(side=side, modality=modality, clip=card.audio if modality == "audio" else card.video,
                 sampling=card.train if side == "train" else card.test, features=card.features, layer=layer,
@@ -319,7 +319,7 @@ def svm_comparison(stages: dict[str, Any]) -> dict[str, Any] | None:
 
 def end_to_end(encoder: Encoder, task: str, root: Path, overrides: dict[str, Any], device: torch.device, dtype: str,
                batch: int, workers: int) -> dict[str, Any]:
-    """``avbench.runner.run`` with a cold feature cache: wall seconds and the record's own timings."""
+    """``avbench.evaluation.runner.run`` with a cold feature cache: wall seconds and the record's own timings."""
     with tempfile.TemporaryDirectory(prefix="e2e-run-") as tmp:
         messages: list[str] = []
         sync(device)

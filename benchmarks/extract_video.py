@@ -28,12 +28,12 @@ import torch
 from tabulate import tabulate
 
 from avbench.datasets.base import Sample
-from avbench.extract import View, extract_view
-from avbench.extract_common import autocast
+from avbench.features.extract import View, extract_view
+from avbench.features.spec import autocast
 from avbench.media.video_decode import decode_clips
-from avbench.pooling import features_from_output
+from avbench.features.pooling import features_from_output
 from avbench.registry import build_encoder
-from avbench.store import FeatureStore
+from avbench.features.store import FeatureStore
 from avbench.taskcard import ClipSampling, Features, Pooling, VideoClip
 
 AUGMENT = {"crop_scale": [0.08, 1.0], "flip": 0.5, "color_jitter": [0.4, 0.4, 0.4, 0.2], "grayscale": 0.2,

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from avbench.finetune_data import ClipBatch
-from avbench.protocols.finetune import FinetuneConfig, FinetuneModel, run_finetune
+from avbench.protocols.finetune.data import ClipBatch
+from avbench.protocols.finetune.loop import FinetuneConfig, FinetuneModel, run_finetune
 from avbench.registry import build_encoder
 from avbench.taskcard import Pooling
 

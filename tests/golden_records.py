@@ -85,7 +85,7 @@ def _ksounds(tmp: Path) -> Path:
 
 
 def _augvgg(tmp: Path) -> Path:
-    from avbench.augvgg.generate import generate_augvgg
+    from avbench.datasets.augvgg.generate import generate_augvgg
     from avbench.synth.vggsound_fixtures import write_vggsound
 
     root = write_vggsound(tmp / "vgg", n_classes=3, train_per_class=1, test_per_class=3, missing=1, seed=5)
@@ -138,7 +138,7 @@ def strip(obj: Any, path: str = "") -> Any:
 def compute(name: str, work: Path) -> dict[str, Any]:
     """Run case ``name`` in ``work`` (fixture, cache and output folders) and return its golden form."""
     from avbench.results import read_sidecar
-    from avbench.runner import RunOptions, run
+    from avbench.evaluation.runner import RunOptions, run
 
     case = CASES[name]
     root = case.fixture(work / "data")

@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.provenance import code_fingerprint
-from avbench.runner import RunOptions, run
+from avbench.evaluation.runner import RunOptions, run
 from tests._toys import ToyAudio
 
 FAST = {"train": {"clips": 1}, "test": {"clips": 1}, "splits": ["fold1"], "classifier": {"costs": [0.01, 1.0]}}

@@ -1,9 +1,9 @@
-"""The avbench command line, run in-process through avbench.cli.main."""
+"""The avbench command line, run in-process through avbench.cli.app.main."""
 from __future__ import annotations
 
 import json
 
-from avbench.cli import main
+from avbench.cli.app import main
 
 
 def test_list_tasks_and_models(capsys):

@@ -11,9 +11,9 @@ import torch
 from avbench.runtime.checkpoint import load_tree
 
 from avbench.datasets import get_dataset
-from avbench.finetune_run import finetune_split
+from avbench.protocols.finetune.run import finetune_split
 from avbench.registry import build_encoder
-from avbench.runner import RunOptions, run
+from avbench.evaluation.runner import RunOptions, run
 from avbench.synth.video_fixtures import write_ucf101
 from avbench.taskcard import load_card
 
@@ -103,9 +103,9 @@ def test_a_tiny_finetune_overfits_its_training_set(ucf_root, tmp_path):
 def test_each_epoch_draws_fresh_clips_and_an_epoch_repeats_exactly(ucf_root):
     """The clips of epoch e come from (seed, e): another epoch differs, the same epoch again is identical (what
     makes a resumed run follow an uninterrupted one)."""
-    from avbench.extract_common import View
-    from avbench.extract_video import VideoPath
-    from avbench.finetune_data import epoch_view, train_batches
+    from avbench.features.spec import View
+    from avbench.features.video import VideoPath
+    from avbench.protocols.finetune.data import epoch_view, train_batches
 
     card = load_card("ucf101-finetune", SMALL)
     train, _, _ = _split(ucf_root)

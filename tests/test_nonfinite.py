@@ -18,12 +18,12 @@ import torch
 from safetensors.torch import load_file
 
 from avbench.datasets import get_dataset
-from avbench.extract import NonFiniteFeaturesError
+from avbench.features.extract import NonFiniteFeaturesError
 from avbench.leaderboard.recompute import RecomputeError, _hits
 from avbench.leaderboard.records import load_results
 from avbench.metrics import NonFiniteScoresError, correct_at_k, topk_accuracy
 from avbench.results import NonFiniteValueError, read_sidecar, write_sidecar
-from avbench.runner import RunOptions, run
+from avbench.evaluation.runner import RunOptions, run
 from tests._lb_records import esc50_groups, make_record
 from tests._toys import ToyAudio
 

@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.registry import build_encoder
 from avbench.results import RecordPathError, record_path
-from avbench.runner import RunOptions, run
+from avbench.evaluation.runner import RunOptions, run
 from tests._toys import ToyAudio
 
 FAST = {"train": {"clips": 1}, "test": {"clips": 1}, "splits": ["fold1"], "classifier": {"costs": [0.01, 1.0]}}

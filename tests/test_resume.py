@@ -1,5 +1,5 @@
 """Kill and resume: extraction, finetuning and pretraining are SIGKILLed at a seeded unit of work
-(``AVBENCH_FAULT=<point>:<n>``, :mod:`avbench.faults`) in a real ``python -m avbench`` process, then the same
+(``AVBENCH_FAULT=<point>:<n>``, :mod:`avbench.runtime.faults`) in a real ``python -m avbench`` process, then the same
 command is run again. Nothing that had finished is recomputed (the record / card counts the work of each run)
 and the result equals an uninterrupted run's: feature shards byte for byte, finetuned weights and pretrained
 weights bitwise (CPU, same thread count), records equal apart from timings and work counts.
@@ -22,9 +22,9 @@ import torch
 from avbench.runtime.checkpoint import load_tree
 from safetensors.torch import load_file
 
-from avbench import faults
-from avbench.cli import main
-from avbench.store import FeatureStore
+from avbench.runtime import faults
+from avbench.cli.app import main
+from avbench.features.store import FeatureStore
 
 from ._resume_helpers import comparable, one_thread, only_record, same_shard, write_tiny_weights
 
@@ -71,7 +71,7 @@ def test_fault_spec_is_validated(monkeypatch):
 def test_a_torn_shard_commit_leaves_no_shard_and_is_cleaned_on_resume(tmp_path):
     """SIGKILL between writing shard 2's temporary file and renaming it: shards 0-1 exist, shard 2 does not
     (only its temporary file); the next open removes the dead process's temporary file and plans shard 2-3."""
-    script = ("import sys, torch\nfrom avbench.store import FeatureStore\n"
+    script = ("import sys, torch\nfrom avbench.features.store import FeatureStore\n"
               "e = FeatureStore(sys.argv[1]).entry({'t': 1}).open()\n"
               "for i in range(4):\n"
               "    e.write_shard(i, torch.full((2, 3), float(i)), torch.tensor([2 * i, 2 * i + 1]), torch.zeros(2, dtype=torch.long),\n"

@@ -1,4 +1,13 @@
 """Dataset adapters: one file per data set, each turning an official layout into a :class:`Manifest`."""
-from .base import DatasetAdapter, DatasetError, Manifest, Sample, Skip, dataset_names, get_dataset, register_dataset
+from avbench.datasets.base import (
+    DatasetAdapter,
+    DatasetError,
+    Manifest,
+    Sample,
+    Skip,
+    dataset_names,
+    get_dataset,
+    register_dataset,
+)
 
 __all__ = ["DatasetAdapter", "DatasetError", "Manifest", "Sample", "Skip", "dataset_names", "get_dataset", "register_dataset"]

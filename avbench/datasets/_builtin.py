@@ -1,2 +1,3 @@
 """Imports the built-in adapters so that their @register_dataset decorators run."""
-from . import augvgg, dcase, esc50, hmdb51, kinetics, ucf101, vggsound  # noqa: F401
+from avbench.datasets.augvgg import adapter as augvgg  # noqa: F401
+from avbench.datasets import dcase, esc50, hmdb51, kinetics, ucf101, vggsound  # noqa: F401

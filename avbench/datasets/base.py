@@ -118,7 +118,7 @@ def register_dataset(name: str) -> Callable[[type], type]:
 
 
 def get_dataset(name: str) -> DatasetAdapter:
-    from . import _builtin  # noqa: F401  (registers the built-in adapters)
+    from avbench.datasets import _builtin  # noqa: F401  (registers the built-in adapters)
 
     if name not in _DATASETS:
         raise KeyError(f"unknown dataset {name!r}; known: {sorted(_DATASETS)}")
@@ -126,7 +126,7 @@ def get_dataset(name: str) -> DatasetAdapter:
 
 
 def dataset_names() -> list[str]:
-    from . import _builtin  # noqa: F401
+    from avbench.datasets import _builtin  # noqa: F401
 
     return sorted(_DATASETS)
 

@@ -24,7 +24,7 @@ import json
 import re
 from pathlib import Path
 
-from .base import DatasetError, Manifest, Sample, register_dataset
+from avbench.datasets.base import DatasetError, Manifest, Sample, register_dataset
 
 CLASSES = ("bus", "busystreet", "office", "openairmarket", "park", "quietstreet", "restaurant", "supermarket",
            "tube", "tubestation")

@@ -31,8 +31,18 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, refused, refused_notes,
-                   register_dataset, safe_join)
+from avbench.datasets.base import (
+    DatasetError,
+    Manifest,
+    PathOutsideRoot,
+    Sample,
+    Skip,
+    escapes,
+    refused,
+    refused_notes,
+    register_dataset,
+    safe_join,
+)
 
 HEADER = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 REQUIRED = ("filename", "fold", "target", "category")
@@ -325,7 +335,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _write_audio(dest: Path, value: Any) -> str | None:
     """Write one row's audio as ``dest`` (wav); returns a skip reason, or None when written."""
-    from ..synth.audio_fixtures import write_wav
+    from avbench.synth.audio_fixtures import write_wav
 
     if value is None:
         return "no audio in the Hugging Face row"
@@ -364,9 +374,9 @@ def _write_audio(dest: Path, value: Any) -> str | None:
 
 def _transcode(data: bytes, dest: Path) -> str | None:
     """Non-wav bytes (flac, mp3, ...) -> a 16-bit wav at the source rate, decoded with avbench's decoder."""
-    from ..media.audio_decode import load_audio, probe_audio
-    from ..media.errors import MediaError
-    from ..synth.audio_fixtures import write_wav
+    from avbench.media.audio_decode import load_audio, probe_audio
+    from avbench.media.errors import MediaError
+    from avbench.synth.audio_fixtures import write_wav
 
     with tempfile.NamedTemporaryFile(suffix=".bin", dir=dest.parent, delete=False) as tmp:
         tmp.write(data)

@@ -23,9 +23,19 @@ import os
 import re
 from pathlib import Path
 
-from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, refused, refused_notes,
-                   register_dataset, safe_join)
-from .ucf101 import read_lines
+from avbench.datasets.base import (
+    DatasetError,
+    Manifest,
+    PathOutsideRoot,
+    Sample,
+    Skip,
+    escapes,
+    refused,
+    refused_notes,
+    register_dataset,
+    safe_join,
+)
+from avbench.datasets.ucf101 import read_lines
 
 SPLIT_DIRS = ("testTrainMulti_7030_splits", "test_train_splits/testTrainMulti_7030_splits")
 VIDEO_ROOTS = ("hmdb51_org", "HMDB-51", "videos", ".")

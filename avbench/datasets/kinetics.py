@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
-from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
+from avbench.datasets.base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
 
 #: The 32 Kinetics-Sound classes of CrissCross / XKD. Source: pritamqu/XKD
 #: ``codes/eval/datasets/cache/kinetics_sound/train.txt`` (22,713 train files ``class/ytid_000012_000022.avi``).

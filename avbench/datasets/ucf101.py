@@ -22,8 +22,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, read_utf8, refused, refused_notes,
-                   register_dataset, safe_join)
+from avbench.datasets.base import (
+    DatasetError,
+    Manifest,
+    PathOutsideRoot,
+    Sample,
+    Skip,
+    escapes,
+    read_utf8,
+    refused,
+    refused_notes,
+    register_dataset,
+    safe_join,
+)
 
 VIDEO_DIRS = ("UCF-101", "UCF101")
 LIST_DIR = "ucfTrainTestlist"

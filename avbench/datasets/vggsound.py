@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
-from .kinetics import VIDEO_EXTS, first_of_each_id, index_videos, load_id_list, pin_to_id_list
+from avbench.datasets.base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
+from avbench.datasets.kinetics import VIDEO_EXTS, first_of_each_id, index_videos, load_id_list, pin_to_id_list
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPLITS = ("train", "test")

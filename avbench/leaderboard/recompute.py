@@ -1,6 +1,6 @@
 """Recompute a record's metrics from its per-sample predictions sidecar and check them against the record.
 
-Sidecar rows (``*.predictions.jsonl.gz``, written by :mod:`avbench.runner`) carry ``split``, ``seed``, ``id``,
+Sidecar rows (``*.predictions.jsonl.gz``, written by :mod:`avbench.evaluation.runner`) carry ``split``, ``seed``, ``id``,
 ``label`` and, per protocol, ``scores`` (``[K]`` class scores, rounded to 6 decimals), ``neighbour_labels``
 (retrieval / k-NN, nearest first) and ``layer`` (a probed layer, or ``audio`` / ``video`` for the single-
 modality runs of a fusion card; absent for the card's main run). A metric name is ``<base>[@<layer>]``:
@@ -24,8 +24,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..results import ResultRecord
-from .stats import bootstrap_ci
+from avbench.results import ResultRecord
+from avbench.leaderboard.stats import bootstrap_ci
 
 __all__ = ["TOL", "RecomputeError", "RunSamples", "MetricResult", "recompute", "aggregate"]
 

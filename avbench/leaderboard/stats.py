@@ -3,7 +3,7 @@
 Per-sample values are percentages (a top-k or R@k hit is 0 or 100; with several seeds the seeds' values of a
 sample are averaged first; ``fusion_gain`` is the a+v hit minus the better modality's hit, -100..100).
 Splits (folds) are kept apart: statistics are means over splits of per-split means, and the bootstrap resamples
-test samples WITHIN each split, as :mod:`avbench.runner` does when it writes ``ci95``.
+test samples WITHIN each split, as :mod:`avbench.evaluation.runner` does when it writes ``ci95``.
 """
 from __future__ import annotations
 

@@ -32,11 +32,11 @@ import torchaudio
 import torchaudio.functional as AF
 import torchaudio.functional.functional as _AFF
 
-from .container import declared_seconds
-from .container import open_container as _open
-from .errors import MediaError
-from .threads import one_cpu_thread
-from .video_decode import VIDEO_DECODE_POLICY
+from avbench.media.container import declared_seconds
+from avbench.media.container import open_container as _open
+from avbench.media.errors import MediaError
+from avbench.media.threads import one_cpu_thread
+from avbench.media.video_decode import VIDEO_DECODE_POLICY
 
 log = logging.getLogger("avbench.media")
 

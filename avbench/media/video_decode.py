@@ -39,9 +39,9 @@ import av
 import numpy as np
 import torch
 
-from .clips import clip_starts
-from .container import declared_seconds, demux_tolerant, open_container
-from .errors import MediaError
+from avbench.media.clips import clip_starts
+from avbench.media.container import declared_seconds, demux_tolerant, open_container
+from avbench.media.errors import MediaError
 
 log = logging.getLogger("avbench.media")
 

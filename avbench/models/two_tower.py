@@ -18,11 +18,11 @@ from typing import Any, Callable, Sequence, TypeVar
 import torch
 from torch import nn
 
-from ..encoder import MODALITIES, POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, VideoSpec
-from ..media.logmel import LogMelConfig, LogMelFrontend
-from ..weights import WeightsError, load_state_dict_file, load_strict, sha256_file
-from .r2plus1d import R2Plus1D
-from .resnet_audio import ResNetAudio
+from avbench.encoder import MODALITIES, POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, VideoSpec
+from avbench.media.logmel import LogMelConfig, LogMelFrontend
+from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
+from avbench.models.r2plus1d import R2Plus1D
+from avbench.models.resnet_audio import ResNetAudio
 
 VIDEO_AXES = ("batch", "channel", "time", "height", "width")
 AUDIO_AXES = ("batch", "channel", "freq", "time")

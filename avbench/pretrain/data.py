@@ -21,13 +21,13 @@ from typing import Any, Callable
 
 import torch
 
-from ..datasets import get_dataset
-from ..datasets.base import PathOutsideRoot, refused, safe_join
-from ..media.audio_decode import load_audio
-from ..media.errors import MediaError
-from ..media.seeding import generator_for
-from ..media.video_decode import decode_clips, probe_video
-from .views import Decoded
+from avbench.datasets import get_dataset
+from avbench.datasets.base import PathOutsideRoot, refused, safe_join
+from avbench.media.audio_decode import load_audio
+from avbench.media.errors import MediaError
+from avbench.media.seeding import generator_for
+from avbench.media.video_decode import decode_clips, probe_video
+from avbench.pretrain.views import Decoded
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 AV_DATASETS = ("kinetics400", "kinetics_sound", "vggsound")
@@ -101,8 +101,8 @@ def read_adapter(dataset: str, root: Path, synthetic: bool) -> Sources:
 def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
                     log: Callable[[str], None] = print) -> Sources:
     """Resolve ``--data`` (module docstring) to the list of pretraining videos."""
-    from ..config import resolve_data_root
-    from ..synth.defaults import synthetic_root
+    from avbench.config import resolve_data_root
+    from avbench.synth.defaults import synthetic_root
 
     if data == "world":
         root = synthetic_root("world", cache_dir, log=log)
@@ -121,7 +121,7 @@ def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
         return read_folder(path)
     dataset = data
     if data not in AV_DATASETS:
-        from ..taskcard import card_names, load_card
+        from avbench.taskcard import card_names, load_card
 
         if data not in card_names():
             raise ValueError(f"--data {data!r}: not a directory, 'world', a data set with audio {AV_DATASETS} "

@@ -26,8 +26,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from ..models.two_tower import TwoTowerArch, TwoTowerEncoder
-from .views import Decoded
+from avbench.models.two_tower import TwoTowerArch, TwoTowerEncoder
+from avbench.pretrain.views import Decoded
 
 METHODS = {
     "crisscross": "avbench_baselines.crisscross.pretrain:CrissCrossPretrainer",
@@ -119,7 +119,7 @@ def get_method(name: str) -> type[Pretrainer]:
 
 def resolve_config(cls: type[Pretrainer], preset: str, overrides: dict[str, Any] | None) -> MethodConfig:
     """``cls.Config`` from the paper defaults + preset + overrides (nested dicts, deep-merged; unknown keys fail)."""
-    from ..taskcard import deep_merge
+    from avbench.taskcard import deep_merge
 
     if preset not in cls.PRESETS:
         raise ValueError(f"{cls.name}: unknown preset {preset!r}; known: {sorted(cls.PRESETS)}")

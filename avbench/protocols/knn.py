@@ -16,7 +16,7 @@ import torch
 
 from avbench.protocols.base import ClassifierResult, ClipFeatures
 from avbench.protocols.retrieval import METRICS, Metric, class_ranks, gallery_and_queries, resolve_n_classes, search
-from avbench.protocols.video_level import ClipNorm
+from avbench.protocols.aggregate import ClipNorm
 
 __all__ = ["run_knn", "knn_scores"]
 

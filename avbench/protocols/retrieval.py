@@ -29,7 +29,7 @@ from typing import Any, Literal, Sequence
 import torch
 
 from avbench.protocols.base import ClassifierResult, ClipFeatures
-from avbench.protocols.video_level import ClipNorm, apply_standardizer, fit_standardizer, video_features
+from avbench.protocols.aggregate import ClipNorm, apply_standardizer, fit_standardizer, video_features
 
 __all__ = ["METRICS", "Metric", "Neighbours", "search", "gallery_and_queries", "class_ranks", "resolve_n_classes",
            "run_retrieval"]

@@ -28,14 +28,14 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..encoder import Encoder
-from .card import CARD_FILE, SubmissionCard, SubmissionError, load_card
+from avbench.encoder import Encoder
+from avbench.submission.card import CARD_FILE, SubmissionCard, SubmissionError, load_card
 
 
 @dataclass(frozen=True)
 class LoadedSubmission:
     """A submission folder's card, the imported factory's module file and the built encoder (as the factory
-    returned it: not put in eval mode, so :func:`avbench.validate.validate` can judge that)."""
+    returned it: not put in eval mode, so :func:`avbench.validate.encoder.validate` can judge that)."""
 
     folder: Path
     card: SubmissionCard

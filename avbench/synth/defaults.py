@@ -11,9 +11,9 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from .audio_fixtures import write_dcase2013, write_esc50
-from .video_fixtures import write_hmdb51, write_kinetics400, write_ucf101
-from .vggsound_fixtures import write_vggsound
+from avbench.synth.audio_fixtures import write_dcase2013, write_esc50
+from avbench.synth.video_fixtures import write_hmdb51, write_kinetics400, write_ucf101
+from avbench.synth.vggsound_fixtures import write_vggsound
 
 #: CSV labels (spaces, as Kinetics spells them) of the synthetic Kinetics-Sound set: Kinetics-Sound classes.
 KINETICS_SOUND_FIXTURE_LABELS = ("blowing out candles", "playing drums", "playing guitar", "ripping paper",
@@ -43,14 +43,14 @@ _WRITERS: dict[str, tuple[str, Callable[[Path], Path]]] = {
 
 
 def _world(writer: str, out: Path, **kwargs: object) -> Path:
-    from . import world
+    from avbench.synth import world
 
     return getattr(world, writer)(out, **kwargs)
 
 
 def _write_augvgg(out: Path) -> Path:
     """A small VGG-Sound set with all four AugVGG query sets under ``out/augvgg/<variant>``."""
-    from ..augvgg.generate import generate_augvgg
+    from avbench.datasets.augvgg.generate import generate_augvgg
 
     write_vggsound(out, n_classes=6, train_per_class=2, test_per_class=3, missing=1, seed=2)
     for variant in ("ip", "s", "t", "c"):

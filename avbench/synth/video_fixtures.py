@@ -34,7 +34,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .signals import class_signature, render
+from avbench.synth.signals import class_signature, render
 
 #: real UCF101 class names (a subset) in the order the fixture takes them; HandstandPushups comes first so every
 #: fixture has the folder/file-name wart. The classInd of a fixture lists its classes sorted case-insensitively,

@@ -25,9 +25,9 @@ from avbench.media.video_augment import VideoAugmentConfig
 from avbench.pretrain.method import MethodConfig, Pretrainer, TrainConfig
 from avbench.pretrain.views import Decoded, cut_frames, randint, uniform, video_view
 
-from .encoder import ARCH, AVCLEncoder
-from .fusion import AttentionFusion
-from .losses import DEFAULT_TAU, avcl_total_loss
+from avbench_baselines.avcl.encoder import ARCH, AVCLEncoder
+from avbench_baselines.avcl.fusion import AttentionFusion
+from avbench_baselines.avcl.losses import DEFAULT_TAU, avcl_total_loss
 
 
 class AVCLConfig(MethodConfig):

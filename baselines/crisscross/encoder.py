@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from avbench.encoder import MODALITIES
 from avbench.models.two_tower import (AUDIO_AXES, VIDEO_AXES, Identity, TwoTowerArch, TwoTowerEncoder,  # noqa: F401 (re-exported)
                                       arch_with_options, build_two_tower, save_two_tower)
-from avbench.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
+from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
 
 NAME = "crisscross"
 VERSION = "1.0"

@@ -36,8 +36,8 @@ from avbench.pretrain.heads import mlp
 from avbench.pretrain.method import MethodConfig, Pretrainer, TrainConfig
 from avbench.pretrain.views import Decoded, audio_view, cut_frames, cut_wave, uniform, video_view
 
-from .encoder import ARCH, CrissCrossEncoder
-from .losses import TERMS, crisscross_loss
+from avbench_baselines.crisscross.encoder import ARCH, CrissCrossEncoder
+from avbench_baselines.crisscross.losses import TERMS, crisscross_loss
 
 RELAXATIONS = ("none", "mild", "medium", "extreme", "mixed")
 

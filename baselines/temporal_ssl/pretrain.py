@@ -37,8 +37,14 @@ from avbench.pretrain.heads import mlp
 from avbench.pretrain.method import MethodConfig, Pretrainer, TrainConfig
 from avbench.pretrain.views import Decoded, cut_frames, cut_wave, randint, uniform, video_view
 
-from .encoder import ARCH, TemporalSSLEncoder
-from .losses import SPEEDS, TEMPERATURE, FeatureQueue, order_label, predictive_contrastive_loss
+from avbench_baselines.temporal_ssl.encoder import ARCH, TemporalSSLEncoder
+from avbench_baselines.temporal_ssl.losses import (
+    SPEEDS,
+    TEMPERATURE,
+    FeatureQueue,
+    order_label,
+    predictive_contrastive_loss,
+)
 
 ORDER_PAIRS = ("vv", "aa", "va", "av")
 

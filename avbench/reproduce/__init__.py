@@ -1,0 +1,1 @@
+"""Reproducing a paper's tables from released weights (CrissCross: :mod:`.crisscross`)."""
