@@ -37,6 +37,14 @@ CANONICAL_AXES: dict[str, tuple[str, ...]] = {
 }
 
 
+class UnknownEncoderError(KeyError):
+    """No encoder by that name (registry name, zoo string or ``"pkg.module:factory"``); the message says what is
+    known. Defined here, with the contract, so that the registry and the model zoo both import it from a leaf."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
 class GeometryError(ValueError):
     """A task card asks for a clip geometry the encoder does not support."""
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 
 class DatasetError(ValueError):
@@ -102,33 +102,6 @@ class DatasetAdapter(Protocol):
     name: str
 
     def load(self, root: Path, **options: object) -> Manifest: ...
-
-
-_DATASETS: dict[str, Callable[[], DatasetAdapter]] = {}
-
-
-def register_dataset(name: str) -> Callable[[type], type]:
-    """Class decorator: ``@register_dataset("esc50") class ESC50: ...``."""
-
-    def deco(cls: type) -> type:
-        _DATASETS[name] = cls
-        return cls
-
-    return deco
-
-
-def get_dataset(name: str) -> DatasetAdapter:
-    from avbench.datasets import _builtin  # noqa: F401  (registers the built-in adapters)
-
-    if name not in _DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known: {sorted(_DATASETS)}")
-    return _DATASETS[name]()
-
-
-def dataset_names() -> list[str]:
-    from avbench.datasets import _builtin  # noqa: F401
-
-    return sorted(_DATASETS)
 
 
 class PathOutsideRoot(DatasetError):

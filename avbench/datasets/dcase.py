@@ -24,7 +24,7 @@ import json
 import re
 from pathlib import Path
 
-from avbench.datasets.base import DatasetError, Manifest, Sample, register_dataset
+from avbench.datasets.base import DatasetError, Manifest, Sample
 
 CLASSES = ("bus", "busystreet", "office", "openairmarket", "park", "quietstreet", "restaurant", "supermarket",
            "tube", "tubestation")
@@ -59,7 +59,6 @@ def _label(path: Path) -> str:
     return cls
 
 
-@register_dataset("dcase2013")
 class DCASE2013:
     """DCASE 2013 scene classification adapter: ``load(root, expected_per_class=None)``."""
 

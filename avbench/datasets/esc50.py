@@ -40,7 +40,6 @@ from avbench.datasets.base import (
     escapes,
     refused,
     refused_notes,
-    register_dataset,
     safe_join,
 )
 
@@ -127,7 +126,6 @@ def _offline() -> bool:
                for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-@register_dataset("esc50")
 class ESC50:
     """ESC-50 adapter: ``load(root, source="folder"|"hf", hf_dataset=None, hf_split="train", min_rows=None)``."""
 

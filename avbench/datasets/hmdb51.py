@@ -32,7 +32,6 @@ from avbench.datasets.base import (
     escapes,
     refused,
     refused_notes,
-    register_dataset,
     safe_join,
 )
 from avbench.datasets.ucf101 import read_lines
@@ -94,7 +93,6 @@ def _video_root(root: Path, classes: list[str]) -> tuple[Path, set[str]]:
     return best[1], best[2]
 
 
-@register_dataset("hmdb51")
 class HMDB51:
     """HMDB51 adapter: ``load(root)`` (see the module docstring)."""
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
-from avbench.datasets.base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
+from avbench.datasets.base import DatasetError, Manifest, Sample, Skip, read_utf8, whole_seconds
 
 #: The 32 Kinetics-Sound classes of CrissCross / XKD. Source: pritamqu/XKD
 #: ``codes/eval/datasets/cache/kinetics_sound/train.txt`` (22,713 train files ``class/ytid_000012_000022.avi``).
@@ -310,7 +310,6 @@ def load_kinetics(dataset: str, root: Path, *, annotations: PathOption = None, v
     return Manifest(dataset, root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes)
 
 
-@register_dataset("kinetics400")
 class Kinetics400:
     """Kinetics-400 adapter: ``load(root, annotations=None, video_dirs=None, id_list=None)``."""
 
@@ -322,7 +321,6 @@ class Kinetics400:
         return load_kinetics(self.name, root, annotations=annotations, video_dirs=video_dirs, id_list=id_list)
 
 
-@register_dataset("kinetics_sound")
 class KineticsSound:
     """Kinetics-Sound adapter over the Kinetics-400 layout:
     ``load(root, annotations=None, video_dirs=None, id_list=None, classes=None)``."""

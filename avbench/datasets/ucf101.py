@@ -32,7 +32,6 @@ from avbench.datasets.base import (
     read_utf8,
     refused,
     refused_notes,
-    register_dataset,
     safe_join,
 )
 
@@ -116,7 +115,6 @@ def _video_dir(root: Path) -> Path:
     raise DatasetError(f"ucf101: no video folder under {root} (expected {' or '.join(VIDEO_DIRS)}/<Class>/*.avi)")
 
 
-@register_dataset("ucf101")
 class UCF101:
     """UCF101 adapter: ``load(root)`` (see the module docstring)."""
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from avbench.datasets.base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
+from avbench.datasets.base import DatasetError, Manifest, Sample, Skip, read_utf8, whole_seconds
 from avbench.datasets.kinetics import VIDEO_EXTS, first_of_each_id, index_videos, load_id_list, pin_to_id_list
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -160,7 +160,6 @@ def load_vggsound(root: Path, *, csv_path: PathLike | None = None, id_list: Path
     return Manifest("vggsound", root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes)
 
 
-@register_dataset("vggsound")
 class VGGSound:
     """VGG-Sound adapter: ``load(root, csv=None, id_list=None)``."""
 

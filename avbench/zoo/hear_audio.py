@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from avbench.encoder import POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, state_dict_sha256
-from avbench.registry import UnknownEncoderError
+from avbench.encoder import UnknownEncoderError
 from avbench.models.weights import sha256_file
 
 API = ("load_model", "get_scene_embeddings", "get_timestamp_embeddings")

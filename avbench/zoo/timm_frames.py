@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from avbench.encoder import POOLED, Encoder, EncoderMeta, FeatureMap, VideoSpec, state_dict_sha256
-from avbench.registry import UnknownEncoderError
+from avbench.encoder import UnknownEncoderError
 from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
 
 AXES = ("batch", "channel", "time", "height", "width")

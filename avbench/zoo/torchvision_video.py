@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from avbench.encoder import POOLED, Encoder, EncoderMeta, FeatureMap, VideoSpec
-from avbench.registry import UnknownEncoderError
+from avbench.encoder import UnknownEncoderError
 from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
 from avbench.zoo import offline
 

@@ -26,7 +26,6 @@ from avbench.datasets.base import (
     Skip,
     refused,
     refused_notes,
-    register_dataset,
     safe_join,
 )
 from avbench.datasets.vggsound import load_vggsound
@@ -59,7 +58,6 @@ def read_query_manifest(folder: Path) -> tuple[list[dict[str, Any]], dict[str, A
     return lines, info
 
 
-@register_dataset("augvgg")
 class AugVGG:
     """``load(root, variant="ip", queries=None, csv=None)``: the gallery from ``root`` and the queries of ``variant``."""
 
