@@ -1,4 +1,4 @@
-"""The avbench command line, run in-process through avbench.cli.app.main."""
+"""The avbench command line, run in-process through avbench.cli.main."""
 from __future__ import annotations
 
 import json

@@ -63,7 +63,7 @@ def test_two_process_gloo_run_matches_one_process_run(tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_eval_finetune_writes_one_record_with_every_ranks_skips(tmp_path):
-    """`torchrun --nproc_per_node 2 -m avbench.cli.app eval --task ucf101-finetune` on fixture videos: rank 0 writes
+    """`torchrun --nproc_per_node 2 -m avbench.cli eval --task ucf101-finetune` on fixture videos: rank 0 writes
     the record; training videos that fail on either rank are listed in it."""
     import json
 
@@ -76,7 +76,7 @@ def test_torchrun_eval_finetune_writes_one_record_with_every_ranks_skips(tmp_pat
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "avbench.cli.app", "eval", "--model", "crisscross",
+           "--master_port", str(_free_port()), "-m", "avbench.cli", "eval", "--model", "crisscross",
            "--task", "ucf101-finetune", "--data-root", str(root), "--set", "video.size=64", "--set", "video.resize=72",
            "--set", "splits=[split1]", "--set", "train.clips=1", "--set", "test.clips=2",
            "--set", "classifier.epochs=2", "--set", "classifier.batch_size=8", "--cache-dir", str(tmp_path / "c"),

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from avbench.encoder import POOLED, Encoder, FeatureMap
+from avbench.features.probe import blank_output
 
 #: sample rates hearvalidator 2021.0.2 accepts (``ValidateModel.ACCEPTABLE_SAMPLE_RATE``)
 ACCEPTED_RATES = (16000, 22050, 44100, 48000)
@@ -107,9 +108,8 @@ class HearModel(nn.Module):
         if config.timestamps == "window":
             self.timestamp_embedding_size = self.scene_embedding_size
         else:
-            probe = torch.zeros(1, int(round(max(1.0, encoder.meta.audio.min_seconds) * self.encoder_rate)))
-            with torch.no_grad():
-                self.timestamp_embedding_size = int(_layer_frames(self, probe).shape[2])
+            out = blank_output(encoder, "audio", (config.layer,), seconds=max(1.0, encoder.meta.audio.min_seconds))
+            self.timestamp_embedding_size = int(_frames_of(encoder, config.layer, out).shape[2])
 
     def device(self) -> torch.device:
         """Where the encoder's parameters live (cpu for a parameter-free encoder)."""
@@ -143,9 +143,14 @@ def _pooled(model: HearModel, x: torch.Tensor) -> torch.Tensor:
 def _layer_frames(model: HearModel, x: torch.Tensor) -> torch.Tensor:
     """``[n, N]`` at the encoder rate -> ``[n, T, C]``: the recorded layer averaged over every axis but time/channel."""
     enc = model.encoder
-    fm = enc.encode_audio(enc.audio_frontend(x), layers=(model.config.layer,))[model.config.layer]
+    return _frames_of(enc, model.config.layer, enc.encode_audio(enc.audio_frontend(x), layers=(model.config.layer,)))
+
+
+def _frames_of(enc: Encoder, layer: str, out: dict) -> torch.Tensor:
+    """``out[layer]`` (a FeatureMap with time and channel axes) as ``[n, T, C]``, averaged over its other axes."""
+    fm = out[layer]
     if not isinstance(fm, FeatureMap) or "time" not in fm.axes or "channel" not in fm.axes:
-        raise ExportError(f"{enc.meta.name}: layer {model.config.layer!r} is not a FeatureMap with time and channel axes")
+        raise ExportError(f"{enc.meta.name}: layer {layer!r} is not a FeatureMap with time and channel axes")
     rest = [a for a in fm.axes if a not in ("batch", "channel", "time")]
     fm = fm.permute_to(("batch", "time", "channel", *rest))
     data = fm.data

@@ -158,7 +158,7 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
     """Train ``method`` and export its encoder; returns ``OUT/encoder.safetensors`` (None on ranks > 0, or when
     stopped early by ``stop_after_steps``). See the module docstring for the output layout."""
     from avbench.runtime.sync_bn import sync_batchnorm
-    from avbench.evaluation.runner import dist_context
+    from avbench.runtime.distributed import dist_context
     from avbench.taskcard import deep_merge
 
     opts = options

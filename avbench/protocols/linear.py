@@ -19,17 +19,53 @@ dropout masks (dropout is applied by hand so it uses that generator).
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from avbench.metrics import sample_mean, topk_accuracy
-from avbench.protocols.base import ClassifierResult, ClipFeatures
+from avbench.protocols.base import ClassifierResult, ClipFeatures, Protocol, ProtocolSettings
 from avbench.protocols.svm_torch import single_thread_if_small
 
-__all__ = ["train_linear_head", "LinearHead"]
+__all__ = ["FCSettings", "FCProtocol", "train_linear_head", "LinearHead"]
+
+
+class FCSettings(ProtocolSettings):
+    """The card's ``classifier: {type: fc, ...}`` block (the recipes are in the module docstring)."""
+
+    type: Literal["fc"]
+    epochs: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=512, gt=0)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    l2_normalize: bool = False
+    batchnorm: bool = False
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    selection: Literal["paper", "clean"] = "paper"
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+
+
+class FCProtocol(Protocol):
+    """A linear head trained on frozen clip features, softmax averaged per sample."""
+
+    name: ClassVar[str] = "fc"
+    Settings = FCSettings
+    audiovisual: ClassVar[bool] = True
+
+    def classify(self, settings: FCSettings, train: ClipFeatures, test: ClipFeatures, *, seed: int, device: str,
+                 n_classes: int) -> ClassifierResult:
+        return train_linear_head(train, test, epochs=settings.epochs, lr=settings.lr,
+                                 weight_decay=settings.weight_decay, batch_size=settings.batch_size,
+                                 dropout=settings.dropout, l2_normalize=settings.l2_normalize,
+                                 batchnorm=settings.batchnorm, milestones=tuple(settings.milestones),
+                                 gamma=settings.gamma, selection=settings.selection,
+                                 holdout_fraction=settings.holdout_fraction, seed=seed, device=device,
+                                 n_classes=n_classes)
 
 
 class LinearHead(nn.Module):

@@ -402,23 +402,10 @@ def _batch_first(out: dict[str, Any], modality: str, batch: int) -> dict[str, to
 def _build(target: str | Path | Encoder, weights: str | None, init_seed: int,
            options: dict[str, Any]) -> tuple[Any, str]:
     """-> (the factory's return value, a description of where it came from). Never calls ``.eval()``."""
-    if isinstance(target, Encoder):
-        return target, f"python object {type(target).__module__}.{type(target).__qualname__}"
-    from avbench.submission.card import CARD_FILE
+    from avbench.submission.loader import resolve_encoder
 
-    path = Path(str(target))
-    if path.is_dir() and (path / CARD_FILE).is_file():
-        from avbench.submission.card import SubmissionError
-        from avbench.submission.loader import load_submission
-
-        if weights is not None:
-            raise SubmissionError(f"{path}: a submission folder's card names its weights; do not pass weights too")
-        sub = load_submission(path, init_seed=init_seed, **options)
-        return sub.encoder, f"submission {path} ({sub.card.factory}, weights {sub.card.weights})"
-    from avbench.registry import resolve_factory
-
-    factory, source = resolve_factory(str(target))
-    return factory(weights=weights, init_seed=init_seed, **options), source
+    found = resolve_encoder(target, weights, init_seed, options)
+    return found.obj, found.source
 
 
 def validate(target: str | Path | Encoder, *, weights: str | None = None, init_seed: int = 0, device: str | None = None,

@@ -13,7 +13,7 @@ normalisation as in the reference code).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from avbench.datasets.base import Sample
 from avbench.features.spec import DecodedSample, View
+from avbench.features.skips import SkipLog
 from avbench.features.video import VideoPath
 from avbench.media.seeding import derive_seed, generator_for
 
@@ -34,28 +35,6 @@ class ClipBatch:
     labels: torch.Tensor
     sample: torch.Tensor
     params: list[Any]
-
-
-@dataclass
-class SkipLog:
-    """Samples whose file could not be used, with the reason (recorded once per id); those used despite damage
-    (``damaged``: truncation, dropped packets), and those padded."""
-
-    skipped: dict[str, dict[str, str]] = field(default_factory=dict)
-    padded: set[str] = field(default_factory=set)
-    damaged: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def note(self, sample: Sample, item: DecodedSample) -> bool:
-        """Record ``item``'s error, damage notes or padding; True when the item is usable."""
-        if item.error is not None:
-            self.skipped.setdefault(sample.id, {"id": sample.id, "path": str(sample.path), "reason": item.error})
-            return False
-        if item.padded:
-            self.padded.add(sample.id)
-        if item.notes:
-            self.damaged.setdefault(sample.id, {"id": sample.id, "path": str(sample.path),
-                                                "reason": "; ".join(item.notes)})
-        return True
 
 
 def _first(batch: list[DecodedSample]) -> DecodedSample:

@@ -13,12 +13,13 @@ from avbench.datasets.base import Sample
 from avbench.encoder import Encoder
 from avbench.features.spec import View
 from avbench.features.video import VideoPath
-from avbench.protocols.finetune.data import SkipLog, epoch_view, test_batches, train_batches
+from avbench.features.skips import SkipLog
+from avbench.protocols.finetune.data import epoch_view, test_batches, train_batches
 from avbench.media.video_augment import apply_cutout
-from avbench.features.pooling import pooled_dim
+from avbench.features.probe import pooled_dims
 from avbench.protocols.base import ClassifierResult, ClipFeatures
 from avbench.protocols.finetune.loop import FinetuneConfig, FinetuneModel, run_finetune
-from avbench.taskcard import FinetuneClassifier, TaskCard
+from avbench.taskcard import Features, TaskCard
 
 
 def _stub(samples: Sequence[Sample]) -> ClipFeatures:
@@ -29,12 +30,9 @@ def _stub(samples: Sequence[Sample]) -> ClipFeatures:
 
 
 def trunk_dim(encoder: Encoder, card: TaskCard, layer: str, device: torch.device) -> int:
-    """Pooled dimension of ``layer`` at the card's clip geometry (one blank clip through the trunk)."""
-    clip = card.video
-    with torch.inference_mode():
-        x = encoder.video_preprocess(torch.zeros(1, 3, clip.frames, clip.size, clip.size, dtype=torch.uint8, device=device))
-        fm = encoder.encode_video(x, [layer])[layer]
-    return pooled_dim(int(fm.data.shape[1]), tuple(fm.canonical("video").data.shape[2:]), card.features.pool)
+    """Pooled dimension of ``layer`` at the card's clip geometry (:func:`avbench.features.probe.pooled_dims`)."""
+    spec = Features(layer=layer, pool=card.features.pool)
+    return pooled_dims(encoder, "video", card.video, {layer: spec}, [layer], device)[layer]
 
 
 def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sample], test: list[Sample], *,
@@ -48,7 +46,6 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     clf = card.classifier
-    assert isinstance(clf, FinetuneClassifier)
     enc = copy.deepcopy(encoder).to(device)
     model = FinetuneModel(enc, layer, card.features.pool, trunk_dim(enc, card, layer, device), n_classes,
                           clf.dropout, init_seed=seed)
@@ -85,13 +82,9 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
                           log=log, stop_after=stop_after)
     if distributed:  # every rank decoded its own share of the training videos: rank 0 records all skips
         logs: list[Any] = [None] * world
-        dist.all_gather_object(logs, (skips.skipped, sorted(skips.padded), skips.damaged))
+        dist.all_gather_object(logs, skips.as_tuple())
         for skipped, padded, damaged in logs:
-            for sid, entry in skipped.items():
-                skips.skipped.setdefault(sid, entry)
-            skips.padded.update(padded)
-            for sid, entry in damaged.items():
-                skips.damaged.setdefault(sid, entry)
+            skips.merge(skipped.values(), padded, damaged.values())
     trained = [s for s in train if s.id not in skips.skipped]  # the record lists only videos actually trained on
     if result is None:  # not rank 0
         return None, _stub(trained), _stub([]), skips
