@@ -32,6 +32,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from avbench.datasets.base import (
+    DatasetAdapter,
     DatasetError,
     Manifest,
     PathOutsideRoot,
@@ -126,10 +127,11 @@ def _offline() -> bool:
                for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-class ESC50:
+class ESC50(DatasetAdapter):
     """ESC-50 adapter: ``load(root, source="folder"|"hf", hf_dataset=None, hf_split="train", min_rows=None)``."""
 
     name = "esc50"
+    modality = "audio"
 
     def load(self, root: Path, *, source: str = "folder", hf_dataset: str | None = None, hf_split: str = "train",
              min_rows: int | None = None) -> Manifest:
@@ -201,6 +203,22 @@ class ESC50:
 
 
 # ---- Hugging Face -> official layout ---------------------------------------------------------------------
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (Path(root) / "meta" / "esc50.csv").is_file()
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        from avbench.synth.audio_fixtures import write_esc50
+
+        return write_esc50(out, n_classes=n_classes or 10, clips_per_class=per_class or 10, seed=seed, **options)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        from avbench.synth.corrupt import inject_esc50
+
+        return inject_esc50(root, corpus, names, **options)
+
 def _open_hf(hf_dataset: str, split: str) -> Any:
     try:
         import datasets

@@ -22,8 +22,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from avbench.datasets.base import (
+    DatasetAdapter,
     DatasetError,
     Manifest,
     PathOutsideRoot,
@@ -93,10 +95,11 @@ def _video_root(root: Path, classes: list[str]) -> tuple[Path, set[str]]:
     return best[1], best[2]
 
 
-class HMDB51:
+class HMDB51(DatasetAdapter):
     """HMDB51 adapter: ``load(root)`` (see the module docstring)."""
 
     name = "hmdb51"
+    modality = "video"
 
     def load(self, root: Path) -> Manifest:
         """Parse every split file (all errors first), find the video root, then look up the listed files."""
@@ -170,3 +173,23 @@ class HMDB51:
         notes.extend(refused_notes(skipped))
         return Manifest("hmdb51", root, samples, classes, splits, expected=len(listed) + n_refused,
                         skipped=skipped, notes=notes)
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return any((Path(root) / d).is_dir() for d in SPLIT_DIRS)
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        from avbench.synth.video_fixtures import write_hmdb51
+
+        given = {k: v for k, v in (("n_classes", n_classes), ("per_class", per_class)) if v is not None}
+        return write_hmdb51(out, seed=seed, **given, **options)
+
+    def write_synthetic(self, out: Path) -> Path:
+        return self.write_fixture(out, n_classes=5, per_class=9, seed=0)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        from avbench.synth.corrupt import inject_hmdb51
+
+        return inject_hmdb51(root, corpus, names, **options)
+

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from avbench.config import resolve_cache_dir, resolve_data_root
+from avbench.config import resolve_cache_dir
 from avbench.datasets import Manifest, Sample, get_dataset
 from avbench.encoder import Encoder, check_geometry, encoder_fingerprint
 from avbench.features.pooling import requested_layers, resolve_layer
@@ -22,9 +22,9 @@ from avbench.media.audio_decode import decoder_version
 from avbench.protocols import get_protocol
 from avbench.protocols.base import Protocol
 from avbench.provenance import code_fingerprint
-from avbench.runtime.distributed import dist_context, local_device, rank0_first
+from avbench.datasets.roots import data_root as resolve_root
+from avbench.runtime.distributed import dist_context, local_device
 from avbench.submission.loader import resolve_encoder
-from avbench.synth.defaults import synthetic_root
 from avbench.taskcard import Features, TaskCard, load_card
 
 __all__ = ["Plan", "make_plan", "column_spans"]
@@ -111,18 +111,14 @@ def _layers(card: TaskCard, enc: Encoder, log: Callable[[str], None]) -> tuple[t
     return mods, clips, feats, layers, "; ".join(fallbacks) or None
 
 
-def _data(card: TaskCard, data_root: str | Path | None, cache_dir: Path, world: int, rank: int,
+def _data(card: TaskCard, explicit: str | Path | None, cache_dir: Path, world: int, rank: int,
           log: Callable[[str], None]) -> tuple[Path, bool, Manifest]:
     """(data root, whether it is the built-in synthetic set, the manifest restricted to the card's splits)."""
-    root = resolve_data_root(card.dataset.name, data_root) if str(data_root) != "synthetic" else None
-    synthetic = root is None
-    if synthetic:  # under torchrun rank 0 writes the built-in set while the others wait
-        root = rank0_first(lambda: synthetic_root(card.dataset.name, cache_dir,
-                                                  log=log if rank == 0 else (lambda _m: None)), world)
+    root, synthetic = resolve_root(card.dataset.name, explicit, cache_dir=cache_dir, log=log, world=world, rank=rank)
     manifest = get_dataset(card.dataset.name).load(Path(root), **card.dataset.options).restrict(list(card.splits))
     log(f"{card.dataset.name}: {manifest.found} of {manifest.expected} samples found under {root}"
         + (f"; {len(manifest.skipped)} listed but unusable" if manifest.skipped else ""))
-    return Path(root), synthetic, manifest
+    return root, synthetic, manifest
 
 
 def column_spans(enc: Encoder, card: TaskCard, layer: str, device: torch.device) -> dict[str, tuple[int, int]]:

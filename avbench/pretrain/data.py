@@ -101,11 +101,10 @@ def read_adapter(dataset: str, root: Path, synthetic: bool) -> Sources:
 def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
                     log: Callable[[str], None] = print) -> Sources:
     """Resolve ``--data`` (module docstring) to the list of pretraining videos."""
-    from avbench.config import resolve_data_root
-    from avbench.synth.defaults import synthetic_root
+    from avbench.datasets.roots import data_root as resolve_root, detect_layout
 
     if data == "world":
-        root = synthetic_root("world", cache_dir, log=log)
+        root, _ = resolve_root("world", "synthetic", cache_dir=cache_dir, log=log)
         src = read_world(root)
         src.synthetic = True
         src.description = f"the synthetic audio-visual world at {root} (train split)"
@@ -114,11 +113,8 @@ def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
     if path.is_dir():
         if (path / "labels.csv").is_file():
             return read_world(path)
-        if (path / "annotations").is_dir():
-            return read_adapter("kinetics400", path, False)
-        if (path / "vggsound.csv").is_file():
-            return read_adapter("vggsound", path, False)
-        return read_folder(path)
+        layout = detect_layout(path, among=("kinetics400", "vggsound"))
+        return read_adapter(layout, path, False) if layout else read_folder(path)
     dataset = data
     if data not in AV_DATASETS:
         from avbench.taskcard import card_names, load_card
@@ -130,10 +126,8 @@ def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
         if dataset not in AV_DATASETS:
             raise ValueError(f"--data {data!r}: task card uses {dataset!r}, which has no audio-visual videos; "
                              f"pretraining needs one of {AV_DATASETS}")
-    root = resolve_data_root(dataset, data_root)
-    if root is None:
-        return read_adapter(dataset, synthetic_root(dataset, cache_dir, log=log), True)
-    return read_adapter(dataset, Path(root), False)
+    root, synthetic = resolve_root(dataset, data_root, cache_dir=cache_dir, log=log)
+    return read_adapter(dataset, root, synthetic)
 
 
 def decode_item(path: Path, fps: float, sample_rate: int) -> Decoded:

@@ -200,7 +200,7 @@ def _append_lines(path: Path, lines: list[str], newline: str = "\n") -> None:
     path.write_bytes((text + newline + newline.join(lines) + newline).encode())
 
 
-def _inject_esc50(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
+def inject_esc50(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
     rows = list(csv.DictReader((root / "meta" / "esc50.csv").open()))
     category0 = next(r["category"] for r in rows if r["target"] == "0")
     out, new = [], []
@@ -214,7 +214,7 @@ def _inject_esc50(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -
     return out
 
 
-def _inject_dcase(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
+def inject_dcase(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
     """DCASE has no annotation files (the class is the file name), so only the media entries apply."""
     dirs = {"train": root / "set1" / "scenes_stereo" / "scenes_stereo",
             "test": root / "set1" / "scenes_stereo_testset" / "scenes_stereo_testset"}
@@ -231,7 +231,7 @@ def _inject_dcase(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -
     return out
 
 
-def _inject_ucf101(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
+def inject_ucf101(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
     """Class 0 files in group g01 (test in split 1) or g03 (train in split 1), listed in split 1 only."""
     from avbench.synth.video_fixtures import UCF101_FILE_SPELLING
 
@@ -252,7 +252,7 @@ def _inject_ucf101(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) 
     return out
 
 
-def _inject_hmdb51(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
+def inject_hmdb51(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
     """Class 0 files, train (1) or test (2) in every split."""
     splits = root / "testTrainMulti_7030_splits"
     cls = sorted(p.name.rsplit("_test_split", 1)[0] for p in splits.glob("*_test_split1.txt"))[0]
@@ -268,7 +268,7 @@ def _inject_hmdb51(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) 
     return out
 
 
-def _inject_kinetics(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
+def inject_kinetics(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
     """Rows of the first train label in ``annotations/{train,val}.csv``; files in ``<split>/<label_>/``."""
     ann = root / "annotations"
     label = next(csv.DictReader((ann / "train.csv").open()))["label"]
@@ -286,7 +286,7 @@ def _inject_kinetics(root: Path, corpus: dict[str, Path], names: tuple[str, ...]
     return out
 
 
-def _inject_vggsound(root: Path, corpus: dict[str, Path], names: tuple[str, ...], *,
+def inject_vggsound(root: Path, corpus: dict[str, Path], names: tuple[str, ...], *,
                      sides: tuple[str, ...] = ("train", "test")) -> list[Injected]:
     """Rows of the first label in ``vggsound.csv``; files in ``video/``."""
     label = next(csv.reader((root / "vggsound.csv").open()))[2]
@@ -302,7 +302,7 @@ def _inject_vggsound(root: Path, corpus: dict[str, Path], names: tuple[str, ...]
     return out
 
 
-def _inject_world(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
+def inject_world(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -> list[Injected]:
     """Train rows of ``labels.csv`` (class 0); files in ``videos/nasty/``."""
     rows, out = [], []
     first = next(csv.DictReader((root / "labels.csv").open()))
@@ -315,24 +315,28 @@ def _inject_world(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) -
     return out
 
 
-_INJECTORS = {"esc50": _inject_esc50, "dcase2013": _inject_dcase, "ucf101": _inject_ucf101, "hmdb51": _inject_hmdb51,
-              "kinetics400": _inject_kinetics, "kinetics_sound": _inject_kinetics, "vggsound": _inject_vggsound,
-              "world": _inject_world}
-#: layouts :func:`inject_nasty` knows.
-LAYOUTS = tuple(_INJECTORS)
+#: layouts :func:`inject_nasty` knows: the data sets whose adapter names an injector, and the pretraining world.
+LAYOUTS = ("esc50", "dcase2013", "ucf101", "hmdb51", "kinetics400", "kinetics_sound", "vggsound", "world")
 
 
 def inject_nasty(root: Path, layout: str, corpus: dict[str, Path], names: tuple[str, ...] | None = None,
                  **options: object) -> dict[str, Injected]:
     """Copy the ``names`` entries of ``corpus`` (default: all of :data:`NASTY_FILES` and :data:`NASTY_LISTED`) into
     the fixture ``root`` of ``layout`` (:data:`LAYOUTS`) and list them in its annotation files; returns name ->
-    :class:`Injected`. DCASE has no annotation files, so ``missing`` and ``traversal`` are left out there. In the
-    Kinetics and VGG-Sound layouts the ``traversal`` row puts the path in the ``youtube_id`` column: an id, not a
-    path, which the adapters reject as malformed (a DatasetError naming file:line) before any file is looked up.
-    ``options``: ``sides`` for vggsound (e.g. ``("test",)`` to put every entry in the AugVGG gallery)."""
-    if layout not in _INJECTORS:
+    :class:`Injected`. A data set's injector is the one its adapter names
+    (:meth:`avbench.datasets.base.DatasetAdapter.inject_corrupt`). DCASE has no annotation files, so ``missing`` and
+    ``traversal`` are left out there. In the Kinetics and VGG-Sound layouts the ``traversal`` row puts the path in
+    the ``youtube_id`` column: an id, not a path, which the adapters reject as malformed (a DatasetError naming
+    file:line) before any file is looked up. ``options``: ``sides`` for vggsound (e.g. ``("test",)`` to put every
+    entry in the AugVGG gallery)."""
+    if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; known: {list(LAYOUTS)}")
-    done = _INJECTORS[layout](Path(root), corpus, _names(names), **options)
+    if layout == "world":
+        done = inject_world(Path(root), corpus, _names(names))
+    else:
+        from avbench.datasets import get_dataset
+
+        done = get_dataset(layout).inject_corrupt(Path(root), corpus, _names(names), **options)
     return {e.name: e for e in done}
 
 

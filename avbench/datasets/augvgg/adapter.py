@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from avbench.datasets.base import (
+    DatasetAdapter,
     DatasetError,
     Manifest,
     PathOutsideRoot,
@@ -58,10 +59,26 @@ def read_query_manifest(folder: Path) -> tuple[list[dict[str, Any]], dict[str, A
     return lines, info
 
 
-class AugVGG:
+class AugVGG(DatasetAdapter):
     """``load(root, variant="ip", queries=None, csv=None)``: the gallery from ``root`` and the queries of ``variant``."""
 
     name = "augvgg"
+    modality = "audiovisual"
+    synthetic_version = 2  # v2: queries are no longer indexed as clean videos
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (Path(root) / "vggsound.csv").is_file() and (Path(root) / "augvgg").is_dir()
+
+    def write_synthetic(self, out: Path) -> Path:
+        """A small VGG-Sound set with all four AugVGG query sets under ``out/augvgg/<variant>``."""
+        from avbench.datasets.augvgg.generate import generate_augvgg
+        from avbench.synth.vggsound_fixtures import write_vggsound
+
+        write_vggsound(out, n_classes=6, train_per_class=2, test_per_class=3, missing=1, seed=2)
+        for variant in ("ip", "s", "t", "c"):
+            generate_augvgg(out, out / "augvgg", variant, seed=0)
+        return out
 
     def load(self, root: Path, *, variant: str = "ip", queries: str | Path | None = None,
              csv: str | Path | None = None) -> Manifest:
