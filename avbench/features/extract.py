@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from avbench.runtime import faults
 from avbench.datasets.base import Sample
 from avbench.encoder import Encoder
+from avbench.features.skips import SkipLog
 from avbench.features.spec import DecodedSample, NonFiniteFeaturesError, NonFiniteOutput, View
 from avbench.features.store import ShardPlan, StoreEntry
 
@@ -125,6 +126,84 @@ def _non_finite_error(exc: NonFiniteOutput, encoder: Encoder, sample: Sample, cl
         f"{model_ref}`")
 
 
+class _Forward:
+    """The forward passes of one view: batches of ``batch_size`` clips, every output checked finite (the first NaN /
+    inf raises, naming the sample), and the determinism probe on the first batch when ``probe`` is set."""
+
+    def __init__(self, encoder: Encoder, path: MediaPath, samples: Sequence[Sample], entry: StoreEntry,
+                 batch_size: int, model_ref: str, probe: bool) -> None:
+        self.encoder, self.path, self.samples, self.entry = encoder, path, samples, entry
+        self.batch_size, self.model_ref, self.probe = batch_size, model_ref, probe
+
+    def __call__(self, pending: list[tuple[int, torch.Tensor, list[Any]]]) -> list[torch.Tensor]:
+        """Features ``[n_i, D]`` of the clips of ``pending`` ((sample position, clips [K, ...], per-clip extras))."""
+        x = torch.cat([c for _, c, _ in pending])
+        extras = [e for _, _, ex in pending for e in ex]
+        owner = [(p, j) for p, c, _ in pending for j in range(c.shape[0])]  # row -> (sample position, clip)
+        out = []
+        for start in range(0, x.shape[0], self.batch_size):
+            xb, eb = x[start:start + self.batch_size], extras[start:start + self.batch_size]
+            try:
+                again = self.path.forward(xb, [_fresh(e) for e in eb]) if self.probe else None
+                feats = self.path.forward(xb, eb)
+            except NonFiniteOutput as exc:
+                pos, clip = owner[start + exc.row]
+                raise _non_finite_error(exc, self.encoder, self.samples[pos], clip, self.entry, self.model_ref) from None
+            if again is not None:
+                self.entry.write_note("determinism", _determinism(feats, again, int(xb.shape[0])))
+                self.probe = False
+            out.append(feats)
+        return out
+
+
+def _compute_shard(shard: int, positions: Sequence[int], forward: _Forward, num_workers: int,
+                   progress: Callable[[int], None] | None) -> int:
+    """Decode, forward and commit one shard (its samples at ``positions``); returns the clip rows written."""
+    samples, path, batch_size = forward.samples, forward.path, forward.batch_size
+    loader = DataLoader(path.source(samples, positions), batch_size=1, num_workers=num_workers, collate_fn=_first,
+                        prefetch_factor=4 if num_workers else None, persistent_workers=False)
+    feats: list[torch.Tensor] = []
+    rows_sample: list[int] = []
+    rows_clip: list[int] = []
+    log = SkipLog()
+    pending: list[tuple[int, torch.Tensor, list[Any]]] = []
+
+    def flush() -> None:
+        if pending:
+            feats.extend(forward(pending))
+            for p, c, _ in pending:
+                rows_sample.extend([p] * c.shape[0])
+                rows_clip.extend(range(c.shape[0]))
+            pending.clear()
+
+    for item in loader:
+        s = samples[item.pos]
+        if log.note(s, item):
+            clips, extras = path.prepare(item, s)
+            pending.append((item.pos, clips, extras))
+            if sum(c.shape[0] for _, c, _ in pending) >= batch_size:
+                flush()
+        if progress:
+            progress(1)
+    flush()
+    skipped, padded, damaged = log.in_order()
+    forward.entry.write_shard(shard, torch.cat(feats) if feats else torch.zeros(0, 0),
+                              torch.tensor(rows_sample, dtype=torch.long), torch.tensor(rows_clip, dtype=torch.long),
+                              sample_ids=[samples[p].id for p in positions], skipped=skipped, padded=padded,
+                              damaged=damaged)
+    return len(rows_sample)
+
+
+def _work_counts(mine: int, rows: int, world_size: int) -> torch.Tensor:
+    """``[W, 2]`` (shards, rows) computed by each process: a collective, after which every rank's shards exist."""
+    counts = torch.tensor([[mine, rows]], dtype=torch.long)
+    if world_size > 1:
+        gathered = [torch.zeros_like(counts) for _ in range(world_size)]
+        torch.distributed.all_gather(gathered, counts)
+        counts = torch.cat(gathered)
+    return counts
+
+
 def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry: StoreEntry, *,
                  device: torch.device, dtype: str = "float32", batch_size: int = 64, num_workers: int = 0,
                  shard_size: int = 32, rank: int = 0, world_size: int = 1,
@@ -143,91 +222,28 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
     Several processes (``world_size > 1``: a ``torch.distributed`` process group must be initialised): the
     unfinished shards are split between the ranks (:meth:`ShardPlan.assign`), each rank writes its own shards,
     all meet at a collective (the gathering of the work counts), and rank 0 alone reads the view back; other
-    ranks get an empty view carrying the work counts. ``stats`` counts the work of ALL ranks: ``shards_computed``, ``shards_reused`` (finished
-    before this run), ``rows_computed`` (clip feature rows forwarded), ``shards_by_rank``.
+    ranks get an empty view carrying the work counts. ``stats`` counts the work of ALL ranks: ``shards_computed``,
+    ``shards_reused`` (finished before this run), ``rows_computed`` (clip feature rows forwarded), ``shards_by_rank``.
     """
-    distributed = world_size > 1
-    if distributed and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+    if world_size > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         raise RuntimeError(f"extract_view(world_size={world_size}) needs an initialised torch.distributed process group")
     entry.open()
-    path = media_path(encoder, view, device, dtype)
     plan, missing = _plan_missing(entry, len(samples), shard_size, world_size, refresh)
     # the probe's batch is the first one of the lowest missing shard on rank 0 (which always gets it), and its
     # verdict is kept once written: a resumed or re-split run records exactly what an uninterrupted one does
-    probe_pending = check_determinism and rank == 0 and bool(missing) and entry.read_note("determinism") is None
-    ref = model_ref or encoder.meta.name
+    probe = check_determinism and rank == 0 and bool(missing) and entry.read_note("determinism") is None
+    forward = _Forward(encoder, media_path(encoder, view, device, dtype), samples, entry, batch_size,
+                       model_ref or encoder.meta.name, probe)
     mine = plan.assign(missing, rank, world_size)
     t0 = time.perf_counter()
-    rows_computed = 0
     reused = sum(len(plan.positions(s)) for s in set(range(plan.n_shards)) - set(missing))
     if progress and reused:
         progress(reused)
+    rows = 0
     for shard in mine:
-        positions = list(plan.positions(shard))
-        loader = DataLoader(path.source(samples, positions), batch_size=1, num_workers=num_workers,
-                            collate_fn=_first, prefetch_factor=4 if num_workers else None,
-                            persistent_workers=False)
-        feats: list[torch.Tensor] = []
-        rows_sample: list[int] = []
-        rows_clip: list[int] = []
-        skipped: list[dict[str, str]] = []
-        padded: list[str] = []
-        damaged: list[dict[str, str]] = []
-        pending: list[tuple[int, torch.Tensor, list[Any]]] = []  # (pos, prepared clips [K, ...], per-clip extras)
-
-        def flush() -> None:
-            nonlocal probe_pending
-            if not pending:
-                return
-            x = torch.cat([c for _, c, _ in pending])
-            extras = [e for _, _, ex in pending for e in ex]
-            owner = [(p, j) for p, c, _ in pending for j in range(c.shape[0])]  # row -> (sample position, clip)
-            for start in range(0, x.shape[0], batch_size):
-                xb, eb = x[start:start + batch_size], extras[start:start + batch_size]
-                try:
-                    if probe_pending:
-                        again = path.forward(xb, [_fresh(e) for e in eb])
-                    out = path.forward(xb, eb)
-                except NonFiniteOutput as exc:
-                    pos, clip = owner[start + exc.row]
-                    raise _non_finite_error(exc, encoder, samples[pos], clip, entry, ref) from None
-                if probe_pending:
-                    entry.write_note("determinism", _determinism(out, again, int(xb.shape[0])))
-                    probe_pending = False
-                feats.append(out)
-            for p, c, _ in pending:
-                rows_sample.extend([p] * c.shape[0])
-                rows_clip.extend(range(c.shape[0]))
-            pending.clear()
-
-        for item in loader:
-            s = samples[item.pos]
-            if item.error is not None:
-                skipped.append({"id": s.id, "path": str(s.path), "reason": item.error})
-            else:
-                clips, extras = path.prepare(item, s)
-                pending.append((item.pos, clips, extras))
-                if item.padded:
-                    padded.append(s.id)
-                if item.notes:
-                    damaged.append({"id": s.id, "path": str(s.path), "reason": "; ".join(item.notes)})
-                if sum(c.shape[0] for _, c, _ in pending) >= batch_size:
-                    flush()
-            if progress:
-                progress(1)
-        flush()
-        features = torch.cat(feats) if feats else torch.zeros(0, 0)
-        entry.write_shard(shard, features, torch.tensor(rows_sample, dtype=torch.long),
-                          torch.tensor(rows_clip, dtype=torch.long),
-                          sample_ids=[samples[p].id for p in positions], skipped=skipped, padded=padded,
-                          damaged=damaged)
-        rows_computed += len(rows_sample)
+        rows += _compute_shard(shard, list(plan.positions(shard)), forward, num_workers, progress)
         faults.point("extract")
-    counts = torch.tensor([[len(mine), rows_computed]], dtype=torch.long)
-    if distributed:  # a collective: after it every rank's shards exist; the counts are those of all ranks
-        gathered = [torch.zeros_like(counts) for _ in range(world_size)]
-        torch.distributed.all_gather(gathered, counts)
-        counts = torch.cat(gathered)
+    counts = _work_counts(len(mine), rows, world_size)
     stats = {"key": entry.key, "shards": plan.n_shards, "shards_computed": int(counts[:, 0].sum()),
              "shards_reused": plan.n_shards - len(missing), "refreshed": refresh,
              "rows_computed": int(counts[:, 1].sum()), "processes": world_size,
@@ -238,7 +254,7 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry:
     if rank != 0:
         empty = torch.zeros(0, dtype=torch.long)
         return ExtractedView([], empty, empty, [], [], [], stats)
-    if distributed:
+    if world_size > 1:
         _await_shards(entry, plan.n_shards, float(os.environ.get("AVBENCH_SHARD_WAIT", "120")))
     return read_view(entry, plan.n_shards, stats=stats)
 

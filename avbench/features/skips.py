@@ -20,14 +20,16 @@ class SkipLog:
     skipped: dict[str, dict[str, str]] = field(default_factory=dict)
     padded: set[str] = field(default_factory=set)
     damaged: dict[str, dict[str, str]] = field(default_factory=dict)
+    padded_order: list[str] = field(default_factory=list, repr=False)  # padded ids in the order noted
 
     def note(self, sample: Any, item: Any) -> bool:
         """Record a decoded ``item``'s error, damage notes or padding for ``sample``; True when it is usable."""
         if item.error is not None:
             self.skipped.setdefault(sample.id, {"id": sample.id, "path": str(sample.path), "reason": item.error})
             return False
-        if item.padded:
+        if item.padded and sample.id not in self.padded:
             self.padded.add(sample.id)
+            self.padded_order.append(sample.id)
         if item.notes:
             self.damaged.setdefault(sample.id, {"id": sample.id, "path": str(sample.path),
                                                 "reason": "; ".join(item.notes)})
@@ -50,6 +52,10 @@ class SkipLog:
     def merge_view(self, view: Any, *, prefix: str = "") -> "SkipLog":
         """Add an extracted view's ``skipped`` / ``padded`` / ``damaged`` lists (:meth:`merge`)."""
         return self.merge(view.skipped, view.padded, view.damaged, prefix=prefix)
+
+    def in_order(self) -> tuple[list[dict[str, str]], list[str], list[dict[str, str]]]:
+        """(skipped, padded, damaged) as lists in the order they were noted (a shard's metadata)."""
+        return list(self.skipped.values()), list(self.padded_order), list(self.damaged.values())
 
     def as_tuple(self) -> tuple[dict[str, dict[str, str]], list[str], dict[str, dict[str, str]]]:
         """A picklable form, for gathering the logs of several processes."""
