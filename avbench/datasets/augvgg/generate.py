@@ -25,273 +25,51 @@ Resume: a query whose output exists, whose sha256 matches its manifest line and 
 ones drawn now is kept without decoding. Outputs are written to a temporary name and renamed; finished queries
 are appended to ``manifest.jsonl.part`` as they complete (so an interrupted run loses nothing), and
 ``manifest.jsonl`` is rewritten atomically at the end.
+
+The parts: :mod:`.query_ops` (drawing and applying the ops), :mod:`.source` (decoding a source),
+:mod:`.encode` (the reproducible encoding); this module makes the queries and the set, and re-exports their names.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import multiprocessing
 import os
-import platform
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import av
 import numpy as np
 import torch
 
 from avbench.datasets import get_dataset
-from avbench.media.audio_decode import load_audio
-from avbench.media.container import demux_tolerant, open_container
+from avbench.datasets.augvgg.encode import (
+    AUDIO_BIT_RATE,
+    GOP_SECONDS,
+    encode_query,
+    rgb_to_yuv420p,
+    sha256_file,
+    video_codec,
+    video_options,
+    x264_cpu_flags,
+)
+from avbench.datasets.augvgg.query_ops import SPEED_MAX_DENOMINATOR, VARIANTS, apply_ops, draw_ops
+from avbench.datasets.augvgg.source import SAMPLE_RATE, Source, decode_source
 from avbench.media.errors import MediaError
-from avbench.media.seeding import derive_seed
-from avbench.media.video_decode import target_timeline
-from avbench.datasets.augvgg import audio_ops as A
-from avbench.datasets.augvgg import video_ops as V
 
-VARIANTS = ("ip", "s", "t", "c")
+__all__ = [
+    "AUDIO_BIT_RATE", "GOP_SECONDS", "Job", "SAMPLE_RATE", "SPEED_MAX_DENOMINATOR", "Source", "VARIANTS", "VERSION",
+    "apply_ops", "decode_source", "draw_ops", "encode_query", "generate_augvgg", "generator_name", "rgb_to_yuv420p",
+    "run_job", "sha256_file", "versions", "video_codec", "video_options", "x264_cpu_flags",
+]
+
 VERSION = "v1"
-SAMPLE_RATE = 16000
-#: seconds between keyframes (fixed GOP).
-GOP_SECONDS = 2
-AUDIO_BIT_RATE = 64000
-#: speed factors are drawn log-uniformly with |log2 f| in [log2 1.25, 1] and rounded to p/q with q <= this.
-SPEED_MAX_DENOMINATOR = 16
-_AUGLY_T = {"speed": "augly.video.change_video_speed + augly.audio.speed",
-            "time_crop": "augly.video.time_crop + augly.audio.clip"}
 
 
 def generator_name(variant: str) -> str:
     """``augvgg-<variant>-v1``: changes whenever a variant's ops, ranges or encoding change."""
     return f"augvgg-{variant}-{VERSION}"
-
-
-# ---- drawing -----------------------------------------------------------------------------------------------------
-def _op(family: str, stream: str, name: str, augly: str, params: dict) -> dict:
-    return {"family": family, "stream": stream, "op": name, "augly": augly, "params": params}
-
-
-def _frame_op(rng: np.random.Generator, family: str) -> dict:
-    options = V.names(family)
-    name = options[int(rng.integers(len(options)))]
-    fam, draw, _, augly = V.VIDEO_OPS[name]
-    return _op(fam, "video", name, augly, draw(rng))
-
-
-def _wave_op(rng: np.random.Generator, family: str) -> dict:
-    options = A.names(family)
-    name = options[int(rng.integers(len(options)))]
-    fam, draw, _, augly = A.AUDIO_OPS[name]
-    return _op(fam, "audio", name, augly, draw(rng))
-
-
-def _time_op(rng: np.random.Generator) -> dict:
-    name = ("speed", "time_crop")[int(rng.integers(2))]
-    if name == "speed":
-        exponent = float(rng.choice([-1.0, 1.0])) * rng.uniform(math.log2(1.25), 1.0)
-        f = Fraction(2 ** exponent).limit_denominator(SPEED_MAX_DENOMINATOR)
-        params = {"factor": round(float(f), 4), "p": f.numerator, "q": f.denominator}
-    else:
-        params = {"keep": round(float(rng.uniform(0.5, 0.9)), 4), "offset": round(float(rng.uniform(0, 1)), 4)}
-    return _op("t", "both", name, _AUGLY_T[name], params)
-
-
-def draw_ops(variant: str, seed: int, sample_id: str) -> list[dict]:
-    """The ops of one query, in application order; each ``{"family", "stream", "op", "augly", "params"}``.
-
-    ip / s: one frame op and one waveform op of that family (uniform choices); t: one time op on both streams
-    (speed or time_crop, 50/50); c: a time op, then an S op and an IP op on different streams (S on video and IP
-    on audio, or the reverse, 50/50), so each stream gets one spatial-or-in-place change on top of the time change.
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    rng = np.random.default_rng(derive_seed(seed, variant, sample_id))
-    if variant in ("ip", "s"):
-        return [_frame_op(rng, variant), _wave_op(rng, variant)]
-    if variant == "t":
-        return [_time_op(rng)]
-    time_op = _time_op(rng)
-    if rng.random() < 0.5:
-        return [time_op, _frame_op(rng, "s"), _wave_op(rng, "ip")]
-    return [time_op, _wave_op(rng, "s"), _frame_op(rng, "ip")]
-
-
-def apply_ops(frames: np.ndarray, fps: Fraction, wave: torch.Tensor, sample_rate: int,
-              ops: Sequence[dict]) -> tuple[np.ndarray, torch.Tensor]:
-    """Apply ``ops`` in order to ``frames`` ``[T, H, W, 3]`` uint8 (constant rate ``fps``) and ``wave`` ``[N]``
-    float32 at ``sample_rate``; time ops cut / resample both streams in sync. Returns (frames, wave)."""
-    for op in ops:
-        name, params = op["op"], op["params"]
-        if op["stream"] == "both":
-            if name == "speed":
-                frames = V.change_speed(frames, p=params["p"], q=params["q"])
-                wave = A.change_speed(wave, p=params["p"], q=params["q"])
-            elif name == "time_crop":
-                start, count = V.crop_segment(frames.shape[0], keep=params["keep"], offset=params["offset"])
-                frames = V.time_crop(frames, start=start, count=count)
-                wave = A.time_crop(wave, sample_rate, start_s=float(start / fps), seconds=float(count / fps))
-            else:
-                raise ValueError(f"unknown time op {name!r}")
-        elif op["stream"] == "video":
-            frames = V.VIDEO_OPS[name][2](frames, **params)
-        elif op["stream"] == "audio":
-            wave = A.AUDIO_OPS[name][2](wave, sample_rate, **params)
-        else:
-            raise ValueError(f"unknown stream {op['stream']!r}")
-    return frames, wave
-
-
-# ---- decoding ----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Source:
-    """A decoded source video: ``frames`` ``[T, H, W, 3]`` uint8 RGB at constant ``fps`` (H, W even), ``wave``
-    ``[N]`` float32 mono at :data:`SAMPLE_RATE`; ``notes``: damage worked around."""
-
-    frames: np.ndarray
-    fps: Fraction
-    wave: torch.Tensor
-    notes: tuple[str, ...] = ()
-
-
-def decode_source(path: str | os.PathLike[str]) -> Source:
-    """Decode every frame and the audio of ``path`` (raises MediaError for unusable files, including files
-    without an audio stream: every query has both streams). Holds the whole clip in memory (a 10-s 640x360
-    30-fps clip: ~210 MB of frames)."""
-    p = Path(path)
-    notes: list[str] = []
-    images: list[np.ndarray] = []
-    times: list[float | None] = []
-    with open_container(p) as container:
-        if not container.streams.video:
-            raise MediaError(p, "no video stream")
-        if not container.streams.audio:
-            raise MediaError(p, "no audio stream (video-only file)")
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        fps = Fraction(rate).limit_denominator(1001) if rate and 1 <= float(rate) <= 240 else Fraction(25)
-        if not rate:
-            notes.append("no frame rate in the header: 25 fps assumed")
-        dropped, cc = 0, stream.codec_context
-        for packet in [*demux_tolerant(container, stream, notes), None]:  # None flushes the decoder's last frames
-            try:
-                decoded = cc.decode(packet)
-            except av.error.FFmpegError:
-                dropped += 1
-                continue
-            for frame in decoded:
-                images.append(frame.to_ndarray(format="rgb24"))
-                times.append(float(frame.pts * stream.time_base) if frame.pts is not None and stream.time_base else None)
-        if dropped:
-            notes.append(f"{dropped} undecodable video packet(s) dropped")
-    if not images:
-        raise MediaError(p, "no decodable video frames" + (f"; {'; '.join(notes)}" if notes else ""))
-    if len({im.shape for im in images}) > 1:
-        raise MediaError(p, "frame size changes mid-stream")
-    h, w = images[0].shape[:2]
-    if h < 2 or w < 2:
-        raise MediaError(p, f"frames of {w}x{h} are too small to encode")
-    if any(t is None for t in times):
-        stamps = np.arange(len(images)) / float(fps)
-    else:
-        stamps = np.asarray(times, dtype=np.float64)
-        order = np.argsort(stamps, kind="stable")
-        images, stamps = [images[i] for i in order], stamps[order]
-        stamps = stamps - stamps[0]
-    index = target_timeline(stamps, float(fps))
-    frames = np.stack([images[i][: h - h % 2, : w - w % 2] for i in index])
-    wave = load_audio(p, SAMPLE_RATE).wave
-    return Source(frames, fps, wave, tuple(notes))
-
-
-# ---- encoding ----------------------------------------------------------------------------------------------------
-def video_codec() -> str:
-    """"libx264" when PyAV's FFmpeg has it, else "mpeg4"."""
-    try:
-        av.codec.Codec("libx264", "w")
-        return "libx264"
-    except Exception:  # UnknownCodecError and friends
-        return "mpeg4"
-
-
-def x264_cpu_flags() -> str:
-    """x264's ``asm`` setting: the x86-64 baseline (MMX2, SSE, SSE2) on x86-64, else 0 (C code).
-
-    x264's AVX-512 routines read memory they do not own: with them, the same frames encoded after other work in
-    the same process gave different bytes (x264 in PyAV 18's FFmpeg, Xeon with AVX-512). The baseline set is
-    present on every x86-64 CPU, encodes at about 90 % of the full speed, and gave the same bytes as x264's C code;
-    AVX2 gave other (deterministic) bytes, so a per-CPU choice would make outputs differ between machines."""
-    return "MMX2,SSE,SSE2" if platform.machine().lower() in ("x86_64", "amd64") else "0"
-
-
-def video_options(codec: str, gop: int | str) -> dict[str, str]:
-    """Encoder options: one thread, a fixed GOP of ``gop`` frames (:data:`GOP_SECONDS` at the source rate; no
-    scene-cut keyframes) and fixed CPU flags (:func:`x264_cpu_flags`) for determinism; libx264 at CRF 23,
-    preset veryfast."""
-    if codec == "libx264":
-        return {"preset": "veryfast", "crf": "23", "threads": "1",
-                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:asm={x264_cpu_flags()}"}
-    return {"g": str(gop), "threads": "1"}
-
-
-def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
-    """``[H, W, 3]`` uint8 RGB (H, W even) -> ``[3H/2, W]`` uint8 planar YUV 4:2:0 (Y, then U, then V, flattened),
-    BT.601 limited range with the usual integer coefficients, chroma the rounded mean of each 2x2 block.
-
-    Done here in integer arithmetic (exact and identical on every machine) rather than by swscale inside the
-    encoder, whose output depends on its SIMD paths."""
-    h, w = img.shape[:2]
-    r, g, b = (img[..., i].astype(np.int32) for i in range(3))
-    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
-    u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128
-    v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128
-
-    def half(c: np.ndarray) -> np.ndarray:
-        return (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2] + 2) >> 2
-
-    flat = np.concatenate([y.ravel(), half(u).ravel(), half(v).ravel()])
-    return flat.clip(0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
-
-
-def encode_query(path: Path, frames: np.ndarray, fps: Fraction, wave: torch.Tensor, sample_rate: int, *,
-                 title: str) -> None:
-    """Write ``frames`` ``[T, H, W, 3]`` uint8 at ``fps`` and ``wave`` ``[N]`` float32 (mono, ``sample_rate``) to
-    ``path`` as MP4 (H.264 + AAC; :func:`video_options`), with ``title`` as the only metadata."""
-    codec = video_codec()
-    t, h, w = frames.shape[:3]
-    with av.open(str(path), mode="w", format="mp4") as c:
-        c.metadata["title"] = title
-        vs = c.add_stream(codec, rate=fps, options=video_options(codec, max(1, round(GOP_SECONDS * float(fps)))))
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.codec_context.thread_count = 1
-        vs.time_base = 1 / fps
-        as_ = c.add_stream("aac", rate=sample_rate, layout="mono")
-        as_.bit_rate = AUDIO_BIT_RATE
-        as_.codec_context.thread_count = 1
-        tb = 1 / fps
-        for i in range(t):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frames[i]), format="yuv420p")
-            frame.pts, frame.time_base = i, tb
-            c.mux(vs.encode(frame))
-        c.mux(vs.encode(None))
-        data = wave.detach().to(torch.float32).clamp(-1, 1).numpy()[None]
-        for start in range(0, data.shape[1], 1024):
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, start:start + 1024]), format="fltp",
-                                            layout="mono")
-            af.sample_rate, af.pts, af.time_base = sample_rate, start, Fraction(1, sample_rate)
-            c.mux(as_.encode(af))
-        c.mux(as_.encode(None))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---- one query ---------------------------------------------------------------------------------------------------
@@ -404,7 +182,6 @@ def generate_augvgg(root: str | os.PathLike[str], out: str | os.PathLike[str], v
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     manifest = get_dataset("vggsound").load(Path(root), csv=csv)
-    by_id = manifest.by_id()
     test_ids = sorted(manifest.splits["official"]["test"])
     selected = test_ids if limit is None else test_ids[:limit]
     # the adapter names a missing clip's path "<split>/**/<id>.*"
@@ -414,6 +191,24 @@ def generate_augvgg(root: str | os.PathLike[str], out: str | os.PathLike[str], v
     folder.mkdir(parents=True, exist_ok=True)
     journal = folder / "manifest.jsonl.part"
     previous = {**_read_lines(folder / "manifest.jsonl"), **_read_lines(journal)}
+    lines, jobs = _plan_queries(manifest, selected, folder, variant, seed, previous)
+    reused = len(lines)
+    skipped = _run_jobs(jobs, journal, lines, workers, reused, len(selected), progress)
+    _write_atomic(folder / "manifest.jsonl", "".join(_canon(lines[k]) + "\n" for k in sorted(lines)))
+    journal.unlink(missing_ok=True)
+    counts = {"test_listed": len(test_ids) + len(missing), "test_found": len(test_ids),
+              "missing": len(missing), "selected": len(selected), "queries": len(lines),
+              "written": len(lines) - reused, "reused": reused, "undecodable": len(skipped)}
+    info = _info(variant, seed, str(manifest.root), limit, counts, sorted(missing + skipped, key=lambda d: d["id"]))
+    _write_atomic(folder / "info.json", json.dumps(info, indent=1, sort_keys=True) + "\n")
+    return info
+
+
+def _plan_queries(manifest: Any, selected: Sequence[str], folder: Path, variant: str, seed: int,
+                  previous: dict[str, dict]) -> tuple[dict[str, dict], list[Job]]:
+    """(the manifest lines kept: output present, same generator, seed and ops, sha256 matching; the jobs for the
+    other selected ids)."""
+    by_id = manifest.by_id()
     lines: dict[str, dict] = {}
     jobs: list[Job] = []
     for sid in selected:
@@ -428,11 +223,16 @@ def generate_augvgg(root: str | os.PathLike[str], out: str | os.PathLike[str], v
             continue
         rel = str(s.path.relative_to(manifest.root)) if s.path.is_relative_to(manifest.root) else str(s.path)
         jobs.append(Job(sid, str(s.path), rel, manifest.classes[s.label], str(output), variant, seed, ops))
-    reused = len(lines)
+    return lines, jobs
+
+
+def _run_jobs(jobs: list[Job], journal: Path, lines: dict[str, dict], workers: int, done: int, total: int,
+              progress: Callable[[int, int], None] | None) -> list[dict]:
+    """Make ``jobs`` (in ``workers`` spawned processes, or here), adding each line to ``lines`` and appending it to
+    the ``journal`` as it completes; returns the skips. ``done`` of ``total`` queries are already there."""
     skipped: list[dict] = []
-    done = reused
     if progress:
-        progress(done, len(selected))
+        progress(done, total)
     with open(journal, "a") as jf:
         def record(result: dict) -> None:
             nonlocal done
@@ -444,7 +244,7 @@ def generate_augvgg(root: str | os.PathLike[str], out: str | os.PathLike[str], v
                 skipped.append(result["skip"])
             done += 1
             if progress:
-                progress(done, len(selected))
+                progress(done, total)
 
         if workers > 1 and len(jobs) > 1:
             with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
@@ -453,21 +253,21 @@ def generate_augvgg(root: str | os.PathLike[str], out: str | os.PathLike[str], v
         else:
             for job in jobs:
                 record(run_job(job))
-    _write_atomic(folder / "manifest.jsonl", "".join(_canon(lines[k]) + "\n" for k in sorted(lines)))
-    journal.unlink(missing_ok=True)
+    return skipped
+
+
+def _info(variant: str, seed: int, root: str, limit: int | None, counts: dict[str, int],
+          skipped: list[dict]) -> dict:
+    """The ``info.json`` contents: generator, seed, library versions, encoder settings, counts, skipped sources."""
     codec = video_codec()
-    info = {
+    return {
         "generator": generator_name(variant), "variant": variant, "seed": seed, "versions": versions(),
-        "source": {"dataset": "vggsound", "root": str(manifest.root), "split": "test", "limit": limit},
+        "source": {"dataset": "vggsound", "root": root, "split": "test", "limit": limit},
         "encoder": {"container": "mp4", "video_codec": codec,
                     "video_options": video_options(codec, "GOP"),
                     "gop": f"GOP = round({GOP_SECONDS} s x source fps) frames",
                     "audio_codec": "aac", "audio_bit_rate": AUDIO_BIT_RATE, "sample_rate": SAMPLE_RATE,
                     "channels": 1},
-        "counts": {"test_listed": len(test_ids) + len(missing), "test_found": len(test_ids),
-                   "missing": len(missing), "selected": len(selected), "queries": len(lines),
-                   "written": len(lines) - reused, "reused": reused, "undecodable": len(skipped)},
-        "skipped": sorted(missing + skipped, key=lambda d: d["id"]),
+        "counts": counts,
+        "skipped": skipped,
     }
-    _write_atomic(folder / "info.json", json.dumps(info, indent=1, sort_keys=True) + "\n")
-    return info

@@ -129,6 +129,71 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
     epoch (train loss and accuracy, and test top-1 for ``"paper"``).
     """
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    tr = _setup(model, config, device, dtype)
+    ckpt = checkpoint_dir / CHECKPOINT
+    sweep, scores_by_epoch, start = _resume(tr, ckpt, config, log)
+    n_test = int(test_labels.numel())
+    ran = 0
+    steps = 0
+    for epoch in range(start, config.epochs):
+        if stop_after is not None and ran >= stop_after:
+            break
+        t0 = time.perf_counter()
+        model.train()
+        model.set_dropout_seed(derive_seed(seed, "dropout", epoch), device)
+        loss_sum, correct, seen, steps = _train_epoch(tr, iter(train_batches(epoch)), normalize, epoch, steps)
+        tr.sched.step()
+        if tr.distributed:  # the epoch's loss and accuracy over every rank's clips
+            loss_sum, correct, seen = _global_totals(loss_sum, correct, seen, device)
+        entry: dict[str, Any] = {"epoch": epoch + 1, "lr": tr.opt.param_groups[0]["lr"],
+                                 "train_loss": loss_sum / max(1, seen), "train_top1": 100.0 * correct / max(1, seen),
+                                 "train_clips": seen}
+        last = epoch + 1 == config.epochs
+        if tr.rank == 0 and (config.selection == "paper" or last):
+            scores, tested = evaluate(model, test_batches(), normalize, n_test, n_classes, device, dtype)
+            scores_by_epoch[epoch + 1] = (scores, tested)
+            entry["test_top1"] = topk_accuracy(scores[tested], test_labels[tested], 1)
+        entry["seconds"] = round(time.perf_counter() - t0, 3)
+        sweep.append(entry)
+        if tr.rank == 0:
+            log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f}"
+                + (f", test top-1 {entry['test_top1']:.2f}" if "test_top1" in entry else ""))
+            _save(tr, ckpt, sweep, scores_by_epoch, epoch + 1)
+        if tr.distributed:
+            dist.barrier()
+        ran += 1
+        faults.point("finetune")
+    if tr.rank != 0:
+        return None
+    if len(sweep) < config.epochs:
+        raise InterruptedError(f"finetune stopped after epoch {len(sweep)} of {config.epochs}; "
+                               f"run again to resume from {ckpt}")
+    best = _selected_epoch(sweep, config)
+    scores, seen = scores_by_epoch[best]
+    return ClassifierResult(scores=scores[seen], selected={"epoch": best}, selection=config.selection,
+                            sweep=sweep, backend=f"torch-{device.type}",
+                            info={"epochs": config.epochs, "checkpoint": str(ckpt), "resumed_from_epoch": start,
+                                  "epochs_this_process": ran, "steps_this_process": steps, "tested": seen.tolist()})
+
+
+@dataclass
+class _Trainer:
+    """What every epoch uses: the model, the module that runs its forward (DDP-wrapped when distributed), the
+    optimiser and scheduler, the device and compute dtype, and the process's place in the group."""
+
+    model: FinetuneModel
+    net: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.MultiStepLR
+    device: torch.device
+    dtype: str
+    distributed: bool
+    rank: int
+
+
+def _setup(model: FinetuneModel, config: FinetuneConfig, device: torch.device, dtype: str) -> _Trainer:
+    """Move ``model`` to ``device``; in a process group, sync its BatchNorms and wrap it in DDP over the trainable
+    parameters only; SGD with momentum and MultiStepLR over the trainable parameters."""
     model.to(device)
     distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
     rank = dist.get_rank() if distributed else 0
@@ -144,91 +209,74 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
                                       find_unused_parameters=True)
     opt = torch.optim.SGD(trainable, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(config.milestones), gamma=config.gamma)
-    sweep: list[dict[str, Any]] = []
-    scores_by_epoch: dict[int, torch.Tensor] = {}
-    start = 0
-    ckpt = checkpoint_dir / CHECKPOINT
-    if ckpt.exists():
-        state = load_tree(ckpt, device)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        sweep, scores_by_epoch, start = state["sweep"], state["scores"], state["epoch"]
-        log(f"finetune: resuming after epoch {start} of {config.epochs} from {ckpt}")
-    n_test = int(test_labels.numel())
-    ran = 0
-    steps = 0
-    for epoch in range(start, config.epochs):
-        if stop_after is not None and ran >= stop_after:
-            break
-        t0 = time.perf_counter()
-        model.train()
-        model.set_dropout_seed(derive_seed(seed, "dropout", epoch), device)
-        loss_sum, correct, seen = 0.0, 0, 0
-        batches = iter(train_batches(epoch))
-        while True:
-            b = next(batches, None)
-            if distributed:  # every rank steps together, or none does
-                flag = torch.tensor([0.0 if b is None else 1.0], device=device if device.type == "cuda" else "cpu")
-                dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-                if flag.item() == 0.0:
-                    break
-            elif b is None:
+    return _Trainer(model, net, opt, sched, device, dtype, distributed, rank)
+
+
+def _resume(tr: _Trainer, ckpt: Path, config: FinetuneConfig,
+            log: Callable[[str], None]) -> tuple[list[dict[str, Any]], dict[int, Any], int]:
+    """(sweep, test scores by 1-based epoch, epochs done) from the checkpoint, whose model, optimiser, scheduler
+    and RNG states are restored; an empty start when there is none."""
+    if not ckpt.exists():
+        return [], {}, 0
+    state = load_tree(ckpt, tr.device)
+    tr.model.load_state_dict(state["model"])
+    tr.opt.load_state_dict(state["optimizer"])
+    tr.sched.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    log(f"finetune: resuming after epoch {state['epoch']} of {config.epochs} from {ckpt}")
+    return state["sweep"], state["scores"], state["epoch"]
+
+
+def _save(tr: _Trainer, ckpt: Path, sweep: list[dict[str, Any]], scores_by_epoch: dict[int, Any], epoch: int) -> None:
+    """The epoch checkpoint (atomic): model, optimiser, scheduler, RNG states, the sweep and scores so far."""
+    save_tree({"model": tr.model.state_dict(), "optimizer": tr.opt.state_dict(), "scheduler": tr.sched.state_dict(),
+               "rng": rng_state(), "sweep": sweep, "scores": scores_by_epoch, "epoch": epoch}, ckpt)
+
+
+def _train_epoch(tr: _Trainer, batches: Iterator[Any], normalize: Callable, epoch: int,
+                 steps: int) -> tuple[float, int, int, int]:
+    """One pass of SGD over this rank's ``batches`` (every rank steps together, or none does); returns (summed
+    loss over clips, correct clips, clips, steps so far). A non-finite loss raises FloatingPointError."""
+    loss_sum, correct, seen = 0.0, 0, 0
+    device = tr.device
+    while True:
+        b = next(batches, None)
+        if tr.distributed:  # every rank steps together, or none does
+            flag = torch.tensor([0.0 if b is None else 1.0], device=device if device.type == "cuda" else "cpu")
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            if flag.item() == 0.0:
                 break
-            with autocast(device, dtype):
-                logits = net(normalize(b.clips, b.params, True))
-            loss = F.cross_entropy(logits.float(), b.labels)
-            if not bool(torch.isfinite(loss)):
-                raise FloatingPointError(f"finetuning diverged: the training loss is {float(loss)} at epoch "
-                                         f"{epoch + 1}, step {steps + 1}; no result is recorded (lower the learning "
-                                         "rate, or check the encoder with `avbench validate`)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            steps += 1
-            faults.point("finetune-step")
-            loss_sum += float(loss.detach()) * b.labels.numel()
-            correct += int((logits.argmax(1) == b.labels).sum())
-            seen += b.labels.numel()
-        sched.step()
-        if distributed:  # the epoch's loss and accuracy over every rank's clips
-            totals = torch.tensor([loss_sum, float(correct), float(seen)], dtype=torch.float64,
-                                  device=device if device.type == "cuda" else "cpu")
-            dist.all_reduce(totals)
-            loss_sum, correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
-        entry: dict[str, Any] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
-                                 "train_loss": loss_sum / max(1, seen), "train_top1": 100.0 * correct / max(1, seen),
-                                 "train_clips": seen}
-        last = epoch + 1 == config.epochs
-        if rank == 0 and (config.selection == "paper" or last):
-            scores, seen = evaluate(model, test_batches(), normalize, n_test, n_classes, device, dtype)
-            scores_by_epoch[epoch + 1] = (scores, seen)
-            entry["test_top1"] = topk_accuracy(scores[seen], test_labels[seen], 1)
-        entry["seconds"] = round(time.perf_counter() - t0, 3)
-        sweep.append(entry)
-        if rank == 0:
-            log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f}"
-                + (f", test top-1 {entry['test_top1']:.2f}" if "test_top1" in entry else ""))
-        if rank == 0:
-            save_tree({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                       "rng": rng_state(), "sweep": sweep, "scores": scores_by_epoch, "epoch": epoch + 1}, ckpt)
-        if distributed:
-            dist.barrier()
-        ran += 1
-        faults.point("finetune")
-    if rank != 0:
-        return None
-    if len(sweep) < config.epochs:
-        raise InterruptedError(f"finetune stopped after epoch {len(sweep)} of {config.epochs}; "
-                               f"run again to resume from {ckpt}")
+        elif b is None:
+            break
+        with autocast(device, tr.dtype):
+            logits = tr.net(normalize(b.clips, b.params, True))
+        loss = F.cross_entropy(logits.float(), b.labels)
+        if not bool(torch.isfinite(loss)):
+            raise FloatingPointError(f"finetuning diverged: the training loss is {float(loss)} at epoch "
+                                     f"{epoch + 1}, step {steps + 1}; no result is recorded (lower the learning "
+                                     "rate, or check the encoder with `avbench validate`)")
+        tr.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        tr.opt.step()
+        steps += 1
+        faults.point("finetune-step")
+        loss_sum += float(loss.detach()) * b.labels.numel()
+        correct += int((logits.argmax(1) == b.labels).sum())
+        seen += b.labels.numel()
+    return loss_sum, correct, seen, steps
+
+
+def _global_totals(loss_sum: float, correct: int, seen: int, device: torch.device) -> tuple[float, int, int]:
+    """(loss sum, correct, clips) summed over every rank."""
+    totals = torch.tensor([loss_sum, float(correct), float(seen)], dtype=torch.float64,
+                          device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(totals)
+    return float(totals[0]), int(totals[1]), int(totals[2])
+
+
+def _selected_epoch(sweep: list[dict[str, Any]], config: FinetuneConfig) -> int:
+    """The reported epoch (1-based): ``"paper"``, the best test top-1 (earliest on ties); ``"clean"``, the last."""
     if config.selection == "paper":
         tested = [e for e in sweep if "test_top1" in e]
-        best = max(tested, key=lambda e: (e["test_top1"], -e["epoch"]))["epoch"]
-    else:
-        best = config.epochs
-    scores, seen = scores_by_epoch[best]
-    return ClassifierResult(scores=scores[seen], selected={"epoch": best}, selection=config.selection,
-                            sweep=sweep, backend=f"torch-{device.type}",
-                            info={"epochs": config.epochs, "checkpoint": str(ckpt), "resumed_from_epoch": start,
-                                  "epochs_this_process": ran, "steps_this_process": steps, "tested": seen.tolist()})
+        return max(tested, key=lambda e: (e["test_top1"], -e["epoch"]))["epoch"]
+    return config.epochs
