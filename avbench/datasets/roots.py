@@ -15,7 +15,13 @@ from avbench.config import resolve_data_root
 from avbench.datasets import DATASETS
 from avbench.runtime.distributed import rank0_first
 
-__all__ = ["data_root", "detect_layout"]
+__all__ = ["configured_root", "data_root", "detect_layout"]
+
+
+def configured_root(dataset: str, explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The root given or configured for ``dataset`` (argument, environment, config file), or None; never the
+    synthetic set (``avbench reproduce`` wants real data or nothing)."""
+    return resolve_data_root(dataset, explicit)
 
 
 def data_root(dataset: str, explicit: str | os.PathLike[str] | None = None, *, cache_dir: Path,
@@ -23,7 +29,7 @@ def data_root(dataset: str, explicit: str | os.PathLike[str] | None = None, *, c
     """(the root of ``dataset``, whether it is the built-in SYNTHETIC set) (module docstring)."""
     from avbench.synth.defaults import synthetic_root
 
-    root = None if str(explicit) == "synthetic" else resolve_data_root(dataset, explicit)
+    root = None if str(explicit) == "synthetic" else configured_root(dataset, explicit)
     if root is not None:
         return Path(root), False
     quiet: Callable[[str], None] = lambda _m: None  # noqa: E731

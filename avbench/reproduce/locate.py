@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from avbench.config import resolve_data_root
+from avbench.datasets.roots import configured_root
 from avbench.reproduce.plan import PRETRAININGS
 
 PREFIX = {"video": "vid", "audio": "aud"}
@@ -43,7 +43,7 @@ def find_data(dataset: str, data_root: Path | None) -> tuple[Path | None, str]:
         for folder in DATA_FOLDERS.get(dataset, (dataset,)):
             if (data_root / folder).is_dir():
                 return data_root / folder, f"--data-root/{folder}"
-    configured = resolve_data_root(dataset)
+    configured = configured_root(dataset)
     if configured is not None and configured.is_dir():
         return configured, "environment/config"
     return None, ""

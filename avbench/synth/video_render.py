@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from avbench.media.encode import x264_options
 from avbench.synth.signals import class_signature, render
 
 
@@ -128,9 +129,12 @@ def encode_video(path: Path, frames: np.ndarray, times: np.ndarray, spec: VideoS
     """Encode ``frames`` ``[T, H, W, 3]`` uint8 shown at ``times`` (s) to ``path`` with PyAV; ``audio``
     ``[samples]`` float in [-1, 1] at ``spec.audio[1]`` Hz goes into a mono audio stream."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    options = {"crf": "30", "preset": "veryfast"} if spec.codec == "libx264" else {}
+    # one thread and fixed CPU flags: x264's AVX-512 code gave other bytes for the same frames run to run
+    options = x264_options(30) if spec.codec == "libx264" else {}
     with av.open(str(path), mode="w") as c:
         vs = c.add_stream(spec.codec, rate=spec.fps, options=options)
+        if spec.codec == "libx264":
+            vs.codec_context.thread_count = 1
         vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
         tb = Fraction(1, 1000) if spec.vfr else 1 / spec.fps
         if spec.vfr:

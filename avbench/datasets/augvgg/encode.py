@@ -3,7 +3,6 @@ in integer arithmetic, and AAC, in MP4 (:func:`encode_query`); :func:`sha256_fil
 from __future__ import annotations
 
 import hashlib
-import platform
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,28 +10,11 @@ import av
 import numpy as np
 import torch
 
+from avbench.media.encode import rgb_to_yuv420p, video_codec, x264_cpu_flags, x264_options  # noqa: F401
+
 #: seconds between keyframes (fixed GOP).
 GOP_SECONDS = 2
 AUDIO_BIT_RATE = 64000
-
-
-def video_codec() -> str:
-    """"libx264" when PyAV's FFmpeg has it, else "mpeg4"."""
-    try:
-        av.codec.Codec("libx264", "w")
-        return "libx264"
-    except Exception:  # UnknownCodecError and friends
-        return "mpeg4"
-
-
-def x264_cpu_flags() -> str:
-    """x264's ``asm`` setting: the x86-64 baseline (MMX2, SSE, SSE2) on x86-64, else 0 (C code).
-
-    x264's AVX-512 routines read memory they do not own: with them, the same frames encoded after other work in
-    the same process gave different bytes (x264 in PyAV 18's FFmpeg, Xeon with AVX-512). The baseline set is
-    present on every x86-64 CPU, encodes at about 90 % of the full speed, and gave the same bytes as x264's C code;
-    AVX2 gave other (deterministic) bytes, so a per-CPU choice would make outputs differ between machines."""
-    return "MMX2,SSE,SSE2" if platform.machine().lower() in ("x86_64", "amd64") else "0"
 
 
 def video_options(codec: str, gop: int | str) -> dict[str, str]:
@@ -40,28 +22,8 @@ def video_options(codec: str, gop: int | str) -> dict[str, str]:
     scene-cut keyframes) and fixed CPU flags (:func:`x264_cpu_flags`) for determinism; libx264 at CRF 23,
     preset veryfast."""
     if codec == "libx264":
-        return {"preset": "veryfast", "crf": "23", "threads": "1",
-                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:asm={x264_cpu_flags()}"}
+        return x264_options(23, extra=f"keyint={gop}:min-keyint={gop}:scenecut=0")
     return {"g": str(gop), "threads": "1"}
-
-
-def rgb_to_yuv420p(img: np.ndarray) -> np.ndarray:
-    """``[H, W, 3]`` uint8 RGB (H, W even) -> ``[3H/2, W]`` uint8 planar YUV 4:2:0 (Y, then U, then V, flattened),
-    BT.601 limited range with the usual integer coefficients, chroma the rounded mean of each 2x2 block.
-
-    Done here in integer arithmetic (exact and identical on every machine) rather than by swscale inside the
-    encoder, whose output depends on its SIMD paths."""
-    h, w = img.shape[:2]
-    r, g, b = (img[..., i].astype(np.int32) for i in range(3))
-    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
-    u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128
-    v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128
-
-    def half(c: np.ndarray) -> np.ndarray:
-        return (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2] + 2) >> 2
-
-    flat = np.concatenate([y.ravel(), half(u).ravel(), half(v).ravel()])
-    return flat.clip(0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
 
 
 def encode_query(path: Path, frames: np.ndarray, fps: Fraction, wave: torch.Tensor, sample_rate: int, *,
