@@ -18,21 +18,21 @@ from avbench.evaluation.record import Results, ids_sha
 from avbench.features.clips import columns, fuse, select
 from avbench.features.extract import ExtractedView, extract_view, view_summary
 from avbench.features.skips import SkipLog
-from avbench.features.spec import View
+from avbench.features.spec import ExtractionSpec
 from avbench.protocols.base import ClipFeatures
 
 __all__ = ["extract_views", "frozen_loop", "fusion_loop", "training_loop"]
 
-Views = dict[tuple[int, str], tuple[tuple[ExtractedView, View], tuple[ExtractedView, View]]]
+Views = dict[tuple[int, str], tuple[tuple[ExtractedView, ExtractionSpec], tuple[ExtractedView, ExtractionSpec]]]
 
 
 def _extract(plan: Plan, opts: Any, side: str, samples: list[Sample], sampling: Any, seed: int,
-             modality: str) -> tuple[ExtractedView, View]:
+             modality: str) -> tuple[ExtractedView, ExtractionSpec]:
     """One view (side x modality x seed) through the feature store: reused shards read, missing ones computed."""
-    view = View(side=side, modality=modality, clip=plan.clips[modality], sampling=sampling,
+    view = ExtractionSpec(side=side, modality=modality, clip=plan.clips[modality], sampling=sampling,
                 features=plan.feats[modality], layer=plan.layers[modality], seed=None)
     if view.random:
-        view = View(**{**view.__dict__, "seed": seed})
+        view = ExtractionSpec(**{**view.__dict__, "seed": seed})
     entry = plan.store.entry({**plan.base_key, "view": view.cache_fields(), "samples": ids_sha([s.id for s in samples])})
     what = f"{side} {modality} features" if len(plan.mods) == 2 else f"{side} features"
     label = f"{what} (seed {seed})" if view.random else what

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from avbench.datasets.base import Sample
 from avbench.encoder import Encoder
-from avbench.features.spec import ClipSource, DecodedSample, View, autocast, check_finite_output
+from avbench.features.spec import ClipSource, DecodedSample, ExtractionSpec, autocast, check_finite_output
 from avbench.media.audio_augment import AudioAugmentConfig, augment_spectrogram, augment_waveform
 from avbench.media.audio_decode import load_audio
 from avbench.media.clips import clip_starts, cut_clips
@@ -24,7 +24,7 @@ from avbench.features.pooling import probe_features, requested_layers
 class AudioClipSource(ClipSource):
     """Item i: sample ``positions[i]`` decoded once, its K windows ``[K, N]`` float32 cut and waveform-augmented."""
 
-    def __init__(self, samples: Sequence[Sample], positions: Sequence[int], view: View, sample_rate: int,
+    def __init__(self, samples: Sequence[Sample], positions: Sequence[int], view: ExtractionSpec, sample_rate: int,
                  augment: AudioAugmentConfig | None):
         super().__init__(samples, positions, view)
         self.sr, self.augment = sample_rate, augment
@@ -50,7 +50,7 @@ class AudioClipSource(ClipSource):
 class AudioPath:
     """Audio side of :func:`avbench.features.extract.extract_view`."""
 
-    def __init__(self, encoder: Encoder, view: View, device: torch.device, dtype: str):
+    def __init__(self, encoder: Encoder, view: ExtractionSpec, device: torch.device, dtype: str):
         self.encoder, self.view, self.device, self.dtype = encoder, view, device, dtype
         self.sr = encoder.meta.audio.sample_rate if encoder.meta.audio else 16000
         self.augment = AudioAugmentConfig.from_dict(view.sampling.augment) if view.sampling.augment else None

@@ -25,7 +25,7 @@ from avbench.runtime import faults
 from avbench.datasets.base import Sample
 from avbench.encoder import Encoder
 from avbench.features.skips import SkipLog
-from avbench.features.spec import DecodedSample, NonFiniteFeaturesError, NonFiniteOutput, View
+from avbench.features.spec import DecodedSample, ExtractionSpec, NonFiniteFeaturesError, NonFiniteOutput, View
 from avbench.features.store import ShardPlan, StoreEntry
 
 
@@ -37,7 +37,7 @@ class MediaPath(Protocol):
     def forward(self, x: torch.Tensor, extras: list[Any]) -> torch.Tensor: ...
 
 
-def media_path(encoder: Encoder, view: View, device: torch.device, dtype: str) -> MediaPath:
+def media_path(encoder: Encoder, view: ExtractionSpec, device: torch.device, dtype: str) -> MediaPath:
     if view.modality == "audio":
         from avbench.features.audio import AudioPath
 
@@ -204,7 +204,7 @@ def _work_counts(mine: int, rows: int, world_size: int) -> torch.Tensor:
     return counts
 
 
-def extract_view(encoder: Encoder, samples: Sequence[Sample], view: View, entry: StoreEntry, *,
+def extract_view(encoder: Encoder, samples: Sequence[Sample], view: ExtractionSpec, entry: StoreEntry, *,
                  device: torch.device, dtype: str = "float32", batch_size: int = 64, num_workers: int = 0,
                  shard_size: int = 32, rank: int = 0, world_size: int = 1,
                  progress: Callable[[int], None] | None = None, refresh: bool = False,
@@ -292,4 +292,4 @@ def view_summary(v: ExtractedView) -> dict[str, Any]:
             "skipped": len(v.skipped), "padded": len(v.padded), "damaged": len(v.damaged), **v.stats}
 
 
-__all__ = ["DecodedSample", "NonFiniteFeaturesError", "View", "ExtractedView", "extract_view", "media_path", "read_view", "view_summary"]
+__all__ = ["DecodedSample", "NonFiniteFeaturesError", "ExtractionSpec", "View", "ExtractedView", "extract_view", "media_path", "read_view", "view_summary"]

@@ -17,7 +17,7 @@ from avbench.taskcard import AudioClip, ClipSampling, Features, VideoClip
 
 
 @dataclass(frozen=True)
-class View:
+class ExtractionSpec:
     """Everything about one side of a protocol that changes its features (part of the cache key).
 
     seed is None when the side has no randomness (uniform windows, no augmentation)."""
@@ -96,7 +96,7 @@ class ClipSource(Dataset):
     Subclasses implement :meth:`cut`. A file the decoder rejects, or a decoder crash, becomes a
     :class:`DecodedSample` with the reason (the run goes on and records the skip)."""
 
-    def __init__(self, samples: Sequence[Sample], positions: Sequence[int], view: View):
+    def __init__(self, samples: Sequence[Sample], positions: Sequence[int], view: ExtractionSpec):
         self.samples, self.positions, self.view = samples, positions, view
 
     def __len__(self) -> int:
@@ -120,3 +120,7 @@ class ClipSource(Dataset):
             return DecodedSample(pos, None, error=str(exc.reason))
         except Exception as exc:  # a decoder crash must not end the run; it is recorded with its type
             return DecodedSample(pos, None, error=f"decoder failure: {type(exc).__name__}: {exc}")
+
+
+#: the name before the redesign (an SSL pretraining *view* is another thing: avbench.pretrain.views)
+View = ExtractionSpec

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from avbench.datasets.base import Sample
 from avbench.encoder import Encoder
-from avbench.features.spec import ClipSource, DecodedSample, View, autocast, check_finite_output
+from avbench.features.spec import ClipSource, DecodedSample, ExtractionSpec, autocast, check_finite_output
 from avbench.media.seeding import generator_for
 from avbench.media.video_augment import VideoAugmentConfig, apply_cutout, transform_clips
 from avbench.media.video_decode import decode_clips
@@ -53,7 +53,7 @@ def channels_last_3d_(module: torch.nn.Module) -> torch.nn.Module:
 class VideoPath:
     """Video side of :func:`avbench.features.extract.extract_view`."""
 
-    def __init__(self, encoder: Encoder, view: View, device: torch.device, dtype: str):
+    def __init__(self, encoder: Encoder, view: ExtractionSpec, device: torch.device, dtype: str):
         self.encoder, self.view, self.device, self.dtype = encoder, view, device, dtype
         self.augment = VideoAugmentConfig.from_dict(view.sampling.augment) if view.sampling.augment else None
         self.size = view.clip.size

@@ -20,7 +20,7 @@ from _e2e.timers import StageTimers, instrumented
 from avbench.datasets import get_dataset
 from avbench.encoder import Encoder
 from avbench.evaluation.runner import RunOptions, _clip_features, run
-from avbench.features.extract import ExtractedView, View, extract_view
+from avbench.features.extract import ExtractedView, ExtractionSpec, extract_view
 from avbench.features.pooling import resolve_layer
 from avbench.features.store import FeatureStore
 from avbench.media.video_decode import decode_clips
@@ -43,13 +43,13 @@ def card_overrides(task: str, args: argparse.Namespace, device: torch.device) ->
     return out
 
 
-def make_view(card: TaskCard, side: str, layer: str, seed: int = 0) -> View:
+def make_view(card: TaskCard, side: str, layer: str, seed: int = 0) -> ExtractionSpec:
     """The view ``avbench.evaluation.runner.run`` builds for ``side`` (seeded only when it is random)."""
     modality = card.modality
-    view = View(side=side, modality=modality, clip=card.audio if modality == "audio" else card.video,
+    view = ExtractionSpec(side=side, modality=modality, clip=card.audio if modality == "audio" else card.video,
                 sampling=card.train if side == "train" else card.test, features=card.features, layer=layer,
                 seed=None)
-    return View(**{**view.__dict__, "seed": seed}) if view.random else view
+    return ExtractionSpec(**{**view.__dict__, "seed": seed}) if view.random else view
 
 
 def measure_stages(encoder: Encoder, card: TaskCard, root: Path, device: torch.device, dtype: str, batch: int,

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from avbench.datasets.base import Sample
-from avbench.features.spec import DecodedSample, View
+from avbench.features.spec import DecodedSample, ExtractionSpec
 from avbench.features.skips import SkipLog
 from avbench.features.video import VideoPath
 from avbench.media.seeding import derive_seed, generator_for
@@ -46,9 +46,9 @@ def _loader(path: VideoPath, samples: Sequence[Sample], order: Sequence[int], wo
                       prefetch_factor=4 if workers else None)
 
 
-def epoch_view(view: View, seed: int, epoch: int) -> View:
+def epoch_view(view: ExtractionSpec, seed: int, epoch: int) -> ExtractionSpec:
     """The training view of ``epoch`` (0-based): same sampling and augmentation, its own seed."""
-    return View(**{**view.__dict__, "seed": derive_seed(seed, "epoch", epoch)})
+    return ExtractionSpec(**{**view.__dict__, "seed": derive_seed(seed, "epoch", epoch)})
 
 
 def train_batches(path: VideoPath, samples: Sequence[Sample], labels: Sequence[int], *, seed: int, epoch: int,

@@ -11,7 +11,7 @@ import torch.distributed as dist
 
 from avbench.datasets.base import Sample
 from avbench.encoder import Encoder
-from avbench.features.spec import View
+from avbench.features.spec import ExtractionSpec
 from avbench.features.video import VideoPath
 from avbench.features.skips import SkipLog
 from avbench.protocols.finetune.data import epoch_view, test_batches, train_batches
@@ -50,8 +50,8 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
     model = FinetuneModel(enc, layer, card.features.pool, trunk_dim(enc, card, layer, device), n_classes,
                           clf.dropout, init_seed=seed)
     base = dict(modality="video", clip=card.video, features=card.features, layer=layer)
-    train_view = View(side="train", sampling=card.train, seed=seed, **base)
-    test_path = VideoPath(enc, View(side="test", sampling=card.test, seed=None, **base), device, dtype)
+    train_view = ExtractionSpec(side="train", sampling=card.train, seed=seed, **base)
+    test_path = VideoPath(enc, ExtractionSpec(side="test", sampling=card.test, seed=None, **base), device, dtype)
     cutout = test_path.augment  # None for the test view
     train_augment = VideoPath(enc, train_view, device, dtype).augment
     skips = SkipLog()
