@@ -137,8 +137,3 @@ def test_the_checks_can_fail(tmp_path):
     assert found == [["pkg.a", "pkg.sub.b"]]
     assert long_functions([pkg / "sub" / "b.py"], MAX_FUNCTION_LINES) == ["b.py:2 g (91 lines)"]
 
-
-# The limits are met milestone by milestone; until then the tree checks are expected to fail.
-for _test in (test_no_function_over_80_lines,):
-    globals()[_test.__name__] = pytest.mark.xfail(reason="issue 16: met by the redesign's milestones",
-                                                  strict=True)(_test)

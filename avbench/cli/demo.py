@@ -55,7 +55,7 @@ def run_demo(*, weights: Path = SHIPPED, cache_dir: str | None = None, out_dir: 
 
     from avbench.config import resolve_cache_dir
     from avbench.evaluation.runner import RunOptions, run
-    from avbench.synth.defaults import synthetic_root
+    from avbench.datasets.roots import data_root
 
     cache = resolve_cache_dir(cache_dir)
     pretrained = build(weights=weights)
@@ -65,7 +65,7 @@ def run_demo(*, weights: Path = SHIPPED, cache_dir: str | None = None, out_dir: 
         raise ValueError(f"{weights}: its architecture differs from the small CrissCross config in more than width")
     rows = []
     for task, world_set, overrides in DEMO_TASKS:
-        root = synthetic_root(world_set, cache, log=log)
+        root, _synthetic = data_root(world_set, "synthetic", cache_dir=cache, log=log)
         results = {}
         for label, enc in (("random init", random_init), ("CrissCross SSL", pretrained)):
             opts = RunOptions(cache_dir=str(cache), out_dir=out_dir, num_workers=workers, log=log, progress=progress,

@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +35,8 @@ from avbench.config import resolve_cache_dir
 from avbench.results import device_description, git_sha, packages
 from avbench.pretrain.data import PretrainDataset, Sources, collate, resolve_sources
 from avbench.pretrain.method import Pretrainer, get_method, resolve_config
-from avbench.pretrain.optim import LARC, build_optimizer, flatten_state, lr_factor, set_lr, unflatten_state
-
-KEEP_CHECKPOINTS = 2
-
+from avbench.pretrain.checkpoints import atomic_write_text, latest_checkpoint, load_checkpoint, save_checkpoint
+from avbench.pretrain.optim import LARC, build_optimizer, lr_factor, set_lr
 
 @dataclass
 class PretrainOptions:
@@ -62,12 +58,6 @@ class PretrainOptions:
     extra_card: dict[str, Any] = field(default_factory=dict)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _config_hash(cfg: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -82,50 +72,6 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
         elif va != vb:
             out.append(f"{prefix}{k}: {va!r} -> {vb!r}")
     return out
-
-
-# ---- checkpoints ------------------------------------------------------------------------------------------------
-def save_checkpoint(out: Path, model: nn.Module, optimizer: Any, state: dict[str, Any]) -> Path:
-    """Write ``checkpoints/step-<N>`` (model + optimizer safetensors, state.json), then point ``LATEST`` at it."""
-    from safetensors.torch import save_file
-
-    ckpts = out / "checkpoints"
-    final = ckpts / f"step-{state['step']:08d}"
-    tmp = ckpts / f".step-{state['step']:08d}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model_state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    save_file(model_state, str(tmp / "model.safetensors"))
-    tensors, meta = flatten_state(optimizer.state_dict())
-    save_file(tensors, str(tmp / "optimizer.safetensors"), metadata={"optimizer": meta})
-    (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
-    faults.point("pretrain-checkpoint")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    _atomic_text(ckpts / "LATEST", final.name + "\n")
-    for old in sorted(p for p in ckpts.glob("step-*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    pointer = out / "checkpoints" / "LATEST"
-    if not pointer.is_file():
-        return None
-    path = out / "checkpoints" / pointer.read_text().strip()
-    return path if (path / "state.json").is_file() else None
-
-
-def load_checkpoint(path: Path, model: nn.Module, optimizer: Any) -> dict[str, Any]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
-    with safe_open(str(path / "optimizer.safetensors"), framework="pt") as fh:
-        meta = (fh.metadata() or {})["optimizer"]
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    optimizer.load_state_dict(unflatten_state(tensors, meta))
-    return json.loads((path / "state.json").read_text())
 
 
 # ---- the loop ----------------------------------------------------------------------------------------------------
@@ -153,16 +99,83 @@ def _read_history(path: Path, upto: int) -> list[dict[str, Any]]:
     return [r for r in rows if r["step"] <= upto]
 
 
+@dataclass
+class _Run:
+    """Everything one pretraining run holds while it trains (built once by :func:`_setup`)."""
+
+    method: str
+    preset: str
+    opts: PretrainOptions
+    out: Path
+    rank: int
+    world: int
+    log: Callable[[str], None]
+    sources: Sources
+    cfg: Any
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    autocast: contextlib.AbstractContextManager
+    model: Pretrainer
+    base: Any  # the optimizer LARC wraps (or the optimizer itself)
+    optimizer: Any
+    resolved: dict[str, Any]
+    cfg_hash: str
+    dataset: PretrainDataset
+    steps_per_epoch: int
+    total_steps: int
+    last_step: int
+    warmup: int
+    step: int = 0
+    start_step: int = 0
+    done_here: int = 0
+    empty_steps: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
 def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | None = None,
              options: PretrainOptions) -> Path | None:
     """Train ``method`` and export its encoder; returns ``OUT/encoder.safetensors`` (None on ranks > 0, or when
     stopped early by ``stop_after_steps``). See the module docstring for the output layout."""
+    run = _setup(method, preset, overrides, options)
+    _resume(run)
+    tc, opts = run.cfg.train, run.opts
+    net: nn.Module = run.model
+    if run.world > 1:
+        net = nn.parallel.DistributedDataParallel(run.model, find_unused_parameters=True,
+                                                  device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    scaler = torch.amp.GradScaler(run.device.type, enabled=run.amp_dtype == torch.float16)
+    run.log(f"pretraining {method} ({preset}) on {run.sources.description}: {len(run.sources.items)} videos, "
+            f"{run.steps_per_epoch} steps/epoch x {tc.epochs} epochs (batch {tc.batch_size}, {run.world} "
+            f"process(es), {device_description(run.device)}, amp {run.amp_dtype or 'off'})")
+    skips = _SkipWriter(run.out / f"skipped.rank{run.rank}.jsonl", run.log)
+    t_start = time.perf_counter()
+    with _progress(opts.progress and run.rank == 0, run.last_step, run.step) as advance:
+        while run.step < run.last_step:
+            for batch in _epoch_loader(run):
+                stopped = _train_step(run, net, scaler, batch, skips, advance)
+                if stopped:
+                    if run.world > 1:
+                        torch.distributed.barrier()
+                    return None
+    if run.world > 1:
+        torch.distributed.barrier()
+    if run.rank != 0:
+        return None
+    opts.extra_card.setdefault("steps_without_update_this_process", run.empty_steps)
+    opts.extra_card.setdefault("steps_this_process", run.done_here)
+    opts.extra_card.setdefault("resumed_from_step", run.start_step)
+    return export(run.out, run.model, method=method, preset=preset, resolved=run.resolved, sources=run.sources,
+                  history=run.history, wall=time.perf_counter() - t_start, device=run.device, opts=opts,
+                  step=run.step, total_steps=run.total_steps)
+
+
+def _setup(method: str, preset: str, overrides: dict[str, Any] | None, opts: PretrainOptions) -> _Run:
+    """Resolve the config and the data, build the model, optimizer and data set; bad settings fail here, before
+    any step."""
     from avbench.runtime.sync_bn import sync_batchnorm
     from avbench.runtime.distributed import dist_context
     from avbench.taskcard import deep_merge
 
-    opts = options
-    out = Path(opts.out)
     rank, world = dist_context()
     log = opts.log if rank == 0 else (lambda _m: None)
     cls = get_method(method)
@@ -188,13 +201,11 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
     model.to(device)
     if world > 1:
         sync_batchnorm(model, device)
-    groups = model.param_groups()
-    base = build_optimizer(groups, name=tc.optimizer, weight_decay=tc.weight_decay, betas=tc.betas,
+    base = build_optimizer(model.param_groups(), name=tc.optimizer, weight_decay=tc.weight_decay, betas=tc.betas,
                            momentum=tc.momentum)
     optimizer: Any = LARC(base, tc.larc_trust) if tc.larc else base
     resolved = {"method": method, "preset": preset, "config": cfg.model_dump(mode="json"),
                 "data": opts.data, "seed": opts.seed, "init_seed": opts.init_seed, "world_size": world}
-    cfg_hash = _config_hash(resolved)
 
     dataset = PretrainDataset(sources.items, model.sampler(), fps=model.encoder.arch.fps,
                               sample_rate=model.encoder.arch.logmel().sample_rate, seed=opts.seed,
@@ -206,127 +217,122 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
             f"{opts.decode_cache_mb:g}, {time.perf_counter() - t0:.1f} s)")
     steps_per_epoch = len(dataset) // tc.batch_size
     total_steps = steps_per_epoch * tc.epochs
-    last_step = min(total_steps, tc.max_steps or total_steps)
-    warmup = int(round(tc.warmup_epochs * steps_per_epoch))
-    final_ratio = tc.final_lr / tc.lr
+    return _Run(method=method, preset=preset, opts=opts, out=Path(opts.out), rank=rank, world=world, log=log,
+                sources=sources, cfg=cfg, device=device, amp_dtype=amp_dtype, autocast=autocast, model=model,
+                base=base, optimizer=optimizer, resolved=resolved, cfg_hash=_config_hash(resolved), dataset=dataset,
+                steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                last_step=min(total_steps, tc.max_steps or total_steps),
+                warmup=int(round(tc.warmup_epochs * steps_per_epoch)))
 
-    step = 0
-    start_step = 0
-    history: list[dict[str, Any]] = []
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = latest_checkpoint(out)
-    if ckpt is not None:
-        state = json.loads((ckpt / "state.json").read_text())
-        if state["config_hash"] != cfg_hash:
-            diff = _diff(state["resolved"], json.loads(json.dumps(resolved, default=str)))
-            raise ValueError(f"{out} holds a run with another configuration ({'; '.join(diff[:6])}); "
-                             "use a new --out or the same settings to resume")
-        load_checkpoint(ckpt, model, optimizer)
-        step = start_step = state["step"]
-        log(f"resuming from {ckpt} (step {step} of {last_step})")
-        history = _read_history(out / "history.jsonl", step)
-        if rank == 0:
-            _atomic_text(out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-    elif rank == 0:
-        for stale in ("history.jsonl", f"skipped.rank{rank}.jsonl"):
-            (out / stale).unlink(missing_ok=True)
 
-    net: nn.Module = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                                  find_unused_parameters=True)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    log(f"pretraining {method} ({preset}) on {sources.description}: {len(sources.items)} videos, "
-        f"{steps_per_epoch} steps/epoch x {tc.epochs} epochs (batch {tc.batch_size}, {world} process(es), "
-        f"{device_description(device)}, amp {amp_dtype or 'off'})")
+def _resume(run: _Run) -> None:
+    """Continue from ``OUT``'s latest checkpoint (refused, naming the differing keys, if its config differs); a
+    fresh run clears this rank's stale history and skip files."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    ckpt = latest_checkpoint(run.out)
+    if ckpt is None:
+        if run.rank == 0:
+            for stale in ("history.jsonl", f"skipped.rank{run.rank}.jsonl"):
+                (run.out / stale).unlink(missing_ok=True)
+        return
+    state = json.loads((ckpt / "state.json").read_text())
+    if state["config_hash"] != run.cfg_hash:
+        diff = _diff(state["resolved"], json.loads(json.dumps(run.resolved, default=str)))
+        raise ValueError(f"{run.out} holds a run with another configuration ({'; '.join(diff[:6])}); "
+                         "use a new --out or the same settings to resume")
+    load_checkpoint(ckpt, run.model, run.optimizer)
+    run.step = run.start_step = state["step"]
+    run.log(f"resuming from {ckpt} (step {run.step} of {run.last_step})")
+    run.history = _read_history(run.out / "history.jsonl", run.step)
+    if run.rank == 0:
+        atomic_write_text(run.out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in run.history))
 
-    skipped_path = out / f"skipped.rank{rank}.jsonl"
-    skipped_seen = {json.loads(x)["id"] for x in skipped_path.read_text().splitlines()} if skipped_path.is_file() else set()
-    t_start = time.perf_counter()
-    done_here = 0
-    empty_steps = 0
-    progress_cm = _progress(opts.progress and rank == 0, last_step, step)
-    with progress_cm as advance:
-        while step < last_step:
-            epoch, in_epoch = divmod(step, steps_per_epoch)
-            dataset.epoch = epoch
-            perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(opts.seed * 100003 + epoch))
-            steps_left = min(steps_per_epoch, in_epoch + (last_step - step)) - in_epoch
-            order = perm[in_epoch * tc.batch_size:(in_epoch + steps_left) * tc.batch_size]
-            mine = order.view(steps_left, tc.batch_size)[:, rank::world].reshape(-1).tolist()
-            loader = torch.utils.data.DataLoader(dataset, batch_size=tc.batch_size // world, sampler=mine,
-                                                 num_workers=opts.workers, collate_fn=collate, drop_last=False,
-                                                 persistent_workers=False)
-            net.train()
-            for batch in loader:
-                t0 = time.perf_counter()
-                for sid, path, reason in batch.pop("skipped"):
-                    if sid not in skipped_seen:
-                        skipped_seen.add(sid)
-                        with skipped_path.open("a") as fh:
-                            fh.write(json.dumps({"id": sid, "path": path, "reason": reason}) + "\n")
-                        log(f"skipped {path}: {reason}")
-                n_good = int(batch["index"].numel()) if "index" in batch else 0
-                usable = torch.tensor(int(n_good >= 2))
-                if world > 1:  # every rank must agree, or the gradient all-reduce would hang
-                    torch.distributed.all_reduce(usable, op=torch.distributed.ReduceOp.MIN)
-                if not usable:
-                    # BatchNorm needs two samples: the step is counted (the schedule and data order stay those of
-                    # the uninterrupted run) but makes no update; the card counts such steps
-                    step += 1
-                    done_here += 1
-                    empty_steps += 1
-                    log(f"step {step}: fewer than 2 decodable videos in a batch; no update (see {skipped_path})")
-                    faults.point("pretrain")
-                    continue
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                set_lr(optimizer, lr_factor(step, total_steps=total_steps, warmup_steps=warmup,
-                                            final_ratio=final_ratio))
-                with autocast:
-                    loss, terms = net(batch)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"step {step}: loss is {loss.item()}; terms {terms}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if tc.larc:
-                    scaler.unscale_(base)
-                    optimizer.step()
-                    scaler.update()
-                else:
-                    scaler.step(optimizer)
-                    scaler.update()
-                model.after_step(batch)
-                step += 1
-                done_here += 1
-                rate = n_good * world / max(1e-9, time.perf_counter() - t0)
-                row = {"step": step, "epoch": epoch, "loss": float(loss.detach()), **terms,
-                       "lr": optimizer.param_groups[0]["lr"], "clips_per_s": rate}
-                if rank == 0:
-                    history.append(row)
-                    with (out / "history.jsonl").open("a") as fh:
-                        fh.write(json.dumps(row) + "\n")
-                advance(row)
-                end_of_epoch = step % steps_per_epoch == 0
-                due = tc.checkpoint_every and step % tc.checkpoint_every == 0
-                if rank == 0 and (due or (not tc.checkpoint_every and end_of_epoch) or step == last_step):
-                    save_checkpoint(out, model, optimizer, {"step": step, "epoch": epoch, "config_hash": cfg_hash,
-                                                            "resolved": resolved})
-                faults.point("pretrain")
-                if opts.stop_after_steps is not None and done_here >= opts.stop_after_steps:
-                    if world > 1:
-                        torch.distributed.barrier()
-                    return None
-            del loader
-    if world > 1:
-        torch.distributed.barrier()
-    if rank != 0:
-        return None
-    wall = time.perf_counter() - t_start
-    opts.extra_card.setdefault("steps_without_update_this_process", empty_steps)
-    opts.extra_card.setdefault("steps_this_process", done_here)
-    opts.extra_card.setdefault("resumed_from_step", start_step)
-    return export(out, model, method=method, preset=preset, resolved=resolved, sources=sources, history=history,
-                  wall=wall, device=device, opts=opts, step=step, total_steps=total_steps)
+
+def _epoch_loader(run: _Run) -> torch.utils.data.DataLoader:
+    """The batches left in the current epoch for this rank: the order is a function of (seed, epoch), so a resumed
+    run sees exactly the batches the uninterrupted run would have."""
+    tc = run.cfg.train
+    epoch, in_epoch = divmod(run.step, run.steps_per_epoch)
+    run.dataset.epoch = epoch
+    perm = torch.randperm(len(run.dataset), generator=torch.Generator().manual_seed(run.opts.seed * 100003 + epoch))
+    steps_left = min(run.steps_per_epoch, in_epoch + (run.last_step - run.step)) - in_epoch
+    order = perm[in_epoch * tc.batch_size:(in_epoch + steps_left) * tc.batch_size]
+    mine = order.view(steps_left, tc.batch_size)[:, run.rank::run.world].reshape(-1).tolist()
+    return torch.utils.data.DataLoader(run.dataset, batch_size=tc.batch_size // run.world, sampler=mine,
+                                       num_workers=run.opts.workers, collate_fn=collate, drop_last=False,
+                                       persistent_workers=False)
+
+
+class _SkipWriter:
+    """Appends each newly skipped video of this rank to ``skipped.rank<R>.jsonl`` (once per id) and logs it."""
+
+    def __init__(self, path: Path, log: Callable[[str], None]) -> None:
+        self.path, self.log = path, log
+        self.seen = {json.loads(x)["id"] for x in path.read_text().splitlines()} if path.is_file() else set()
+
+    def add(self, skipped: list[tuple[str, str, str]]) -> None:
+        for sid, path, reason in skipped:
+            if sid not in self.seen:
+                self.seen.add(sid)
+                with self.path.open("a") as fh:
+                    fh.write(json.dumps({"id": sid, "path": path, "reason": reason}) + "\n")
+                self.log(f"skipped {path}: {reason}")
+
+
+def _train_step(run: _Run, net: nn.Module, scaler: torch.amp.GradScaler, batch: dict[str, Any], skips: _SkipWriter,
+                advance: Callable[[dict[str, Any]], None]) -> bool:
+    """One optimizer step (or a counted step without update when fewer than 2 videos decoded), its history row
+    and its checkpoint when due; True when ``stop_after_steps`` says to stop here."""
+    tc, opts = run.cfg.train, run.opts
+    t0 = time.perf_counter()
+    epoch = run.step // run.steps_per_epoch
+    skips.add(batch.pop("skipped"))
+    n_good = int(batch["index"].numel()) if "index" in batch else 0
+    usable = torch.tensor(int(n_good >= 2))
+    if run.world > 1:  # every rank must agree, or the gradient all-reduce would hang
+        torch.distributed.all_reduce(usable, op=torch.distributed.ReduceOp.MIN)
+    if not usable:
+        # BatchNorm needs two samples: the step is counted (the schedule and data order stay those of the
+        # uninterrupted run) but makes no update; the card counts such steps
+        run.step += 1
+        run.done_here += 1
+        run.empty_steps += 1
+        run.log(f"step {run.step}: fewer than 2 decodable videos in a batch; no update (see {skips.path})")
+        faults.point("pretrain")
+        return False
+    batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
+    set_lr(run.optimizer, lr_factor(run.step, total_steps=run.total_steps, warmup_steps=run.warmup,
+                                    final_ratio=tc.final_lr / tc.lr))
+    with run.autocast:
+        loss, terms = net(batch)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"step {run.step}: loss is {loss.item()}; terms {terms}")
+    run.optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if tc.larc:
+        scaler.unscale_(run.base)
+        run.optimizer.step()
+    else:
+        scaler.step(run.optimizer)
+    scaler.update()
+    run.model.after_step(batch)
+    run.step += 1
+    run.done_here += 1
+    rate = n_good * run.world / max(1e-9, time.perf_counter() - t0)
+    row = {"step": run.step, "epoch": epoch, "loss": float(loss.detach()), **terms,
+           "lr": run.optimizer.param_groups[0]["lr"], "clips_per_s": rate}
+    if run.rank == 0:
+        run.history.append(row)
+        with (run.out / "history.jsonl").open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+    advance(row)
+    end_of_epoch = run.step % run.steps_per_epoch == 0
+    due = tc.checkpoint_every and run.step % tc.checkpoint_every == 0
+    if run.rank == 0 and (due or (not tc.checkpoint_every and end_of_epoch) or run.step == run.last_step):
+        save_checkpoint(run.out, run.model, run.optimizer, {"step": run.step, "epoch": epoch,
+                                                            "config_hash": run.cfg_hash, "resolved": run.resolved})
+    faults.point("pretrain")
+    return opts.stop_after_steps is not None and run.done_here >= opts.stop_after_steps
 
 
 class _progress:
@@ -387,7 +393,7 @@ def export(out: Path, model: Pretrainer, *, method: str, preset: str, resolved: 
     path = save_two_tower(model.encoder.cpu(), out / "encoder.safetensors", card=card,
                           pretraining_data=f"{method} on {pretraining_data}")
     card["encoder_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    _atomic_text(out / "card.json", json.dumps(card, indent=1, sort_keys=True, default=str) + "\n")
+    atomic_write_text(out / "card.json", json.dumps(card, indent=1, sort_keys=True, default=str) + "\n")
     if history:
         plot_history(history, out / "loss_curve.png", title=f"{method} ({preset}) on {pretraining_data}")
     return path
