@@ -16,12 +16,13 @@ import hashlib
 import json
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, SerializerFunctionWrapHandler, ValidationError,
+                      field_validator, model_serializer, model_validator)
 
-from avbench.protocols.base import ProtocolSettings
+from avbench.protocols.base import ProtocolSettings, omit_new_defaults
 
 
 class TaskCardError(ValueError):
@@ -29,7 +30,16 @@ class TaskCardError(ValueError):
 
 
 class _Strict(BaseModel):
+    """Unknown keys are errors; values frozen. Options added after cards were first hashed are listed in
+    ``omit_when_default``: while they hold their default they are left out of the resolved card, so cards that do not
+    use them keep their hash, their cache keys and their records (:func:`avbench.protocols.base.omit_new_defaults`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    omit_when_default: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return omit_new_defaults(self, handler(self))
 
 
 class AudioClip(_Strict):
