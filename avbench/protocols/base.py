@@ -159,7 +159,15 @@ class Protocol:
         if any(m.startswith("recall") for m in card.metrics):
             raise ValueError("recall@k metrics belong to retrieval cards (classifier.type: retrieval)")
 
+    def epoch_views(self, settings: Any) -> int:
+        """How many training views, one per epoch, the protocol trains on with these settings: 0 (default) = one
+        training view, extracted once; N = the evaluation core extracts N seeded views (new random clips and
+        augmentation per epoch, each cached under its own key) and passes them to :meth:`classify` as
+        ``epoch_train`` (a list of N :class:`ClipFeatures` of the same samples as ``train``, which is view 0)."""
+        return 0
+
     def classify(self, settings: Any, train: ClipFeatures, test: ClipFeatures, *, seed: int, device: str,
                  n_classes: int) -> ProtocolResult:
-        """Fit on ``train`` and score every ``test`` sample (frozen-feature protocols)."""
+        """Fit on ``train`` and score every ``test`` sample (frozen-feature protocols). A protocol whose
+        :meth:`epoch_views` is non-zero also takes ``epoch_train``."""
         raise NotImplementedError(f"protocol {self.name!r} does not classify frozen features")
