@@ -75,14 +75,28 @@ class ClipSampling(_Strict):
     clips: clips per sample; sampling: "uniform" (evenly spaced windows), "random" (seeded per sample) or
       "synced" (random, at the same time in the audio and the video stream: audio-visual cards);
     augment: augmentation parameters (owned by the protocol, validated by the media module);
-    trim_to_first_clip: cut the input to its first clip length before windowing — reproduces the released
-      CrissCross ESC-50 2-s test code, whose 10 windows are then identical (off by default).
+    trim_to_first_clip: cut the input to its first clip length before windowing (the released CrissCross
+      ESC-50 2-s test: every window then holds the first 2 s);
+    windows (audio, uniform, unaugmented sides): "waveform" (each window cut from the waveform and sent through the
+      front end on its own: ``1 + N // hop`` frames with the front end's edge padding) or "spectrogram" (the released
+      CrissCross dense test, ``audio_db.py:85-110``: ONE front-end pass over the whole (trimmed) recording, windows
+      of ``int(seconds * frames_per_second)`` frames cut at ``linspace(0, frames - width, K).astype(int)``: ESC-50
+      2 s: 200 of 201 frames at offsets 0 x 9 and 1; 5 s: 500 of 501; DCASE: 100-frame windows of the 30-s map).
     """
 
     clips: int = Field(gt=0)
     sampling: Literal["uniform", "random", "synced"]
     augment: dict[str, Any] | None = None
     trim_to_first_clip: bool = False
+    windows: Literal["waveform", "spectrogram"] = "waveform"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"windows"})
+
+    @model_validator(mode="after")
+    def _spectrogram_windows(self) -> "ClipSampling":
+        if self.windows == "spectrogram" and (self.sampling != "uniform" or self.augment):
+            raise ValueError("windows: spectrogram cuts the uniform, unaugmented test windows of one front-end pass "
+                             "(the released dense test); random or augmented sides cut waveforms")
+        return self
 
 
 class Pooling(_Strict):
@@ -184,6 +198,8 @@ class TaskCard(_Strict):
             raise ValueError("'features_audio' belongs to audiovisual cards only")
         if self.modality == "video" and self.video is None:
             raise ValueError("a video task needs a 'video' clip block")
+        if self.modality != "audio" and "spectrogram" in (self.train.windows, self.test.windows):
+            raise ValueError("windows: spectrogram is an audio-card reading (one front-end pass per recording)")
         if not self.splits:
             raise ValueError("'splits' must name at least one split")
         protocol.check_card(self)
