@@ -41,14 +41,16 @@ _RETRIEVAL = ("recall1", "recall5", "recall20")
 
 FAMILIES: tuple[Family, ...] = (
     Family("sound", "Sound classification (frozen audio features)",
-           (("esc50", ("top1",)), ("esc50-5s", ("top1",)), ("dcase", ("top1",)))),
+           (("esc50", ("top1",)), ("esc50-5s", ("top1",)), ("esc50-released", ("top1",)),
+            ("esc50-5s-released", ("top1",)), ("dcase", ("top1",)))),
     Family("linear", "Action recognition, frozen video trunk (linear classifier)",
            (("ucf101-linear", ("top1",)), ("hmdb51-linear", ("top1",)), ("ucf101-linear-32f", ("top1",)),
             ("hmdb51-linear-32f", ("top1",)), ("kinetics400-linear", ("top1",)),
             ("kinetics400-linear-layers", ("top1",)))),
     Family("finetune", "Action recognition, full finetuning",
            (("ucf101-finetune", ("top1",)), ("hmdb51-finetune", ("top1",)), ("ucf101-finetune-32f", ("top1",)),
-            ("hmdb51-finetune-32f", ("top1",)))),
+            ("hmdb51-finetune-32f", ("top1",)), ("ucf101-finetune-audioset", ("top1",)),
+            ("hmdb51-finetune-audioset", ("top1",)), ("hmdb51-finetune-32f-audioset", ("top1",)))),
     Family("retrieval", "Video retrieval and nearest-neighbour classification (frozen, split 1)",
            (("ucf101-retrieval", _RETRIEVAL), ("hmdb51-retrieval", _RETRIEVAL), ("ucf101-knn", ("top1",)),
             ("hmdb51-knn", ("top1",)))),
