@@ -57,12 +57,20 @@ class VideoClip(_Strict):
     resize: short side (px) an UNAUGMENTED clip is resized to before its centre ``size`` crop (the pinned test
       transform; default ``round(size / 0.875)``: 256 for 224, 128 for 112). Videos shorter than a clip are
       padded by cyclic repetition of their frames (the reference ``pad_missing``) and counted in the record.
+    rate: "card" (default): frames at the card's ``fps``, except for an encoder that declares a NATIVE rate
+      (``Encoder.native_fps``: trained at one rate, it takes no other, e.g. AVCL at 25 fps), which runs at that rate
+      over the card's clip span; "encoder": always the encoder's native rate (refused for an encoder that declares
+      none). At the encoder's rate the clip keeps its span: ``frames = floor(card.frames * rate / card.fps + 0.5)``
+      (8 frames at 16 fps -> 13 at 25 fps, 0.52 s for 0.5 s); the record's ``features.video_rate`` carries the
+      rate and frames actually used (:func:`avbench.evaluation.rate.resolve_video_rate`).
     """
 
     frames: int = Field(gt=0)
     fps: float = Field(default=16.0, gt=0)
     size: int = Field(gt=0)
     resize: int | None = Field(default=None, gt=0)
+    rate: Literal["card", "encoder"] = "card"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"rate"})
 
     @property
     def test_resize(self) -> int:

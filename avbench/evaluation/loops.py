@@ -170,7 +170,7 @@ def training_loop(plan: Plan, opts: Any, results: Results, skips: SkipLog) -> bo
                 shutil.rmtree(ckpt, ignore_errors=True)
             t0 = time.perf_counter()
             result, tr, te, log = plan.protocol.run_split(
-                encoder=plan.encoder, card=plan.card, layer=plan.layer, train=tr_s, test=te_s,
+                encoder=plan.encoder, card=plan.run_card, layer=plan.layer, train=tr_s, test=te_s,
                 n_classes=plan.n_classes, seed=seed, device=plan.device, dtype=opts.dtype, workers=opts.num_workers,
                 checkpoint_dir=ckpt, log=opts.log)
             skips.merge_log(log)
