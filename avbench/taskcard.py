@@ -97,13 +97,18 @@ class ClipSampling(_Strict):
     augment: dict[str, Any] | None = None
     trim_to_first_clip: bool = False
     windows: Literal["waveform", "spectrogram"] = "waveform"
-    omit_when_default: ClassVar[frozenset[str]] = frozenset({"windows"})
+    #: video, unaugmented sides: 1 (centre crop) or 3 (start, centre and end of the long side:
+    #: :func:`avbench.media.multicrop.three_crops`); each crop is its own row, so per-video averages average them
+    spatial_crops: Literal[1, 3] = 1
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"windows", "spatial_crops"})
 
     @model_validator(mode="after")
     def _spectrogram_windows(self) -> "ClipSampling":
         if self.windows == "spectrogram" and (self.sampling != "uniform" or self.augment):
             raise ValueError("windows: spectrogram cuts the uniform, unaugmented test windows of one front-end pass "
                              "(the released dense test); random or augmented sides cut waveforms")
+        if self.spatial_crops != 1 and self.augment:
+            raise ValueError("spatial_crops: 3 is a test-time view of unaugmented clips; augmented sides draw their crop")
         return self
 
 
@@ -208,6 +213,8 @@ class TaskCard(_Strict):
             raise ValueError("a video task needs a 'video' clip block")
         if self.modality != "audio" and "spectrogram" in (self.train.windows, self.test.windows):
             raise ValueError("windows: spectrogram is an audio-card reading (one front-end pass per recording)")
+        if self.modality == "audio" and 3 in (self.train.spatial_crops, self.test.spatial_crops):
+            raise ValueError("spatial_crops is a video-card option (three crops of each clip)")
         if not self.splits:
             raise ValueError("'splits' must name at least one split")
         protocol.check_card(self)
