@@ -70,7 +70,10 @@ class VideoClip(_Strict):
     size: int = Field(gt=0)
     resize: int | None = Field(default=None, gt=0)
     rate: Literal["card", "encoder"] = "card"
-    omit_when_default: ClassVar[frozenset[str]] = frozenset({"rate"})
+    #: which source frame a target frame shows: "nearest" or "floor" (the released CrissCross / AVID decoders:
+    #: the frame displayed at the target time, ``int(duration * fps)`` target frames; ERRATA D4)
+    timeline: Literal["nearest", "floor"] = "nearest"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"rate", "timeline"})
 
     @property
     def test_resize(self) -> int:
