@@ -150,6 +150,9 @@ class Encoder(nn.Module):
     meta: EncoderMeta
     #: set by subclasses that accept a mismatched geometry on purpose (e.g. 32-frame clips on an 8-frame model).
     geometry_tolerant: ClassVar[bool] = False
+    #: set by encoders trained at ONE frame rate (``meta.video.fps``) that take no other: a card's ``video.rate``
+    #: then resolves to that rate (:func:`avbench.evaluation.rate.resolve_video_rate`).
+    native_fps: ClassVar[bool] = False
 
     # ---- video -------------------------------------------------------------------------------------
     def video_preprocess(self, frames: torch.Tensor) -> torch.Tensor:

@@ -16,12 +16,13 @@ import hashlib
 import json
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, SerializerFunctionWrapHandler, ValidationError,
+                      field_validator, model_serializer, model_validator)
 
-from avbench.protocols.base import ProtocolSettings
+from avbench.protocols.base import ProtocolSettings, omit_new_defaults
 
 
 class TaskCardError(ValueError):
@@ -29,7 +30,16 @@ class TaskCardError(ValueError):
 
 
 class _Strict(BaseModel):
+    """Unknown keys are errors; values frozen. Options added after cards were first hashed are listed in
+    ``omit_when_default``: while they hold their default they are left out of the resolved card, so cards that do not
+    use them keep their hash, their cache keys and their records (:func:`avbench.protocols.base.omit_new_defaults`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    omit_when_default: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return omit_new_defaults(self, handler(self))
 
 
 class AudioClip(_Strict):
@@ -47,12 +57,23 @@ class VideoClip(_Strict):
     resize: short side (px) an UNAUGMENTED clip is resized to before its centre ``size`` crop (the pinned test
       transform; default ``round(size / 0.875)``: 256 for 224, 128 for 112). Videos shorter than a clip are
       padded by cyclic repetition of their frames (the reference ``pad_missing``) and counted in the record.
+    rate: "card" (default): frames at the card's ``fps``, except for an encoder that declares a NATIVE rate
+      (``Encoder.native_fps``: trained at one rate, it takes no other, e.g. AVCL at 25 fps), which runs at that rate
+      over the card's clip span; "encoder": always the encoder's native rate (refused for an encoder that declares
+      none). At the encoder's rate the clip keeps its span: ``frames = floor(card.frames * rate / card.fps + 0.5)``
+      (8 frames at 16 fps -> 13 at 25 fps, 0.52 s for 0.5 s); the record's ``features.video_rate`` carries the
+      rate and frames actually used (:func:`avbench.evaluation.rate.resolve_video_rate`).
     """
 
     frames: int = Field(gt=0)
     fps: float = Field(default=16.0, gt=0)
     size: int = Field(gt=0)
     resize: int | None = Field(default=None, gt=0)
+    rate: Literal["card", "encoder"] = "card"
+    #: which source frame a target frame shows: "nearest" or "floor" (the released CrissCross / AVID decoders:
+    #: the frame displayed at the target time, ``int(duration * fps)`` target frames; ERRATA D4)
+    timeline: Literal["nearest", "floor"] = "nearest"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"rate", "timeline"})
 
     @property
     def test_resize(self) -> int:
@@ -65,14 +86,33 @@ class ClipSampling(_Strict):
     clips: clips per sample; sampling: "uniform" (evenly spaced windows), "random" (seeded per sample) or
       "synced" (random, at the same time in the audio and the video stream: audio-visual cards);
     augment: augmentation parameters (owned by the protocol, validated by the media module);
-    trim_to_first_clip: cut the input to its first clip length before windowing — reproduces the released
-      CrissCross ESC-50 2-s test code, whose 10 windows are then identical (off by default).
+    trim_to_first_clip: cut the input to its first clip length before windowing (the released CrissCross
+      ESC-50 2-s test: every window then holds the first 2 s);
+    windows (audio, uniform, unaugmented sides): "waveform" (each window cut from the waveform and sent through the
+      front end on its own: ``1 + N // hop`` frames with the front end's edge padding) or "spectrogram" (the released
+      CrissCross dense test, ``audio_db.py:85-110``: ONE front-end pass over the whole (trimmed) recording, windows
+      of ``int(seconds * frames_per_second)`` frames cut at ``linspace(0, frames - width, K).astype(int)``: ESC-50
+      2 s: 200 of 201 frames at offsets 0 x 9 and 1; 5 s: 500 of 501; DCASE: 100-frame windows of the 30-s map).
     """
 
     clips: int = Field(gt=0)
     sampling: Literal["uniform", "random", "synced"]
     augment: dict[str, Any] | None = None
     trim_to_first_clip: bool = False
+    windows: Literal["waveform", "spectrogram"] = "waveform"
+    #: video, unaugmented sides: 1 (centre crop) or 3 (start, centre and end of the long side:
+    #: :func:`avbench.media.multicrop.three_crops`); each crop is its own row, so per-video averages average them
+    spatial_crops: Literal[1, 3] = 1
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"windows", "spatial_crops"})
+
+    @model_validator(mode="after")
+    def _spectrogram_windows(self) -> "ClipSampling":
+        if self.windows == "spectrogram" and (self.sampling != "uniform" or self.augment):
+            raise ValueError("windows: spectrogram cuts the uniform, unaugmented test windows of one front-end pass "
+                             "(the released dense test); random or augmented sides cut waveforms")
+        if self.spatial_crops != 1 and self.augment:
+            raise ValueError("spatial_crops: 3 is a test-time view of unaugmented clips; augmented sides draw their crop")
+        return self
 
 
 class Pooling(_Strict):
@@ -174,6 +214,10 @@ class TaskCard(_Strict):
             raise ValueError("'features_audio' belongs to audiovisual cards only")
         if self.modality == "video" and self.video is None:
             raise ValueError("a video task needs a 'video' clip block")
+        if self.modality != "audio" and "spectrogram" in (self.train.windows, self.test.windows):
+            raise ValueError("windows: spectrogram is an audio-card reading (one front-end pass per recording)")
+        if self.modality == "audio" and 3 in (self.train.spatial_crops, self.test.spatial_crops):
+            raise ValueError("spatial_crops is a video-card option (three crops of each clip)")
         if not self.splits:
             raise ValueError("'splits' must name at least one split")
         protocol.check_card(self)

@@ -112,10 +112,11 @@ def test_plan_covers_the_tables_and_matches_the_cards():
     for row in PLAN:  # the stated input is the card's geometry (with the row's overrides applied)
         assert card_input(row.card, row.overrides) == row.input, row
         assert row.tolerance == TOLERANCE[row.protocol]
-    assert [r.card for r in build_plan(["Table 8"], ["AS"])] == ["esc50-5s", "dcase"]
+    assert [r.card for r in build_plan(["Table 8"], ["AS"])] == ["esc50-5s-released", "dcase"]
     assert {r.pretraining for r in build_plan(["6"], ["kinetics_sound"])} == {"Kinetics-Sound"}
-    as_8f = next(r for r in PLAN if r.table == "6" and r.pretraining == "AudioSet" and r.card == "hmdb51-finetune")
-    assert "classifier.dropout=0.5" in as_8f.overrides
+    as_cards = [r.card for r in PLAN if r.table == "6" and r.pretraining == "AudioSet"]  # released AS recipes
+    assert as_cards == ["ucf101-finetune-audioset", "hmdb51-finetune-audioset", "ucf101-finetune-32f",
+                        "hmdb51-finetune-32f-audioset"] and not any(r.overrides for r in PLAN if r.table == "6")
     with pytest.raises(ValueError, match="unknown table"):
         build_plan(["5"])
 
@@ -128,10 +129,10 @@ def test_every_row_has_one_reported_value():
     value = {(r.table, r.pretraining, r.dataset, r.card, r.metric): float(c.value) for r, c in cells.items()}
     assert value[("4", "Kinetics-400", "UCF101", "ucf101-linear-32f", "top1")] == 83.9
     assert value[("4", "Kinetics-Sound", "DCASE", "dcase", "top1")] == 93.0
-    assert value[("6", "AudioSet", "HMDB51", "hmdb51-finetune-32f", "top1")] == 67.4
+    assert value[("6", "AudioSet", "HMDB51", "hmdb51-finetune-32f-audioset", "top1")] == 67.4
     assert value[("6", "Kinetics-400", "UCF101", "ucf101-finetune", "top1")] == 86.9
     assert value[("7", "Kinetics-400", "HMDB51", "hmdb51-retrieval", "recall20")] == 77.7
-    assert value[("8", "AudioSet", "ESC50", "esc50-5s", "top1")] == 90.5
+    assert value[("8", "AudioSet", "ESC50", "esc50-5s-released", "top1")] == 90.5
 
 
 # ---- dry run and a real card --------------------------------------------------------------------------
@@ -176,7 +177,7 @@ def test_end_to_end_one_card_marks_the_row_against_its_tolerance(tmp_path, capsy
     assert code == 1  # the row fails its tolerance
     row = next(ln for ln in out.splitlines() if "esc50-5s" in ln)
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:6] == ["8", "AudioSet", "ESC50", "esc50-5s", "5 s", "top1"]
+    assert cells[:6] == ["8", "AudioSet", "ESC50", "esc50-5s-released", "5 s", "top1"]
     assert cells[6] == "90.5" and cells[9] == "±1.0" and cells[10] == "FAIL"
     measured = float(cells[7])
     assert 0.0 <= measured <= 100.0 and float(cells[8]) == pytest.approx(measured - 90.5, abs=0.051)
@@ -185,11 +186,11 @@ def test_end_to_end_one_card_marks_the_row_against_its_tolerance(tmp_path, capsy
     assert "SKIPPED" in dcase and "no dcase2013 data" in dcase
     summary = Path(out.strip().splitlines()[-1].split("summary: ")[1])
     doc = json.loads(summary.read_text())
-    esc = next(r for r in doc["rows"] if r["card"] == "esc50-5s")
+    esc = next(r for r in doc["rows"] if r["card"] == "esc50-5s-released")
     assert esc["status"] == "FAIL" and esc["reported"] == 90.5 and esc["measured"] == pytest.approx(measured, abs=0.051)
     record = json.loads(Path(esc["record"]).read_text())
     assert record["encoder"]["weights"] == f"audio={path}" and record["encoder"]["weights_sha256"] == sha256_file(path)
     assert record["encoder"]["meta"]["pretraining_data"] == "AudioSet"
-    assert record["task"]["name"] == "esc50-5s" and record["task"]["track"] == "override"
+    assert record["task"]["name"] == "esc50-5s-released" and record["task"]["track"] == "override"
     assert record["metrics"]["top1"]["mean"] == pytest.approx(esc["measured"])
     assert summary.with_suffix(".md").read_text().count("esc50-5s") == 1

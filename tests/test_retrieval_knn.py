@@ -314,3 +314,23 @@ def test_absent_class_scores_are_finite_and_lowest():
     assert r.scores[0, 3] == r.scores[0, 4] < r.scores[0, :3].min()
     k = run_knn(toy_gallery(), feats([polar(0)], [0]), k=1, standardize=False, n_classes=5)
     assert k.scores[0, 3] == k.scores[0, 4] == 0.0 and (k.scores[0, :3] > 0).all()
+
+
+def test_gallery_of_all_training_clips_is_an_explicit_recorded_reading():
+    """Supplementary E.3: the gallery is "all the training clips"; the default averages them per video (SeLaVi's
+    avg_feats). Issue 19, item 6."""
+    from avbench.protocols.base import ClipFeatures
+    from avbench.protocols.retrieval import RetrievalSettings, run_retrieval
+
+    # train video 0 (class 0): clips at +x and -x (average 0); video 1 (class 1): clips near +0.5x
+    x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.5, 0.1], [0.5, -0.1]])
+    train = ClipFeatures([x], torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1]), ["g0", "g1"], ["v0", "v1"])
+    test = ClipFeatures([torch.tensor([[1.0, 0.0]])], torch.tensor([0]), torch.tensor([0]), ["t"], ["q0"])
+    videos = run_retrieval(train, test, ks=(1,), metric="euclidean", n_classes=2)
+    clips = run_retrieval(train, test, ks=(1,), metric="euclidean", n_classes=2, gallery="clips")
+    assert videos.hits["recall1"].tolist() == [0.0]  # the averaged video 0 sits at the origin: video 1 is nearer
+    assert clips.hits["recall1"].tolist() == [1.0]  # video 0's first clip is the query itself
+    assert clips.info["gallery"] == "clips" and clips.info["gallery_size"] == 4 and "gallery" not in videos.info
+    assert clips.sample_info[0]["neighbours"] == ["v0"]
+    assert RetrievalSettings(type="retrieval").gallery == "videos"
+    assert "gallery" not in RetrievalSettings(type="retrieval").model_dump()  # default omitted: card hashes kept

@@ -1,6 +1,11 @@
 """The evaluation loops, one per kind of run: features extracted once per view and classified per split (one
 modality, probed layers as column ranges; or two modalities fused), or an encoder trained per split and seed.
 
+A protocol that trains on a fresh view every epoch (:meth:`~avbench.protocols.base.Protocol.epoch_views` > 0, e.g.
+the linear head with ``train_views: per_epoch``) gets one training view per epoch: seeded with
+``derive_seed(seed, "epoch", e)``, each extracted through the same feature store under its own key (so an
+interrupted run resumes at its first unfinished shard), handed to ``classify`` as ``epoch_train``.
+
 Every loop writes into the same :class:`~avbench.evaluation.record.Results` and
 :class:`~avbench.features.skips.SkipLog`; the plan (:mod:`.plan`) holds everything they read.
 """
@@ -19,23 +24,28 @@ from avbench.features.clips import columns, fuse, select
 from avbench.features.extract import ExtractedView, extract_view, view_summary
 from avbench.features.skips import SkipLog
 from avbench.features.spec import ExtractionSpec
+from avbench.media.seeding import derive_seed
 from avbench.protocols.base import ClipFeatures
 
 __all__ = ["extract_views", "frozen_loop", "fusion_loop", "training_loop"]
 
-Views = dict[tuple[int, str], tuple[tuple[ExtractedView, ExtractionSpec], tuple[ExtractedView, ExtractionSpec]]]
+Extracted = tuple[ExtractedView, ExtractionSpec]
+#: (seed, modality) -> (train view, test view, per-epoch training views: empty for a one-view protocol)
+Views = dict[tuple[int, str], tuple[Extracted, Extracted, list[Extracted]]]
 
 
 def _extract(plan: Plan, opts: Any, side: str, samples: list[Sample], sampling: Any, seed: int,
-             modality: str) -> tuple[ExtractedView, ExtractionSpec]:
-    """One view (side x modality x seed) through the feature store: reused shards read, missing ones computed."""
+             modality: str, epoch: int | None = None) -> Extracted:
+    """One view (side x modality x seed, or a training epoch's own view) through the feature store: reused shards
+    read, missing ones computed."""
     view = ExtractionSpec(side=side, modality=modality, clip=plan.clips[modality], sampling=sampling,
                 features=plan.feats[modality], layer=plan.layers[modality], seed=None)
     if view.random:
-        view = ExtractionSpec(**{**view.__dict__, "seed": seed})
+        view = ExtractionSpec(**{**view.__dict__, "seed": seed if epoch is None else derive_seed(seed, "epoch", epoch)})
     entry = plan.store.entry({**plan.base_key, "view": view.cache_fields(), "samples": ids_sha([s.id for s in samples])})
     what = f"{side} {modality} features" if len(plan.mods) == 2 else f"{side} features"
     label = f"{what} (seed {seed})" if view.random else what
+    label += "" if epoch is None else f" epoch {epoch + 1}"
     advance = opts.progress(label, len(samples)) if opts.progress else None
     out = extract_view(plan.encoder, samples, view, entry, device=plan.device, dtype=opts.dtype,
                        batch_size=plan.batch, num_workers=opts.num_workers, shard_size=plan.shard, rank=plan.rank,
@@ -49,17 +59,26 @@ def _extract(plan: Plan, opts: Any, side: str, samples: list[Sample], sampling: 
 
 
 def extract_views(plan: Plan, opts: Any) -> Views:
-    """Train and test views of every (seed, modality), in that order."""
+    """Train and test views of every (seed, modality), in that order; a per-epoch protocol's training views are
+    its epochs' own (the first is also the train view)."""
     card = plan.card
-    return {(seed, m): (_extract(plan, opts, "train", plan.train_samples, card.train, seed, m),
-                        _extract(plan, opts, "test", plan.test_samples, card.test, seed, m))
-            for seed in plan.seeds for m in plan.mods}
+    n_epochs = plan.protocol.epoch_views(card.classifier)
+    out: Views = {}
+    for seed in plan.seeds:
+        for m in plan.mods:
+            epochs = [_extract(plan, opts, "train", plan.train_samples, card.train, seed, m, epoch=e)
+                      for e in range(n_epochs)]
+            train = epochs[0] if epochs else _extract(plan, opts, "train", plan.train_samples, card.train, seed, m)
+            out[(seed, m)] = (train, _extract(plan, opts, "test", plan.test_samples, card.test, seed, m), epochs)
+    return out
 
 
-def _classify(plan: Plan, train: ClipFeatures, test: ClipFeatures, seed: int) -> tuple[Any, float]:
+def _classify(plan: Plan, train: ClipFeatures, test: ClipFeatures, seed: int,
+              epoch_train: list[ClipFeatures] | None = None) -> tuple[Any, float]:
     t0 = time.perf_counter()
+    extra = {"epoch_train": epoch_train} if epoch_train else {}
     result = plan.protocol.classify(plan.card.classifier, train, test, seed=seed, device=str(plan.device),
-                                    n_classes=plan.n_classes)
+                                    n_classes=plan.n_classes, **extra)
     return result, time.perf_counter() - t0
 
 
@@ -74,20 +93,24 @@ def frozen_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: Sk
     info: dict[str, Any] = {}
     by_id = plan.by_id
     for seed in plan.seeds:
-        (train_view, tv), (test_view, sv) = views[(seed, plan.mods[0])]
+        (train_view, tv), (test_view, sv), epochs = views[(seed, plan.mods[0])]
         info[f"seed{seed}"] = {"train": view_summary(train_view), "test": view_summary(test_view),
                                "train_seeded": tv.seed is not None, "test_seeded": sv.seed is not None}
-        for v in (train_view, test_view):
+        info[f"seed{seed}"].update({f"train_epoch{e}": view_summary(v) for e, (v, _) in enumerate(epochs[1:], 2)})
+        for v in (train_view, test_view, *(v for v, _ in epochs[1:])):
             skips.merge_view(v)
         for split_name, split in plan.manifest.splits.items():
             train = select(train_view, plan.train_samples, [i for i in split["train"] if i in by_id])
             test = select(test_view, plan.test_samples, [i for i in split["test"] if i in by_id])
+            per_epoch = [select(v, plan.train_samples, train.sample_ids) for v, _ in epochs]
             _empty_side(split_name, train, test, skips)
             for layer_name, (c0, c1) in plan.spans.items():
                 tr, te = (train, test) if len(plan.spans) == 1 else (columns(train, c0, c1), columns(test, c0, c1))
+                ep = per_epoch if len(plan.spans) == 1 else [columns(v, c0, c1) for v in per_epoch]
                 opts.log(f"{split_name} seed {seed}{'' if layer_name == plan.layer else ' ' + layer_name}: "
-                         f"{plan.card.classifier.type} on {tr.n_rows} x {tr.dim} train rows, {te.n_samples} test samples")
-                result, seconds = _classify(plan, tr, te, seed)
+                         f"{plan.card.classifier.type} on {tr.n_rows} x {tr.dim} train rows"
+                         f"{f' (a fresh view each of {len(ep)} epochs)' if ep else ''}, {te.n_samples} test samples")
+                result, seconds = _classify(plan, tr, te, seed, ep)
                 results.add(split_name, seed, layer_name, tr, te, result, seconds)
     return info
 
@@ -101,31 +124,35 @@ def fusion_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: Sk
         info[f"seed{seed}"] = {f"{side}_{m}": view_summary(per_mod[m][i][0]) for m in plan.mods
                                for i, side in enumerate(("train", "test"))}
         for m in plan.mods:
-            for ev, _ in per_mod[m]:
+            for ev, _ in (*per_mod[m][:2], *per_mod[m][2][1:]):
                 skips.merge_view(ev, prefix=f"{m}: ")
         for split_name, split in plan.manifest.splits.items():
             sides = _fusion_sides(plan, per_mod, split, skips)
-            if any(sides[sd][m].n_samples == 0 for sd in sides for m in plan.mods):
+            if any(sides[sd][m].n_samples == 0 for sd in ("train", "test") for m in plan.mods):
                 raise RuntimeError(f"split {split_name}: no sample has both streams usable (skipped: {len(skips.skipped)})")
             single: dict[str, float] = {}
             for m in plan.mods:
-                result, seconds = _classify(plan, sides["train"][m], sides["test"][m], seed)
+                result, seconds = _classify(plan, sides["train"][m], sides["test"][m], seed, sides["epochs"][m])
                 run = results.add(split_name, seed, m, sides["train"][m], sides["test"][m], result, seconds, suffix=f"@{m}")
                 single[m] = run.metrics[f"{main}@{m}"]
             tr_av, te_av = (fuse(sides[sd]["audio"], sides[sd]["video"]) for sd in ("train", "test"))
+            ep_av = [fuse(a, v) for a, v in zip(sides["epochs"]["audio"], sides["epochs"]["video"])]
             opts.log(f"{split_name} seed {seed}: {plan.card.classifier.type} on {tr_av.n_rows} x {tr_av.dim} fused rows")
-            result, seconds = _classify(plan, tr_av, te_av, seed)
+            result, seconds = _classify(plan, tr_av, te_av, seed, ep_av)
             results.add(split_name, seed, "audio+video", tr_av, te_av, result, seconds, suffix="")
             results.add_gain(split_name, main, max(single, key=single.get))  # the better single modality
     return info
 
 
 def _fusion_sides(plan: Plan, per_mod: dict, split: dict, skips: SkipLog) -> dict[str, dict[str, ClipFeatures]]:
-    """``{side: {modality: ClipFeatures}}`` of the split's samples usable in BOTH streams."""
+    """``{side: {modality: ClipFeatures}}`` of the split's samples usable in BOTH streams; under ``"epochs"``, per
+    modality, the per-epoch training views of the same samples (empty lists for a one-view protocol)."""
     by_id, sides = plan.by_id, {}
     for i, (side, samples) in enumerate((("train", plan.train_samples), ("test", plan.test_samples))):
         ids = [x for x in split[side] if x in by_id and x not in skips.skipped]
         sides[side] = {m: select(per_mod[m][i][0], samples, ids) for m in plan.mods}
+    sides["epochs"] = {m: [select(v, plan.train_samples, sides["train"][m].sample_ids) for v, _ in per_mod[m][2]]
+                       for m in plan.mods}
     return sides
 
 
@@ -143,7 +170,7 @@ def training_loop(plan: Plan, opts: Any, results: Results, skips: SkipLog) -> bo
                 shutil.rmtree(ckpt, ignore_errors=True)
             t0 = time.perf_counter()
             result, tr, te, log = plan.protocol.run_split(
-                encoder=plan.encoder, card=plan.card, layer=plan.layer, train=tr_s, test=te_s,
+                encoder=plan.encoder, card=plan.run_card, layer=plan.layer, train=tr_s, test=te_s,
                 n_classes=plan.n_classes, seed=seed, device=plan.device, dtype=opts.dtype, workers=opts.num_workers,
                 checkpoint_dir=ckpt, log=opts.log)
             skips.merge_log(log)

@@ -14,6 +14,7 @@ import torch
 
 from avbench.config import resolve_cache_dir
 from avbench.datasets import Manifest, Sample, get_dataset
+from avbench.evaluation.rate import resolve_video_rate
 from avbench.encoder import Encoder, check_geometry, encoder_fingerprint
 from avbench.features.pooling import requested_layers, resolve_layer
 from avbench.features.probe import pooled_dims
@@ -65,6 +66,7 @@ class Plan:
     base_key: dict[str, Any]
     batch: int
     shard: int
+    video_rate: dict[str, Any] | None = None
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     scratch: tempfile.TemporaryDirectory | None = None
 
@@ -72,6 +74,11 @@ class Plan:
     def layer(self) -> str:
         """The layer of the card's (first) modality, as requested."""
         return self.layers[self.mods[0]]
+
+    @property
+    def run_card(self) -> TaskCard:
+        """The card with the video geometry the run samples (the encoder's native rate, when it applies)."""
+        return self.card if self.video_rate is None else self.card.model_copy(update={"video": self.clips["video"]})
 
     @property
     def n_classes(self) -> int:
@@ -92,14 +99,22 @@ def _seeds(card: TaskCard, seeds: int | Sequence[int] | None) -> list[int]:
     return [int(s) for s in seeds]
 
 
-def _layers(card: TaskCard, enc: Encoder, log: Callable[[str], None]) -> tuple[tuple[str, ...], dict, dict, dict, str | None]:
-    """(modalities, clip geometry, feature spec and requested layer per modality, the fallback note). Checks the
-    encoder takes each geometry (GeometryError before any work)."""
+def _layers(card: TaskCard, enc: Encoder, log: Callable[[str], None]
+            ) -> tuple[tuple[str, ...], dict, dict, dict, str | None, dict | None]:
+    """(modalities, clip geometry, feature spec and requested layer per modality, the fallback note, the video rate
+    entry of :func:`~avbench.evaluation.rate.resolve_video_rate`). Checks the encoder takes each geometry
+    (GeometryError before any work)."""
     mods = ("video", "audio") if card.modality == "audiovisual" else (card.modality,)
     clips = {m: card.video if m == "video" else card.audio for m in mods}
     feats = {m: card.features_audio if (m == "audio" and len(mods) == 2) else card.features for m in mods}
     layers: dict[str, str] = {}
     fallbacks: list[str] = []
+    video_rate = None
+    if "video" in mods:
+        clips["video"], video_rate = resolve_video_rate(card.video, enc)
+        if video_rate:
+            log(f"note: video at {video_rate['fps']:g} fps, {video_rate['frames']} frames ({video_rate['why']}; "
+                f"the card asks {card.video.frames} at {card.video.fps:g} fps)")
     for m in mods:
         c = clips[m]
         check_geometry(enc.meta, m, seconds=getattr(c, "seconds", None), frames=getattr(c, "frames", None),
@@ -108,7 +123,7 @@ def _layers(card: TaskCard, enc: Encoder, log: Callable[[str], None]) -> tuple[t
         if fb:
             fallbacks.append(f"{m}: {fb}" if len(mods) == 2 else fb)
             log(f"note: {fallbacks[-1]}")
-    return mods, clips, feats, layers, "; ".join(fallbacks) or None
+    return mods, clips, feats, layers, "; ".join(fallbacks) or None, video_rate
 
 
 def _data(card: TaskCard, explicit: str | Path | None, cache_dir: Path, world: int, rank: int,
@@ -159,7 +174,7 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
     if not isinstance(found.obj, Encoder):
         raise TypeError(f"factory for {encoder!r} returned {type(found.obj).__name__}, not an avbench Encoder")
     enc = found.obj.eval().to(device)
-    mods, clips, feats, layers, fallback = _layers(card, enc, opts.log)
+    mods, clips, feats, layers, fallback, video_rate = _layers(card, enc, opts.log)
     cache_dir = resolve_cache_dir(opts.cache_dir)
     root, synthetic, manifest = _data(card, data_root, cache_dir, world, rank, opts.log)
     splits = manifest.splits.values()
@@ -172,7 +187,7 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
     plan = Plan(card=card, task=task, overrides=overrides or {}, protocol=protocol, seeds=seed_list, encoder=enc,
                 source=found.source, model_ref=encoder if isinstance(encoder, str) else enc.meta.name,
                 weights=weights, fingerprint=fingerprint, code=code, device=device, rank=rank, world=world,
-                mods=mods, clips=clips, feats=feats, layers=layers, fallback=fallback, root=root,
+                mods=mods, clips=clips, feats=feats, layers=layers, fallback=fallback, video_rate=video_rate, root=root,
                 synthetic=synthetic, manifest=manifest,
                 train_samples=[s for s in manifest.samples if s.id in train_ids],
                 test_samples=[s for s in manifest.samples if s.id in test_ids],
@@ -182,5 +197,5 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
                           "task_version": card.version},
                 batch=opts.batch_size or card.batch_size, shard=shard, scratch=scratch)
     if protocol.kind == "frozen":
-        plan.spans = column_spans(enc, card, plan.layer, device)
+        plan.spans = column_spans(enc, plan.run_card, plan.layer, device)
     return plan

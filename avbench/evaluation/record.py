@@ -34,6 +34,7 @@ SELECTION_NOTES = {
     "paper": "hyper-parameter (C or epoch) chosen on the TEST split, as the papers did; not a clean estimate",
     "clean": "hyper-parameter chosen by grouped cross-validation / held-out part of the training data only",
     "none": "no hyper-parameter is selected (retrieval / nearest-neighbour protocol)",
+    "last": "the last epoch is reported (AVID's released linear probe); no epoch is chosen on any split",
 }
 
 

@@ -59,6 +59,8 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
             return None, None  # type: ignore[return-value]
         loop = fusion_loop if len(plan.mods) == 2 else frozen_loop
         feature_info = loop(plan, opts, views, results, skips)
+    if plan.video_rate is not None:  # the frames actually used (avbench.evaluation.rate)
+        feature_info["video_rate"] = plan.video_rate
     record, path = write(plan, results, skips, feature_info, opts, t_start)
     if plan.scratch is not None:
         plan.scratch.cleanup()

@@ -3,11 +3,16 @@ front end, spectrogram augmentation, trunk and pooling on the device.
 
 Random choices come from generators seeded by (seed, side, sample id, clip index, stage): stage "start" for
 window starts, "wave" for waveform augmentation (worker), "spec" for spectrogram augmentation (device).
+
+``windows: spectrogram`` (the released CrissCross dense test): the worker returns the whole (trimmed, padded)
+recording ``[1, N]``; on the device ONE front-end pass gives ``[1, C, F, T]`` and :func:`spectrogram_windows` cuts the
+card's K windows from it, which then skip the front end in :meth:`AudioPath.forward`.
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -39,6 +44,9 @@ class AudioClipSource(ClipSource):
         clip_len = int(round(v.clip.seconds * self.sr))
         if v.sampling.trim_to_first_clip:
             wave = wave[:clip_len]
+        if v.sampling.windows == "spectrogram":  # one front-end pass on the device (module docstring)
+            whole = cut_clips(wave, [0], max(clip_len, wave.numel()), pad=v.clip.pad)
+            return DecodedSample(pos, whole.float(), padded=wave.numel() < clip_len, notes=decoded.notes)
         k = v.sampling.clips
         starts = clip_starts(v.sampling.sampling, wave.numel(), clip_len, k, self.start_generators(sample))
         clips = cut_clips(wave, starts, clip_len, pad=v.clip.pad)
@@ -59,8 +67,15 @@ class AudioPath:
         return AudioClipSource(samples, positions, self.view, self.sr, self.augment)
 
     def prepare(self, item: DecodedSample, sample: Sample) -> tuple[torch.Tensor, list[Any]]:
-        """Worker output -> (``[K, N]`` windows, per-clip spectrogram generators or Nones)."""
+        """Worker output -> (``[K, N]`` windows, per-clip spectrogram generators or Nones); with ``windows:
+        spectrogram``, ``[K, C, F, W]`` front-end windows of the whole recording (:func:`spectrogram_windows`)."""
         assert item.clips is not None
+        if self.view.sampling.windows == "spectrogram":
+            with torch.inference_mode(), autocast(self.device, self.dtype):
+                spec = self.encoder.audio_frontend(item.clips.to(self.device, non_blocking=True))
+            windows = spectrogram_windows(spec[0], int(item.clips.shape[1]), self.sr, self.view.clip.seconds,
+                                          self.view.sampling.clips)
+            return windows, [None] * windows.shape[0]
         k = item.clips.shape[0]
         extras = ([generator_for(self.view.seed, self.view.side, sample.id, j, "spec") for j in range(k)]
                   if self.augment is not None else [None] * k)
@@ -69,10 +84,29 @@ class AudioPath:
     def forward(self, x: torch.Tensor, extras: list[Any]) -> torch.Tensor:
         """``[B, N]`` waveform windows -> ``[B, D]`` pooled features (front end, spectrogram augmentation, trunk)."""
         with torch.inference_mode(), autocast(self.device, self.dtype):
-            spec = self.encoder.audio_frontend(x.to(self.device, non_blocking=True))
+            x = x.to(self.device, non_blocking=True)
+            spec = x if self.view.sampling.windows == "spectrogram" else self.encoder.audio_frontend(x)
             if self.augment is not None:
                 spec = augment_spectrogram(spec.float(), self.augment, extras)
             out = self.encoder.encode_audio(spec, layers=requested_layers(self.view.layer, self.view.features))
             feats = probe_features(out, "audio", self.view.features).float()
             check_finite_output(out, feats)
             return feats.cpu()
+
+
+def spectrogram_windows(spec: torch.Tensor, n_samples: int, sample_rate: int, seconds: float, k: int) -> torch.Tensor:
+    """The released CrissCross dense test windows (``audio_db.py:104-110``) of one front-end output.
+
+    spec: ``[C, F, T]`` front end of ``n_samples`` samples at ``sample_rate`` Hz. The front end's hop is read off its
+    output (``round(n_samples / (T - 1))`` samples: 160 for the CrissCross log-mel), the window is
+    ``int(seconds * sample_rate / hop)`` frames (200 for 2 s) and the K windows start at the frames
+    ``linspace(0, max(T - width, 1), K).astype(int)``; an output no wider than one window gives K copies of it.
+    Returns ``[K, C, F, width]``.
+    """
+    frames = int(spec.shape[-1])
+    hop = round(n_samples / max(frames - 1, 1))
+    width = int(round(seconds * sample_rate / hop, 6))
+    if width >= frames:
+        return spec.unsqueeze(0).expand(k, *spec.shape).contiguous()
+    starts = np.linspace(0, max(frames - width, 1), k).astype(int)
+    return torch.stack([spec[..., s:s + width] for s in starts.tolist()])

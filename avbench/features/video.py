@@ -23,6 +23,8 @@ from avbench.encoder import Encoder
 from avbench.features.spec import ClipSource, DecodedSample, ExtractionSpec, autocast, check_finite_output
 from avbench.media.seeding import generator_for
 from avbench.media.video_augment import VideoAugmentConfig, apply_cutout, transform_clips
+from avbench.media.multicrop import three_crops
+from avbench.media.threads import one_cpu_thread
 from avbench.media.video_decode import decode_clips
 from avbench.features.pooling import probe_features, requested_layers
 
@@ -34,7 +36,7 @@ class VideoClipSource(ClipSource):
         v = self.view
         out = decode_clips(sample.path, fps=v.clip.fps, frames=v.clip.frames, clips=v.sampling.clips,
                            sampling=v.sampling.sampling, generators=self.start_generators(sample),
-                           trim_to_first_clip=v.sampling.trim_to_first_clip)
+                           trim_to_first_clip=v.sampling.trim_to_first_clip, timeline=v.clip.timeline)
         return DecodedSample(pos, out.frames, padded=out.padded, notes=out.notes)
 
 
@@ -71,6 +73,10 @@ class VideoPath:
         frames = item.clips.to(self.device, non_blocking=True)
         gens = [generator_for(self.view.seed, self.view.side, sample.id, j, "augment") for j in range(frames.shape[0])]
         clips, params = transform_clips(frames, self.augment, gens, self.size, self.resize)
+        if self.view.sampling.spatial_crops == 3:  # each clip -> start, centre, end crops (avbench.media.multicrop)
+            with one_cpu_thread(frames.device):
+                clips = torch.cat([three_crops(f, self.size, self.resize) for f in frames])
+            params = [p for p in params for _ in range(3)]
         return clips, list(params)
 
     def forward(self, x: torch.Tensor, extras: list[Any]) -> torch.Tensor:

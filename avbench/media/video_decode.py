@@ -115,14 +115,24 @@ def probe_video(path: str | PathLike[str]) -> VideoInfo:
                          codec=cc.name, has_audio=bool(container.streams.audio))
 
 
-def target_timeline(times: np.ndarray, fps: float) -> np.ndarray:
+def target_timeline(times: np.ndarray, fps: float, rule: str = "nearest") -> np.ndarray:
     """Source frame shown at each target time ``k / fps``: ``times`` ``[n]`` sorted presentation times
     (s, first = 0) -> ``[N]`` int64 source indices, ``N = max(1, ceil(duration * fps))`` where the duration
-    runs to the end of the last frame (its start plus the median frame interval)."""
+    runs to the end of the last frame (its start plus the median frame interval).
+
+    rule "nearest" (default): the frame nearest to each target time (ties: the earlier). "floor": the released
+    CrissCross / AVID decoders' reading (``av_wrappers.py:119-120``): the frame DISPLAYED at the target time (the
+    last one starting at or before it) and ``N = max(1, int(duration * fps))``."""
     if times.ndim != 1 or times.size == 0:
         raise ValueError("target_timeline needs at least one frame time")
+    if rule not in ("nearest", "floor"):
+        raise ValueError(f"timeline rule must be 'nearest' or 'floor'; got {rule!r}")
     step = float(np.median(np.diff(times))) if times.size > 1 else 1.0 / fps
     duration = float(times[-1]) + step
+    if rule == "floor":
+        n_floor = max(1, int(duration * fps + 1e-6))
+        shown = np.searchsorted(times, np.arange(n_floor) / fps + 1e-9, side="right") - 1
+        return shown.clip(0, times.size - 1).astype(np.int64)
     n_target = max(1, int(np.ceil(duration * fps - 1e-6)))
     targets = np.arange(n_target) / fps
     right = np.searchsorted(times, targets, side="left").clip(0, times.size - 1)
@@ -139,14 +149,15 @@ def clip_target_indices(n_target: int, frames: int, starts: Sequence[int]) -> np
 
 def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: int, sampling: str = "uniform",
                  generators: Sequence[torch.Generator] | None = None, trim_to_first_clip: bool = False,
-                 strict: bool = False) -> DecodedClips:
+                 strict: bool = False, timeline: str = "nearest") -> DecodedClips:
     """Decode ``path`` once and cut ``clips`` clips of ``frames`` frames at ``fps`` Hz (module docstring).
 
     sampling: "uniform" (evenly spaced starts, deterministic), "random" (start j drawn from
     ``generators[j]`` alone, so a clip never depends on the others) or "synced" (start j at the fraction of the
     stream drawn from ``generators[j]``, so an audio clip cut with the same generators starts at the same time;
     see :func:`avbench.media.clips.synced_starts`). trim_to_first_clip: only the first clip
-    length of the video is used. strict: any damage note raises MediaError instead of being kept.
+    length of the video is used. strict: any damage note raises MediaError instead of being kept. timeline: the
+    target-frame rule of :func:`target_timeline` ("nearest" or the released decoders' "floor").
     Returns :class:`DecodedClips` with ``frames`` ``[K, T, H, W, 3]`` uint8.
     """
     if fps <= 0 or frames <= 0 or clips <= 0:
@@ -154,7 +165,7 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     p = Path(path)
     notes: list[str] = []
     plan_on = functools.partial(_plan, fps=fps, frames=frames, clips=clips, sampling=sampling, generators=generators,
-                                trim=trim_to_first_clip)
+                                trim=trim_to_first_clip, rule=timeline)
     with open_container(p) as container:
         stream = _video_stream(p, container)
         stream.thread_type = "AUTO"
@@ -278,9 +289,10 @@ def display_turns(rotation: int) -> int | None:
 
 
 def _plan(times: np.ndarray, fps: float, frames: int, clips: int, sampling: str,
-          generators: Sequence[torch.Generator] | None, trim: bool) -> tuple[list[int], int, np.ndarray]:
+          generators: Sequence[torch.Generator] | None, trim: bool, rule: str = "nearest"
+          ) -> tuple[list[int], int, np.ndarray]:
     """(starts, N, ``[K, T]`` source indices) for a timeline of source frame ``times`` (s)."""
-    timeline = target_timeline(times, fps)
+    timeline = target_timeline(times, fps, rule)
     if trim:
         timeline = timeline[:frames]
     n_target = int(timeline.size)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 
 @dataclass
@@ -113,11 +113,29 @@ class ProtocolResult:
 ClassifierResult = ProtocolResult
 
 
+def omit_new_defaults(model: BaseModel, data: Any) -> Any:
+    """``data`` (the model's serialised dict) without the keys of ``model.omit_when_default`` whose value is the
+    field's default: an option added after cards were hashed leaves every card that does not use it (its resolved
+    form, its hash, the feature-cache keys and the records made with it) exactly as it was."""
+    names = getattr(type(model), "omit_when_default", frozenset())
+    if not isinstance(data, dict) or not names:
+        return data
+    fields = type(model).model_fields
+    return {k: v for k, v in data.items() if not (k in names and getattr(model, k) == fields[k].get_default(
+        call_default_factory=True))}
+
+
 class ProtocolSettings(BaseModel):
     """Base of a protocol's settings block (the card's ``classifier:``): unknown keys are errors, values frozen.
-    Subclasses declare ``type: Literal["<name>"]`` and ``selection``."""
+    Subclasses declare ``type: Literal["<name>"]`` and ``selection``; options added later are listed in
+    ``omit_when_default`` (left out of the resolved card while they hold their default: :func:`omit_new_defaults`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    omit_when_default: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return omit_new_defaults(self, handler(self))
 
 
 class Protocol:
@@ -141,7 +159,15 @@ class Protocol:
         if any(m.startswith("recall") for m in card.metrics):
             raise ValueError("recall@k metrics belong to retrieval cards (classifier.type: retrieval)")
 
+    def epoch_views(self, settings: Any) -> int:
+        """How many training views, one per epoch, the protocol trains on with these settings: 0 (default) = one
+        training view, extracted once; N = the evaluation core extracts N seeded views (new random clips and
+        augmentation per epoch, each cached under its own key) and passes them to :meth:`classify` as
+        ``epoch_train`` (a list of N :class:`ClipFeatures` of the same samples as ``train``, which is view 0)."""
+        return 0
+
     def classify(self, settings: Any, train: ClipFeatures, test: ClipFeatures, *, seed: int, device: str,
                  n_classes: int) -> ProtocolResult:
-        """Fit on ``train`` and score every ``test`` sample (frozen-feature protocols)."""
+        """Fit on ``train`` and score every ``test`` sample (frozen-feature protocols). A protocol whose
+        :meth:`epoch_views` is non-zero also takes ``epoch_train``."""
         raise NotImplementedError(f"protocol {self.name!r} does not classify frozen features")

@@ -82,7 +82,7 @@ def run_knn(train: ClipFeatures, test: ClipFeatures, *, k: int = 1, standardize:
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
     dev = torch.device(device)
-    gallery, queries = gallery_and_queries(train, test, clip_norm=clip_norm, standardize=standardize, device=dev)
+    gallery, queries, _ = gallery_and_queries(train, test, clip_norm=clip_norm, standardize=standardize, device=dev)
     G = int(gallery.shape[0])
     if k > G:
         raise ValueError(f"k={k} is larger than the gallery ({G} training videos)")

@@ -12,12 +12,23 @@ the test clips are averaged per sample. Selection:
 * ``"clean"``: a grouped part of train (``holdout_fraction`` of the groups, by sklearn ``GroupShuffleSplit``) is held
   out; the head is trained on the rest; the epoch with the best held-out top-1 is chosen and the test scores of
   that epoch are reported. Test labels are used only for reporting.
+* ``"last"``: the last epoch (AVID's released linear probe, ``eval-action-recg-linear.py:85-98``).
+
+Training views (``train_views``): ``"cached"`` trains every epoch on the same extracted clips (one training view);
+``"per_epoch"`` trains epoch e on its own view, new random clips and augmentation drawn with a seed derived from
+(seed, "epoch", e), as the released DCASE code (CC ``audio_db.py:69-80``) and AVID's Kinetics probe do: the
+evaluation core extracts one view per epoch through the feature store (each cached under its own key, so an
+interrupted run resumes at the first unfinished shard) and hands them over as ``epoch_train``.
+``drop_last``: the last partial batch of an epoch is skipped (both released recipes: DCASE ``config_2s.yaml:57``,
+AVID ``8x224x224-linear.yaml:32``), unless it is the epoch's only batch. ``init``: ``"orthogonal"`` (CC's
+``AudioClassifier``) or ``"default"`` (``nn.Linear``'s own init, AVID's head), both drawn from the seeded generator.
 
 Deterministic for a seed: one seeded generator draws the initial weights and the shuffling order, another the
 dropout masks (dropout is applied by hand so it uses that generator).
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, ClassVar, Literal, Sequence
 
@@ -46,8 +57,12 @@ class FCSettings(ProtocolSettings):
     batchnorm: bool = False
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
-    selection: Literal["paper", "clean"] = "paper"
+    selection: Literal["paper", "clean", "last"] = "paper"
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    train_views: Literal["cached", "per_epoch"] = "cached"
+    drop_last: bool = False
+    init: Literal["orthogonal", "default"] = "orthogonal"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"train_views", "drop_last", "init"})
 
 
 class FCProtocol(Protocol):
@@ -57,15 +72,19 @@ class FCProtocol(Protocol):
     Settings = FCSettings
     audiovisual: ClassVar[bool] = True
 
+    def epoch_views(self, settings: FCSettings) -> int:
+        return settings.epochs if settings.train_views == "per_epoch" else 0
+
     def classify(self, settings: FCSettings, train: ClipFeatures, test: ClipFeatures, *, seed: int, device: str,
-                 n_classes: int) -> ClassifierResult:
+                 n_classes: int, epoch_train: Sequence[ClipFeatures] | None = None) -> ClassifierResult:
         return train_linear_head(train, test, epochs=settings.epochs, lr=settings.lr,
                                  weight_decay=settings.weight_decay, batch_size=settings.batch_size,
                                  dropout=settings.dropout, l2_normalize=settings.l2_normalize,
                                  batchnorm=settings.batchnorm, milestones=tuple(settings.milestones),
                                  gamma=settings.gamma, selection=settings.selection,
                                  holdout_fraction=settings.holdout_fraction, seed=seed, device=device,
-                                 n_classes=n_classes)
+                                 n_classes=n_classes, orthogonal_init=settings.init == "orthogonal",
+                                 drop_last=settings.drop_last, epoch_train=epoch_train)
 
 
 class LinearHead(nn.Module):
@@ -84,6 +103,10 @@ class LinearHead(nn.Module):
         if orthogonal_init:
             nn.init.orthogonal_(self.fc.weight, generator=generator)
             nn.init.zeros_(self.fc.bias)
+        else:  # nn.Linear's own init (kaiming-uniform weight, uniform bias), from the seeded generator
+            nn.init.kaiming_uniform_(self.fc.weight, a=math.sqrt(5), generator=generator)
+            bound = 1.0 / math.sqrt(dim)
+            nn.init.uniform_(self.fc.bias, -bound, bound, generator=generator)
         self._drop_gen: torch.Generator | None = None
 
     def set_dropout_generator(self, gen: torch.Generator) -> None:
@@ -145,19 +168,23 @@ def _holdout_split(train: ClipFeatures, fraction: float, seed: int) -> tuple[lis
     return fit_pos.tolist(), val_pos.tolist()
 
 
-def _train(model: LinearHead, opt: torch.optim.Optimizer, sched: Any, rows: _Rows, row_labels: torch.Tensor,
+def _train(model: LinearHead, opt: torch.optim.Optimizer, sched: Any, fits: Sequence[ClipFeatures],
            test: ClipFeatures, val: ClipFeatures | None, *, epochs: int, batch_size: int, gen: torch.Generator,
-           dev: torch.device) -> tuple[list[dict[str, Any]], int, torch.Tensor]:
-    """The epoch loop; returns the per-epoch sweep, the selected epoch (first best on val, else on test) and the
-    test probabilities ``[S_test, K]`` of that epoch."""
-    n = int(row_labels.numel())
+           dev: torch.device, drop_last: bool = False, last: bool = False) -> tuple[list[dict[str, Any]], int, torch.Tensor]:
+    """The epoch loop over the training rows of ``fits`` (one view for every epoch, or epoch e's own view
+    ``fits[e - 1]``); returns the per-epoch sweep, the selected epoch (first best on val, else on test; the last
+    epoch with ``last``) and the test probabilities ``[S_test, K]`` of that epoch."""
     sweep: list[dict[str, Any]] = []
     best_key, best_epoch, best_scores = -1.0, 0, None
     for epoch in range(1, epochs + 1):
+        fit = fits[(epoch - 1) % len(fits)]
+        rows, row_labels = _Rows(fit), fit.row_labels
+        n = int(row_labels.numel())
         model.train()
         order = torch.randperm(n, generator=gen)
-        total, seen = 0.0, 0
-        for off in range(0, n, batch_size):
+        total, seen, steps = 0.0, 0, 0
+        end = n - n % batch_size if drop_last and n > batch_size else n
+        for off in range(0, end, batch_size):
             idx = order[off:off + batch_size]
             if idx.numel() == 1 and model.bn is not None:
                 continue  # BatchNorm cannot train on a single row (a trailing batch of one is dropped)
@@ -169,13 +196,16 @@ def _train(model: LinearHead, opt: torch.optim.Optimizer, sched: Any, rows: _Row
             opt.step()
             total += float(loss.detach()) * idx.numel()
             seen += idx.numel()
+            steps += 1
         sched.step()
         test_probs = _probabilities(model, test, dev)
         entry = {"epoch": epoch, "train_loss": total / seen, "test_top1": topk_accuracy(test_probs, test.labels, 1)}
+        if drop_last or len(fits) > 1:
+            entry.update(steps=steps, train_rows=seen)
         if val is not None:
             entry["val_top1"] = topk_accuracy(_probabilities(model, val, dev), val.labels, 1)
         sweep.append(entry)
-        key = entry["val_top1"] if val is not None else entry["test_top1"]
+        key = float(epoch) if last else entry["val_top1"] if val is not None else entry["test_top1"]
         if key > best_key:  # strict: the first best epoch wins ties
             best_key, best_epoch, best_scores = key, epoch, test_probs.float()
     assert best_scores is not None
@@ -186,24 +216,32 @@ def train_linear_head(train: ClipFeatures, test: ClipFeatures, *, epochs: int, l
                       batch_size: int, dropout: float = 0.0, l2_normalize: bool = False, batchnorm: bool = False,
                       milestones: Sequence[int] = (), gamma: float = 0.1, selection: str = "paper",
                       holdout_fraction: float = 0.2, seed: int = 0, device: str | torch.device = "cpu",
-                      n_classes: int | None = None, orthogonal_init: bool = True) -> ClassifierResult:
+                      n_classes: int | None = None, orthogonal_init: bool = True, drop_last: bool = False,
+                      epoch_train: Sequence[ClipFeatures] | None = None) -> ClassifierResult:
     """Train a linear head with Adam (+ MultiStepLR over epochs) on frozen clip features and evaluate per epoch.
 
+    epoch_train: one training view per epoch (``epochs`` of them, the same samples in the same order as ``train``;
+    module docstring), or None to train every epoch on ``train``'s rows.
     Returns a ``ClassifierResult`` with ``scores [S_test, K]`` = clip-averaged softmax probabilities of the selected
     epoch, ``selected={"epoch": e}`` (1-based), and ``sweep`` = one compact entry per epoch:
-    ``{"epoch", "train_loss", "test_top1"}`` plus ``"val_top1"`` in ``"clean"`` mode.
+    ``{"epoch", "train_loss", "test_top1"}`` plus ``"val_top1"`` in ``"clean"`` mode and ``"steps", "train_rows"``
+    with ``drop_last`` or per-epoch views.
     """
-    if selection not in ("paper", "clean"):
-        raise ValueError(f"selection must be 'paper' or 'clean'; got {selection!r}")
+    if selection not in ("paper", "clean", "last"):
+        raise ValueError(f"selection must be 'paper', 'clean' or 'last'; got {selection!r}")
     if epochs < 1:
         raise ValueError("epochs must be >= 1")
+    views = list(epoch_train) if epoch_train else [train]
+    if epoch_train and (len(views) != epochs or any(v.sample_ids != train.sample_ids for v in views)):
+        raise ValueError(f"epoch_train must hold {epochs} views of the same samples as train; got {len(views)}")
     dev = torch.device(device)
     if n_classes is None:
         n_classes = int(max(int(train.labels.max()), int(test.labels.max()))) + 1
-    fit, val = train, None
+    fits, val = views, None
     if selection == "clean":
         fit_pos, val_pos = _holdout_split(train, holdout_fraction, seed)
-        fit, val = train.subset(fit_pos), train.subset(val_pos)
+        fits, val = [v.subset(fit_pos) for v in views], train.subset(val_pos)
+    fit = fits[0]
 
     gen = torch.Generator().manual_seed(seed)  # init + shuffling
     drop_gen = torch.Generator(device=dev).manual_seed(seed + 1)  # dropout masks
@@ -212,16 +250,17 @@ def train_linear_head(train: ClipFeatures, test: ClipFeatures, *, epochs: int, l
     model.set_dropout_generator(drop_gen)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=gamma)
-    rows = _Rows(fit)
-    row_labels = fit.row_labels
 
     t0 = time.perf_counter()
     with single_thread_if_small(6.0 * batch_size * fit.dim * n_classes, dev):
-        sweep, best_epoch, best_scores = _train(model, opt, sched, rows, row_labels, test, val, epochs=epochs,
-                                                batch_size=batch_size, gen=gen, dev=dev)
+        sweep, best_epoch, best_scores = _train(model, opt, sched, fits, test, val, epochs=epochs,
+                                                batch_size=batch_size, gen=gen, dev=dev, drop_last=drop_last,
+                                                last=selection == "last")
     seconds = time.perf_counter() - t0
     info = {"seconds": seconds, "n_classes": n_classes, "n_train_rows": fit.n_rows,
             "seed": seed, "selected_test_top1": sweep[best_epoch - 1]["test_top1"]}
+    if epoch_train:
+        info.update(train_views="per_epoch", n_train_views=len(fits))
     if val is not None:
         info.update(n_holdout_samples=val.n_samples, holdout_groups=sorted(set(val.groups)))
     return ClassifierResult(scores=best_scores, selected={"epoch": best_epoch}, selection=selection, sweep=sweep,

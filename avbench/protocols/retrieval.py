@@ -13,6 +13,12 @@ Variants, all through arguments:
   (``NearestNeighbors`` default).
 * Temporal SSL (Jenni et al.): ``standardize=True``: averages standardised with training-set statistics.
 
+Gallery (``gallery``): ``"videos"`` (default) = one averaged feature per training video, the reading of SeLaVi's
+code (``avg_feats``), which CrissCross cites; ``"clips"`` = supplementary E.3's words, "all the training clips":
+every training clip row (after ``clip_norm``) is its own gallery item labelled with its video's class, queried by
+the test videos' averages (so the k nearest items may include several clips of one video). The reading is in the
+record (``info.gallery``, ``info.gallery_size``).
+
 Neighbours are computed with torch in blocks of queries; within a block the ranking is by similarity
 (descending), ties broken by the lower gallery position, so results are deterministic and equal to a stable
 sort. Similarities are computed in float64. For ``"cosine"`` the similarity is the cosine (both sides
@@ -50,6 +56,9 @@ class RetrievalSettings(ProtocolSettings):
     #: its own class and a hit is the query's own source (AugVGG fingerprinting; no per-class score table).
     match: Literal["class", "instance"] = "class"
     selection: Literal["none"] = "none"
+    #: "videos": per-video averaged training features; "clips": every training clip (E.3's "all the training clips")
+    gallery: Literal["videos", "clips"] = "videos"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"gallery"})
 
 
 class RetrievalProtocol(Protocol):
@@ -69,7 +78,7 @@ class RetrievalProtocol(Protocol):
                  device: str, n_classes: int) -> ClassifierResult:
         return run_retrieval(train, test, ks=tuple(settings.ks), metric=settings.metric, clip_norm=settings.clip_norm,
                              standardize=settings.standardize, device=device, n_classes=n_classes,
-                             class_scores=settings.match == "class")
+                             class_scores=settings.match == "class", gallery=settings.gallery)
 
 Metric = Literal["cosine", "euclidean"]
 METRICS = ("cosine", "euclidean")
@@ -198,24 +207,36 @@ def _check_finite(x: torch.Tensor, what: str) -> None:
 
 
 def gallery_and_queries(train: ClipFeatures, test: ClipFeatures, *, clip_norm: ClipNorm, standardize: bool,
-                        device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Video-level ``(gallery [S_train, D], queries [S_test, D])`` float64 on ``device``: clip rows averaged per
-    sample (after per-clip L2 normalisation when ``clip_norm="l2"``), standardised with the **train** averages'
-    mean/std when ``standardize``. Raises on an empty side, a dimension mismatch or non-finite features."""
+                        device: str | torch.device, gallery: str = "videos"
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(gallery [G, D], queries [S_test, D], gallery owner [G])`` float64 / int64 on ``device``: queries are clip
+    rows averaged per sample (after per-clip L2 normalisation when ``clip_norm="l2"``); the gallery is the train
+    averages (``gallery="videos"``, G = S_train) or every train clip row (``"clips"``, G = rows); owner = the
+    gallery item's train sample position. Standardised with the **gallery**'s mean/std when ``standardize``.
+    Raises on an empty side, a dimension mismatch or non-finite features."""
     if train.n_samples == 0 or train.n_rows == 0:
         raise ValueError("the gallery (train split) is empty")
     if test.n_samples == 0 or test.n_rows == 0:
         raise ValueError("the query set (test split) is empty")
     if train.dim != test.dim:
         raise ValueError(f"train features have dimension {train.dim} but test features {test.dim}")
-    gallery = video_features(train, clip_norm=clip_norm, device=device)
+    if gallery == "clips":
+        rows = train.dense().to(device, torch.float64)
+        if clip_norm == "l2":
+            rows = torch.nn.functional.normalize(rows, dim=1, eps=1e-12)
+        items, owner = rows, train.sample_index.to(device, torch.long)
+    elif gallery == "videos":
+        items = video_features(train, clip_norm=clip_norm, device=device)
+        owner = torch.arange(train.n_samples, device=device)
+    else:
+        raise ValueError(f"gallery must be 'videos' or 'clips'; got {gallery!r}")
     queries = video_features(test, clip_norm=clip_norm, device=device)
-    _check_finite(gallery, "train")
+    _check_finite(items, "train")
     _check_finite(queries, "test")
     if standardize:
-        stats = fit_standardizer(gallery)
-        gallery, queries = apply_standardizer(gallery, stats), apply_standardizer(queries, stats)
-    return gallery, queries
+        stats = fit_standardizer(items)
+        items, queries = apply_standardizer(items, stats), apply_standardizer(queries, stats)
+    return items, queries, owner
 
 
 def resolve_n_classes(train: ClipFeatures, test: ClipFeatures, n_classes: int | None) -> int:
@@ -244,8 +265,9 @@ def _class_scores(nb: Neighbours, neighbour_labels: torch.Tensor) -> torch.Tenso
 def run_retrieval(train: ClipFeatures, test: ClipFeatures, *, ks: Sequence[int] = (1, 5, 20),
                   metric: Metric = "cosine", clip_norm: ClipNorm = "none", standardize: bool = False,
                   block_size: int = 4096, device: str | torch.device = "cpu",
-                  n_classes: int | None = None, class_scores: bool = True) -> ClassifierResult:
-    """Recall@k of test videos (queries) against training videos (gallery).
+                  n_classes: int | None = None, class_scores: bool = True, gallery: str = "videos") -> ClassifierResult:
+    """Recall@k of test videos (queries) against training videos (gallery; ``gallery="clips"``: every training
+    clip, module docstring).
 
     class_scores=False (instance retrieval, where every gallery video is its own class): ``scores`` is
     ``[S_test, 0]`` and no per-class table is built (it would be gallery x queries).
@@ -272,16 +294,18 @@ def run_retrieval(train: ClipFeatures, test: ClipFeatures, *, ks: Sequence[int] 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
     dev = torch.device(device)
-    gallery, queries = gallery_and_queries(train, test, clip_norm=clip_norm, standardize=standardize, device=dev)
-    G = int(gallery.shape[0])
+    items, queries, owner = gallery_and_queries(train, test, clip_norm=clip_norm, standardize=standardize,
+                                                device=dev, gallery=gallery)
+    owner = owner.cpu()
+    G = int(items.shape[0])
     kmax = max(ks)
     if kmax > G:
-        raise ValueError(f"k={kmax} is larger than the gallery ({G} training videos)")
+        raise ValueError(f"k={kmax} is larger than the gallery ({G} training {gallery})")
     K = resolve_n_classes(train, test, n_classes)
-    nb = search(queries, gallery, train.labels, k=kmax, metric=metric, n_classes=K, block_size=block_size,
+    gallery_labels = train.labels.long()[owner]
+    nb = search(queries, items, gallery_labels, k=kmax, metric=metric, n_classes=K, block_size=block_size,
                 class_scores=class_scores)
 
-    gallery_labels = train.labels.long()
     neighbour_labels = gallery_labels[nb.index]  # [S_test, kmax]
     match = neighbour_labels == test.labels.long()[:, None]
     hits = {f"recall{k}": match[:, :k].any(1).float() for k in ks}
@@ -289,12 +313,15 @@ def run_retrieval(train: ClipFeatures, test: ClipFeatures, *, ks: Sequence[int] 
     scores = _class_scores(nb, neighbour_labels) if class_scores else torch.zeros(queries.shape[0], 0)
 
     ids = train.sample_ids
-    sample_info = [{"neighbours": [ids[j] for j in row], "neighbour_labels": labs,
+    owners = owner.tolist()
+    sample_info = [{"neighbours": [ids[owners[j]] for j in row], "neighbour_labels": labs,
                     "neighbour_similarity": [round(s, 6) for s in sims]}
                    for row, labs, sims in zip(nb.index.tolist(), neighbour_labels.tolist(), nb.similarity.tolist())]
     info: dict[str, Any] = {"metric": metric, "clip_norm": clip_norm, "standardize": standardize, "ks": ks,
                             "gallery_size": G, "n_queries": int(queries.shape[0]), "n_classes": K,
-                            "dim": int(gallery.shape[1]), "block_size": nb.block_size,
+                            "dim": int(items.shape[1]), "block_size": nb.block_size,
                             "seconds": time.perf_counter() - t0}
+    if gallery != "videos":  # the default reading is left out so records of cards that keep it are unchanged
+        info["gallery"] = gallery
     return ClassifierResult(scores=scores, selected={}, selection="none", sweep=[], backend=f"torch-{dev.type}",
                             info=info, hits=hits, sample_info=sample_info)

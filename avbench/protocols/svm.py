@@ -4,8 +4,10 @@ Every clip row is a training example labelled with its sample's label. Test deci
 each sample's clips (scores, not features) and the sample is assigned the arg-max class.
 
 C selection:
-* ``"paper"``: the C with the best test top-1 (first best in the order of ``costs``), as the released code and
-  the papers did; the number is optimistic because C is tuned on the test split.
+* ``"paper"``: the C with the best test top-1, as the released code and the papers did; the number is optimistic
+  because C is tuned on the test split. Ties: ``tie_break: first`` (the first best in the order of ``costs``) or
+  ``last`` (the released CrissCross ``audio_svm.py:113``, ``if top1 >= best``: the last best, whose top-5 is
+  then reported).
 * ``"clean"``: grouped K-fold cross-validation inside train only (sklearn ``GroupKFold`` over samples with their
   ``groups`` as groups, so all clips of a sample and all samples of a group, e.g. an ESC-50 fold or a UCF101
   gXX, stay on one side; ``min(cv_folds, n_groups)`` folds, shuffled with ``seed``). C maximises the mean CV
@@ -13,7 +15,10 @@ C selection:
   only to report metrics.
 
 Backends are explicit: ``"torch"`` (``svm_torch``, CPU or CUDA), ``"sklearn"`` (liblinear, CPU), ``"cuml"`` (GPU).
-A backend that cannot run raises; nothing falls back to another backend.
+A backend that cannot run raises; nothing falls back to another backend. ``backend: sklearn, dual: true`` is the
+released CrissCross solver (``LinearSVC(C, max_iter=1000)`` under scikit-learn 0.24: liblinear's dual coordinate
+descent, which can stop unconverged at C = 1; its coordinate order seeded here with the run's seed, where the
+released code left it unseeded).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import time
 from typing import Any, ClassVar, Literal, Sequence
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from avbench.metrics import sample_mean, topk_accuracy
 from avbench.protocols.base import ClassifierResult, ClipFeatures, Protocol, ProtocolSettings
@@ -54,6 +59,18 @@ class SVMSettings(ProtocolSettings):
     aggregate: Literal["clips", "video_mean_std"] = "clips"
     max_iter: int = Field(default=1000, gt=0)
     tol: float = Field(default=1e-4, gt=0)
+    #: ``paper`` selection among C values tied on test top-1: the first (default) or the last (released code)
+    tie_break: Literal["first", "last"] = "first"
+    #: sklearn backend only: liblinear's solver; "auto" = primal when rows > features (sklearn >= 1.3's rule),
+    #: true = the dual coordinate descent of the released code's scikit-learn 0.24 (``LinearSVC`` default then)
+    dual: bool | Literal["auto"] = "auto"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"tie_break", "dual"})
+
+    @model_validator(mode="after")
+    def _dual_needs_sklearn(self) -> "SVMSettings":
+        if self.dual != "auto" and self.backend != "sklearn":
+            raise ValueError("classifier.dual chooses liblinear's solver: it needs backend: sklearn")
+        return self
 
     @field_validator("costs")
     @classmethod
@@ -78,14 +95,15 @@ class SVMProtocol(Protocol):
             train, test = to_video_level(train, test, clip_norm="none", standardize=True)
         return run_svm(train, test, costs=list(settings.costs), backend=settings.backend, selection=settings.selection,
                        cv_folds=settings.cv_folds, device=device, max_iter=settings.max_iter, tol=settings.tol,
-                       seed=seed, n_classes=n_classes)
+                       seed=seed, n_classes=n_classes, tie_break=settings.tie_break, dual=settings.dual)
 
 
 def fit_backend(backend: str, train: ClipFeatures, costs: Sequence[float], *, n_classes: int,
                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, tol: float = 1e-4,
-                max_iter: int = 1000) -> tuple[list[LinearModel], str]:
+                max_iter: int = 1000, dual: bool | str = "auto", seed: int = 0) -> tuple[list[LinearModel], str]:
     """Fit one model per C with the named backend; returns the models (in ``costs`` order) and the backend label
-    (e.g. ``"torch-cpu-float32"``, ``"sklearn-liblinear"``, ``"cuml"``)."""
+    (e.g. ``"torch-cpu-float32"``, ``"sklearn-liblinear"``, ``"sklearn-liblinear-dual"``, ``"cuml"``). ``dual`` and
+    ``seed`` (liblinear's coordinate order) concern the sklearn backend only."""
     if backend == "torch":
         models = fit_squared_hinge_ovr(train, costs, n_classes=n_classes, device=device, dtype=dtype, tol=tol,
                                        max_iter=max_iter)
@@ -93,7 +111,9 @@ def fit_backend(backend: str, train: ClipFeatures, costs: Sequence[float], *, n_
     if backend == "sklearn":
         if torch.device(device).type != "cpu":
             raise ValueError(f"backend='sklearn' runs on the CPU only; device={device!r} was asked")
-        return fit_linear_svc(train, costs, n_classes=n_classes, tol=tol, max_iter=max_iter), "sklearn-liblinear"
+        models = fit_linear_svc(train, costs, n_classes=n_classes, tol=tol, max_iter=max_iter, dual=dual,
+                                random_state=seed)
+        return models, "sklearn-liblinear" + ("-dual" if dual is True else "")
     if backend == "cuml":
         return fit_cuml_linear_svc(train, costs, n_classes=n_classes, device=device, tol=tol,
                                    max_iter=max_iter), "cuml"
@@ -130,20 +150,24 @@ def _cv_top1(train: ClipFeatures, costs: Sequence[float], *, n_classes: int, cv_
     return per_fold, folds_info
 
 
-def _first_best(values: Sequence[float]) -> int:
+def _first_best(values: Sequence[float], tie_break: str = "first") -> int:
+    """Position of the best value: the first of tied ones, or the last (``tie_break="last"``)."""
     best = max(values)
-    return next(i for i, v in enumerate(values) if v == best)
+    tied = [i for i, v in enumerate(values) if v == best]
+    return tied[-1] if tie_break == "last" else tied[0]
 
 
 def run_svm(train: ClipFeatures, test: ClipFeatures, *, costs: Sequence[float] = DEFAULT_COSTS,
             backend: str = "torch", selection: str = "paper", cv_folds: int = 5,
             device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, max_iter: int = 1000,
-            tol: float = 1e-4, seed: int = 0, n_classes: int | None = None) -> ClassifierResult:
+            tol: float = 1e-4, seed: int = 0, n_classes: int | None = None, tie_break: str = "first",
+            dual: bool | str = "auto") -> ClassifierResult:
     """Run the OvR squared-hinge linear SVM protocol on one train/test split.
 
     train/test: clip-level features; test decision values are averaged per test sample.
     costs: the C sweep (CrissCross ESC-50's by default). selection: ``"paper"`` or ``"clean"`` (module docstring).
-    n_classes: K (default: one more than the largest label in train or test).
+    n_classes: K (default: one more than the largest label in train or test). tie_break: ``"paper"`` selection
+    among tied C values (``"first"`` or ``"last"``). dual: liblinear's solver (sklearn backend).
     Returns a ``ClassifierResult`` with ``scores [S_test, K]`` at the selected C, ``selected={"C": ...}`` and one
     ``sweep`` entry per C with ``test_top1``/``test_top5`` (percent), solver iterations/convergence and, for
     ``"clean"``, ``cv_top1`` (mean over folds) and ``cv_top1_folds``.
@@ -157,7 +181,8 @@ def run_svm(train: ClipFeatures, test: ClipFeatures, *, costs: Sequence[float] =
         raise ValueError("costs is empty")
     if n_classes is None:
         n_classes = int(max(int(train.labels.max()), int(test.labels.max()))) + 1
-    fit_kw = {"backend": backend, "device": device, "dtype": dtype, "tol": tol, "max_iter": max_iter}
+    fit_kw = {"backend": backend, "device": device, "dtype": dtype, "tol": tol, "max_iter": max_iter, "dual": dual,
+              "seed": seed}
 
     t0 = time.perf_counter()
     models, label = fit_backend(train=train, costs=costs, n_classes=n_classes, **fit_kw)
@@ -172,7 +197,8 @@ def run_svm(train: ClipFeatures, test: ClipFeatures, *, costs: Sequence[float] =
                             "n_test_rows": test.n_rows, "dim": train.dim, "tol": tol, "max_iter": max_iter}
 
     if selection == "paper":
-        best = _first_best([e["test_top1"] for e in sweep])
+        best = _first_best([e["test_top1"] for e in sweep], tie_break)
+        info["tie_break"] = tie_break
     else:
         t1 = time.perf_counter()
         per_fold, folds_info = _cv_top1(train, costs, n_classes=n_classes, cv_folds=cv_folds, seed=seed,

@@ -25,8 +25,8 @@ ABSENT_CLASS_BIAS = -1.0
 
 
 def fit_linear_svc(features: ClipFeatures, costs: Sequence[float], *, n_classes: int, tol: float = 1e-4,
-                   max_iter: int = 1000, intercept_scaling: float = 1.0, dual: bool | str = "auto"
-                   ) -> list[LinearModel]:
+                   max_iter: int = 1000, intercept_scaling: float = 1.0, dual: bool | str = "auto",
+                   random_state: int | None = None) -> list[LinearModel]:
     """Fit ``sklearn.svm.LinearSVC(penalty="l2", loss="squared_hinge", multi_class="ovr", fit_intercept=True)`` for
     every C in ``costs`` (returned in that order).
 
@@ -34,6 +34,8 @@ def fit_linear_svc(features: ClipFeatures, costs: Sequence[float], *, n_classes:
     Returns ``LinearModel``s with float64 ``weights [D, K]`` and ``bias [K]``; with two classes liblinear fits one
     classifier ``f`` and the columns are ``[-f, f]`` (exactly the one-vs-rest pair, which is symmetric). A class
     with no training rows gets zero weights and bias ``ABSENT_CLASS_BIAS`` (listed in ``info["absent_classes"]``).
+    dual: ``"auto"`` (module docstring), True (liblinear's dual coordinate descent: the released CrissCross code's
+    solver, scikit-learn 0.24's default) or False. random_state: seeds the dual solver's coordinate order.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
@@ -49,7 +51,8 @@ def fit_linear_svc(features: ClipFeatures, costs: Sequence[float], *, n_classes:
     models = []
     for C in costs:
         clf = LinearSVC(penalty="l2", loss="squared_hinge", dual=dual, tol=tol, C=float(C), multi_class="ovr",
-                        fit_intercept=True, intercept_scaling=intercept_scaling, max_iter=max_iter)
+                        fit_intercept=True, intercept_scaling=intercept_scaling, max_iter=max_iter,
+                        random_state=random_state)
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
@@ -69,6 +72,6 @@ def fit_linear_svc(features: ClipFeatures, costs: Sequence[float], *, n_classes:
             weights=torch.from_numpy(weights), bias=torch.from_numpy(bias), C=float(C),
             intercept_scaling=float(intercept_scaling), iterations=int(clf.n_iter_), converged=converged,
             backend=BACKEND,
-            info={"seconds": seconds, "dual": dual,
+            info={"seconds": seconds, "dual": dual, "random_state": random_state,
                   "absent_classes": absent, "tol": tol}))
     return models

@@ -7,20 +7,38 @@ Audio front end (Section 2.1): the WHOLE clip, mono, 24 kHz, 10 ms window and ho
 that 256 bands have bins to draw on). Video: 16 consecutive frames at 25 fps (the paper samples consecutive frames
 at the source rate; 25 fps is avbench's fixed choice), 112² crops.
 Weights: an ``avbench pretrain avcl`` output (``OUT`` or ``OUT/encoder.safetensors``).
+
+Evaluated as trained (issue 19, item 7): pretraining resizes the WHOLE clip's mel (about 10 s: about 1000 frames of
+10 ms, ``n_mels`` bands) to ``mel_size x mel_size`` (256 in the paper: about 39 ms per column), so
+:meth:`AVCLEncoder.audio_frontend` resamples a test window's mel to that scale with the same bilinear resize:
+``n_mels`` -> ``mel_size`` bands and ``T`` -> ``max(1, round(T * mel_size / (train_clip_seconds * frames per
+second)))`` columns. ``mel_size`` comes from the weights' pretraining card (the ``small`` preset: 96); the clip
+length is ``train_clip_seconds`` (10 s, the Kinetics clip length; a build option). Video: the encoder declares its
+25 fps as a NATIVE rate (``native_fps``), so video cards sample it at 25 fps over their clip span
+(:mod:`avbench.evaluation.rate`).
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
+
+import torch
+import torch.nn.functional as F
 
 from avbench.encoder import MODALITIES
 from avbench.media.logmel import LogMelConfig
-from avbench.models.two_tower import EncoderIdentity, TwoTowerArch, TwoTowerEncoder, build_two_tower
+from avbench.models.two_tower import (EncoderIdentity, TwoTowerArch, TwoTowerEncoder, build_two_tower,
+                                      safetensors_metadata)
 
 NAME = "avcl"
 ARCH = TwoTowerArch(video_depth=10, audio_depth=10, fps=25.0,
                     audio=LogMelConfig(sample_rate=24000, n_fft=1024, win_length=240, hop_length=240, n_mels=256,
                                        f_max=12000.0).to_dict())
+#: the paper's mel_size (Section 2.1: "a 2D spectrogram matrix of size 256x256") and the clip it covers (seconds)
+TRAIN_MEL_SIZE = 256
+TRAIN_CLIP_SECONDS = 10.0
 
 
 class AVCLEncoder(TwoTowerEncoder):
@@ -31,13 +49,56 @@ class AVCLEncoder(TwoTowerEncoder):
                         "'Self-supervised contrastive learning for audio-visual action recognition' (AVCL), "
                         "avcl-paper.md in avbench's shared papers; reimplemented in avbench")
 
+    native_fps: ClassVar[bool] = True  # trained on 25-fps clips only
+
     def __init__(self, modalities: str | Sequence[str] = MODALITIES, *, arch: TwoTowerArch | None = None,
                  init_seed: int = 0) -> None:
         super().__init__(modalities, arch=arch or ARCH, init_seed=init_seed)
+        self.set_training_scale(TRAIN_MEL_SIZE, TRAIN_CLIP_SECONDS)
+
+    def set_training_scale(self, mel_size: int, clip_seconds: float) -> None:
+        """The pretraining mel scale the audio front end resamples to (module docstring); recorded in ``meta``."""
+        if mel_size < 1 or clip_seconds <= 0:
+            raise ValueError(f"avcl: mel_size {mel_size} and train_clip_seconds {clip_seconds} must be positive")
+        self.train_mel_size, self.train_clip_seconds = int(mel_size), float(clip_seconds)
+        if self.meta.audio is not None:
+            note = f" -> bilinear to {self.train_mel_size} bands x (T * {self.train_mel_size}/{self.columns_per_clip:g})"
+            base = self.meta.audio.frontend.split(" -> bilinear", 1)[0]
+            self.meta = dataclasses.replace(self.meta, audio=dataclasses.replace(self.meta.audio,
+                                                                                 frontend=base + note))
+
+    @property
+    def columns_per_clip(self) -> float:
+        """Front-end frames in one pretraining clip (``train_clip_seconds * sample_rate / hop``: 1000 for 10 s)."""
+        a = self.arch.logmel()
+        return self.train_clip_seconds * a.sample_rate / a.hop_length
+
+    def mark_loaded(self, weights_sha256: str, pretraining_data: str) -> None:
+        super().mark_loaded(weights_sha256, pretraining_data)
+        self.set_training_scale(self.train_mel_size, self.train_clip_seconds)
+
+    def audio_frontend(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``[B, N]`` waveform -> ``[B, 1, mel_size, T']`` log-mel at the pretraining scale: the native
+        ``[B, 1, n_mels, 1 + N // hop]`` resized bilinearly (as pretraining resizes the whole clip) to ``mel_size``
+        bands and ``T' = max(1, round(T * mel_size / columns_per_clip))`` columns."""
+        mel = super().audio_frontend(waveform)
+        t = max(1, round(mel.shape[-1] * self.train_mel_size / self.columns_per_clip))
+        return F.interpolate(mel, size=(self.train_mel_size, t), mode="bilinear", align_corners=False)
 
 
 def build(weights: str | Path | None = None, init_seed: int = 0, modalities: str | Sequence[str] | None = None,
           **options: Any) -> AVCLEncoder:
-    """Random init (``init_seed``; architecture options e.g. ``video_width=16``) or an ``avbench pretrain`` output."""
-    return build_two_tower(AVCLEncoder, name=NAME, default_arch=ARCH, weights=weights, init_seed=init_seed,
-                           modalities=modalities, options=options)
+    """Random init (``init_seed``; architecture options e.g. ``video_width=16``) or an ``avbench pretrain`` output.
+    ``mel_size`` (default: the weights' pretraining card, else 256) and ``train_clip_seconds`` (10) set the
+    pretraining mel scale the audio front end resamples to."""
+    options = dict(options)
+    clip_seconds = float(options.pop("train_clip_seconds", TRAIN_CLIP_SECONDS))
+    mel_size = options.pop("mel_size", None)
+    enc = build_two_tower(AVCLEncoder, name=NAME, default_arch=ARCH, weights=weights, init_seed=init_seed,
+                          modalities=modalities, options=options)
+    if mel_size is None and weights:  # the pretraining card inside the weights names the mel_size it trained at
+        path = Path(str(weights)).expanduser()
+        _, metadata = safetensors_metadata(path / "encoder.safetensors" if path.is_dir() else path)
+        mel_size = (json.loads(metadata.get("card") or "{}").get("config") or {}).get("mel_size")
+    enc.set_training_scale(int(mel_size or TRAIN_MEL_SIZE), clip_seconds)
+    return enc

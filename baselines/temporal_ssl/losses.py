@@ -14,7 +14,8 @@ Pieces:
 How a caller instantiates Eq. 1 (``nu = psi_v(F_v(tau_r(v)))`` etc., all ``[B, D]``):
 
 * ``l_vv``: ``pred = phi_v(nu^r)``, ``positive = nu_hat^s`` (other augmentation of the same video),
-  ``negatives_batch = [nu]`` (the other samples' video features), ``anchor = nu_hat^s``, ``bank = Q_v``;
+  ``negatives_batch = [nu^r]`` (the other samples' features of the same view r: the paper's ``{nu_j in B | j != i}``),
+  ``anchor = nu_hat^s``, ``bank = Q_v``;
 * ``l_va``: ``pred = phi_v(nu^r)``, ``positive = alpha^r`` (audio with the *identical* temporal augmentation),
   ``negatives_batch = [nu, alpha]``, ``anchor = alpha^r``, ``bank = Q_a``;
 * ``l_av``: the same with the roles of video and audio swapped (``bank = Q_v``, anchor ``nu^r``).

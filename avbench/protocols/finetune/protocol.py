@@ -26,7 +26,11 @@ class FinetuneSettings(ProtocolSettings):
     gamma: float = Field(default=0.1, gt=0)
     dropout: float = Field(default=0.0, ge=0, lt=1)
     selection: Literal["paper", "clean"] = "paper"
-    buffer_videos: int = Field(default=8, gt=0)  # videos whose clips are shuffled together into batches
+    #: videos whose clips are mixed into batches, one clip per video per batch (default: 1.5 x batch_size;
+    #: until 0.5.0 a buffer of 8 videos shuffled together, about 9 videos per batch of 64)
+    buffer_videos: int | None = Field(default=None, gt=0)
+    #: the last partial batch of an epoch is dropped (released ucf101/hmdb51 full_ft_*.yaml: drop_last true)
+    drop_last: bool = True
 
 
 class FinetuneProtocol(Protocol):

@@ -69,7 +69,7 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
         path = VideoPath(enc, epoch_view(train_view, seed, epoch), device, dtype)
         return train_batches(path, train, train_labels, seed=seed, epoch=epoch, batch_size=clf.batch_size,
                              buffer_videos=clf.buffer_videos, workers=workers, log=skips, rank=rank,
-                             world_size=world)
+                             world_size=world, drop_last=clf.drop_last)
 
     def testing():
         return test_batches(test_path, test, test_labels, batch_size=card.batch_size, workers=workers, log=skips)

@@ -1,0 +1,56 @@
+"""The pretraining recipes against the papers' tables (issue 19, items 4 and 8): CrissCross's Kinetics-Sound epoch
+size (supplementary Table S10), temporal-SSL's epochs (Table 4) and its visual-visual batch negatives (the paper's
+``N^vv = {nu_j in B | j != i}``)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from avbench.pretrain.method import resolve_config
+from avbench_baselines.crisscross.pretrain import CrissCrossPretrainer
+from avbench_baselines.temporal_ssl.pretrain import TemporalSSLPretrainer
+
+#: Kinetics-Sound training videos in the class list avbench ships (pritamqu/XKD cache, train.txt)
+KS_VIDEOS = 22_713
+
+
+def test_crisscross_paper_preset_matches_table_s10_epoch_size():
+    """Table S10, KS row: es = 220K samples per epoch. 5 clips per video (the released K400 config) gave 113K."""
+    cfg = resolve_config(CrissCrossPretrainer, "paper", None)
+    assert abs(cfg.train.clips_per_video * KS_VIDEOS - 220_000) / 220_000 < 0.05
+    k400 = resolve_config(CrissCrossPretrainer, "kinetics400", None)
+    assert k400.train.clips_per_video * 200_000 == 1_000_000  # Table S10, K400 row: es 1M
+
+
+def test_temporal_ssl_epochs_follow_table_4():
+    assert resolve_config(TemporalSSLPretrainer, "paper", None).train.epochs == 240
+    assert resolve_config(TemporalSSLPretrainer, "kinetics600", None).train.epochs == 150
+
+
+@pytest.mark.parametrize("term", ["vv", "aa"])
+def test_temporal_ssl_intra_modal_negatives_are_the_anchor_views_batch(term, monkeypatch):
+    """l_vv of view r: prediction phi(nu^r), positive nu_hat^s, batch negatives {nu_j^r}: the other samples of the
+    SAME view as the prediction (not of the positive's view)."""
+    cfg = resolve_config(TemporalSSLPretrainer, "small", {"contrastive_terms": [term], "temporal_tasks": [],
+                                                          "queue_size": 8, "m": 4, "k": 1})
+    model = TemporalSSLPretrainer(cfg, init_seed=0).eval()
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def spy(pred, positive, negatives, anchor, bank):
+        seen.append((positive, negatives[0]))
+        return pred.sum() * 0
+
+    monkeypatch.setattr(model, "_contrastive", spy)
+    g = torch.Generator().manual_seed(0)
+    batch = {"v_r": torch.randn(3, 3, 8, 64, 64, generator=g), "v_s": torch.randn(3, 3, 8, 64, 64, generator=g),
+             "a_r": torch.randn(3, 1, 80, 51, generator=g), "a_s": torch.randn(3, 1, 80, 51, generator=g)}
+    with torch.no_grad():
+        model(batch)
+        trunk = model.encoder.trunk("video" if term == "vv" else "audio")
+        proj = model.projector["video" if term == "vv" else "audio"]
+        c = term[0]
+        emb = {v: proj(trunk(batch[f"{c}_{v}"], ["pool"])["pool"]).float() for v in ("r", "s")}
+    assert len(seen) == 2  # r -> s, then s -> r
+    for (positive, negatives), (own, other) in zip(seen, (("r", "s"), ("s", "r"))):
+        assert torch.allclose(positive, emb[other]) and torch.allclose(negatives, emb[own])
+        assert not torch.allclose(negatives, emb[other])
