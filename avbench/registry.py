@@ -15,16 +15,23 @@ reference baselines register through the same entry-point group a third party us
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 from avbench.encoder import Encoder, UnknownEncoderError
-from avbench.suggest import did_you_mean
 
-__all__ = ["Entry", "Registry", "UnknownNameError", "ENCODERS", "ENTRY_POINT_GROUP", "UnknownEncoderError",
+__all__ = ["did_you_mean", "Entry", "Registry", "UnknownNameError", "ENCODERS", "ENTRY_POINT_GROUP", "UnknownEncoderError",
            "build_encoder", "encoder_entries", "register_encoder", "resolve_factory", "zoo_prefixes"]
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` (or ``"'x' or 'y'"``) for the choices closest to a name the user typed (difflib
+    ratio >= 0.6: tasks, encoders, card keys, data sets), or ``""`` when none is close."""
+    best = difflib.get_close_matches(word, list(dict.fromkeys(choices)), n=2, cutoff=0.6)
+    return "; did you mean " + " or ".join(repr(b) for b in best) + "?" if best else ""
+
 
 T = TypeVar("T")
 

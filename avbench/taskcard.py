@@ -255,7 +255,7 @@ def _card_path(name_or_path: str) -> Path:
     builtin = builtin_card_dir() / f"{name_or_path}.yaml"
     if builtin.exists():
         return builtin
-    from avbench.suggest import did_you_mean
+    from avbench.registry import did_you_mean
 
     names = card_names()
     raise TaskCardError(f"unknown task {name_or_path!r}{did_you_mean(name_or_path, names)} (shipped tasks: "
@@ -302,7 +302,7 @@ def parse_override(text: str) -> dict[str, Any]:
 def load_card(name_or_path: str, overrides: dict[str, Any] | None = None, *, source: str = "override") -> TaskCard:
     """Resolve includes, apply ``overrides`` (nested dict), validate. Raises TaskCardError naming the file, and
     ``source`` (e.g. ``"--set"``) for an override key the schema lacks or a value it rejects."""
-    from avbench.cardkeys import flatten_keys, unknown_override_keys
+    from avbench.cards.overrides import flatten_keys, unknown_override_keys
 
     path = _card_path(name_or_path)
     raw = _read_raw(path)
@@ -310,7 +310,7 @@ def load_card(name_or_path: str, overrides: dict[str, Any] | None = None, *, sou
     if overrides:
         overrides = _alias_protocol(overrides, source)
         raw = deep_merge(raw, overrides)
-        unknown_override_keys(overrides, raw, source)
+        unknown_override_keys(TaskCard, overrides, raw, source, TaskCardError)
         given = flatten_keys(overrides)
     problems: list[str] = []
     if isinstance(raw.get("classifier"), dict):

@@ -59,7 +59,7 @@ def _verify_target(target: str) -> tuple[str, dict[str, Any], str]:
     """(data set, adapter options, what media to check: "audio" or "video") for a task card name / .yaml path or a
     data set name; TaskCardError with a did-you-mean over both when it is neither."""
     from avbench.datasets import dataset_names, get_dataset
-    from avbench.suggest import did_you_mean
+    from avbench.registry import did_you_mean
     from avbench.taskcard import TaskCardError, card_names, load_card
 
     if target in dataset_names():

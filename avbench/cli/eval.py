@@ -121,7 +121,7 @@ def _print_record(record: Any, path: Any) -> None:
     print(title)
     print(_summary_table(record))
     if record.task.track == "override" and record.task.overrides:
-        from avbench.cardkeys import flatten_keys
+        from avbench.cards.overrides import flatten_keys
 
         print(f"overridden: {', '.join(flatten_keys(record.task.overrides))} (a smoke or variant run: not comparable "
               "with the standard track)")
@@ -181,7 +181,7 @@ def _data_roots(args: argparse.Namespace, tasks: list[str]) -> dict[str, str | N
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from avbench.cli.common import user_errors
-    from avbench.suites import expand_tasks
+    from avbench.cards.suites import expand_tasks
 
     tasks = expand_tasks(args.task)
     roots = _data_roots(args, tasks)
@@ -224,7 +224,7 @@ def _tasks_table(done: list[tuple[str, Any, str]]) -> str:
 
 def add_parser(sub: Any) -> None:
     """Register the subcommand on the top-level subparsers ``sub``."""
-    from avbench.suites import SUITES
+    from avbench.cards.suites import SUITES
 
     e = sub.add_parser("eval", help="evaluate an encoder on tasks and write a result record per task",
                        description="Evaluate an encoder on one or more task cards; prints a table per task (and a "

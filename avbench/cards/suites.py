@@ -3,7 +3,7 @@
 Each suite lists the shipped cards whose runs give the table's numbers, in the table's column order; the cards and
 their inputs are the ones :mod:`avbench.reproduce.plan` measures the same table with (tests/test_multi_task.py
 checks they agree). The paper is Sarkar & Etemad, "Self-Supervised Audio-Visual Representation Learning with
-Relaxed Cross-Modal Synchronicity" (CrissCross, AAAI 2023); notes in /work/shared/papers/crisscross-paper.md.
+Relaxed Cross-Modal Synchronicity" (CrissCross, AAAI 2023).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from avbench.suggest import did_you_mean
+from avbench.registry import did_you_mean
 
 __all__ = ["flatten_keys", "unknown_override_keys"]
 
@@ -48,9 +48,8 @@ def flatten_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
-def _walk(model: type[BaseModel], tree: dict[str, Any], prefix: str, source: str, merged: dict[str, Any]) -> None:
-    from avbench.taskcard import TaskCardError
-
+def _walk(model: type[BaseModel], tree: dict[str, Any], prefix: str, source: str, merged: dict[str, Any],
+          error: type[Exception]) -> None:
     fields = model.model_fields
     for key, value in tree.items():
         path = f"{prefix}{key}"
@@ -58,11 +57,11 @@ def _walk(model: type[BaseModel], tree: dict[str, Any], prefix: str, source: str
             typed = f"{path}.{flatten_keys(value)[0]}" if isinstance(value, dict) and value else path
             hint = did_you_mean(key, fields) or f"; keys of {repr(prefix[:-1]) if prefix else 'a task card'}: " \
                 f"{', '.join(fields)}"
-            raise TaskCardError(f"{source} {typed}: unknown key {key!r}{hint}")
+            raise error(f"{source} {typed}: unknown key {key!r}{hint}")
         if not isinstance(value, dict):
             continue
         if prefix == "" and key == "classifier":
-            _walk_protocol(value, source, merged)
+            _walk_protocol(value, source, merged, error)
             continue
         sub, is_map = _model_in(fields[key].annotation)
         if sub is None:
@@ -70,12 +69,12 @@ def _walk(model: type[BaseModel], tree: dict[str, Any], prefix: str, source: str
         if is_map:
             for name, item in value.items():
                 if isinstance(item, dict):
-                    _walk(sub, item, f"{path}.{name}.", source, merged)
+                    _walk(sub, item, f"{path}.{name}.", source, merged, error)
         else:
-            _walk(sub, value, f"{path}.", source, merged)
+            _walk(sub, value, f"{path}.", source, merged, error)
 
 
-def _walk_protocol(tree: dict[str, Any], source: str, merged: dict[str, Any]) -> None:
+def _walk_protocol(tree: dict[str, Any], source: str, merged: dict[str, Any], error: type[Exception]) -> None:
     from avbench.protocols import PROTOCOLS
 
     block = merged.get("classifier")
@@ -84,15 +83,14 @@ def _walk_protocol(tree: dict[str, Any], source: str, merged: dict[str, Any]) ->
         settings = PROTOCOLS.load(str(name)).Settings
     except KeyError:
         return  # an unknown protocol type is reported by the card's own validation
-    _walk(settings, tree, "classifier.", source, merged)
+    _walk(settings, tree, "classifier.", source, merged, error)
 
 
-def unknown_override_keys(overrides: dict[str, Any], merged: dict[str, Any], source: str = "override") -> None:
-    """Raise :class:`~avbench.taskcard.TaskCardError` for the first key of ``overrides`` the card schema lacks:
-    ``"--set classifer.selection: unknown key 'classifer'; did you mean 'classifier'? (keys of a task card: ...)"``.
+def unknown_override_keys(card_model: type[BaseModel], overrides: dict[str, Any], merged: dict[str, Any],
+                          source: str = "override", error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` for the first key of ``overrides`` that ``card_model`` (the TaskCard model) lacks:
+    ``"--set classifer.selection: unknown key 'classifer'; did you mean 'classifier'?"``.
 
     merged: the raw card with the overrides merged in (it names the protocol whose keys ``classifier.*`` are).
     """
-    from avbench.taskcard import TaskCard
-
-    _walk(TaskCard, overrides, "", source, merged)
+    _walk(card_model, overrides, "", source, merged, error)
