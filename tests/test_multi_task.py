@@ -9,7 +9,7 @@ import pytest
 
 from avbench.cli.app import main
 from avbench.reproduce.plan import PLAN
-from avbench.suites import SUITES, expand_tasks
+from avbench.cards.suites import SUITES, expand_tasks
 from avbench.taskcard import card_names, load_card
 
 
