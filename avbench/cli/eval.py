@@ -259,7 +259,8 @@ def add_parser(sub: Any) -> None:
                         "(default: min(8, CPUs - 1); 0 decodes in the main process)")
     e.add_argument("--cache-dir", help="feature cache directory (default: AVBENCH_CACHE or the user cache dir)")
     e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
-    e.add_argument("--no-progress", action="store_true", help="no progress bars")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars (extraction, SVM fits per C and fold, "
+                   "finetuning epochs, with an ETA; drawn only when stderr is a terminal)")
     cache = e.add_mutually_exclusive_group()
     cache.add_argument("--refresh", action="store_true", help="recompute every feature shard (and finetuning "
                        "checkpoint) of this run instead of reusing the cache; the new shards replace the old")
