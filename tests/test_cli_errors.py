@@ -97,3 +97,12 @@ def test_data_verify_takes_a_data_set_name_and_each_files_rate(capsys, esc50_roo
     assert by_name["dataset"] == "esc50" and by_name["found"] == at_16k["found"] > 0
     assert {u["id"] for u in by_name["undecodable"]} == {u["id"] for u in at_16k["undecodable"]}
     assert "did you mean 'esc50'" in _one_line_error(capsys, ["data", "verify", "esc5", "--root", str(esc50_root)])
+
+
+def test_a_split_left_without_samples_is_one_line(capsys, tmp_path):
+    from avbench.synth.audio_fixtures import write_esc50
+
+    root = write_esc50(tmp_path / "esc", n_classes=2, clips_per_class=2, seed=0)  # 4 clips: some folds stay empty
+    line = _one_line_error(capsys, ["eval", "--model", "crisscross", "--task", "esc50", "--data-root", str(root),
+                                    "--quick", "--no-cache", "--workers", "0", "--out", str(tmp_path / "out")])
+    assert "no usable" in line and "avbench data verify" in line
