@@ -104,5 +104,6 @@ def test_a_split_left_without_samples_is_one_line(capsys, tmp_path):
 
     root = write_esc50(tmp_path / "esc", n_classes=2, clips_per_class=2, seed=0)  # 4 clips: some folds stay empty
     line = _one_line_error(capsys, ["eval", "--model", "crisscross", "--task", "esc50", "--data-root", str(root),
-                                    "--quick", "--no-cache", "--workers", "0", "--out", str(tmp_path / "out")])
+                                    "--set", "train.clips=1", "--set", "test.clips=1", "--no-cache", "--workers", "0",
+                                    "--out", str(tmp_path / "out")])
     assert "no usable" in line and "avbench data verify" in line
