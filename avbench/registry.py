@@ -126,8 +126,8 @@ class Registry(Generic[T]):
         """The object registered as ``name``; :attr:`error` listing the known names when there is none."""
         entries = self.entries()
         if name not in entries:
-            raise self.error(f"unknown {self.kind} {name!r}{did_you_mean(name, entries)}; known: "
-                             f"{', '.join(sorted(entries)) or '(none)'}")
+            raise self.error(f"unknown {self.kind} {name!r}{did_you_mean(name, entries)} (known: "
+                             f"{', '.join(sorted(entries)) or '(none)'})")
         return entries[name].load()
 
 
@@ -180,8 +180,9 @@ def resolve_factory(name_or_spec: str) -> tuple[Factory, str]:
             return zoo, f"zoo {name_or_spec}"
         return _import_factory(name_or_spec), name_or_spec
     raise UnknownEncoderError(
-        f"unknown encoder {name_or_spec!r}{did_you_mean(name_or_spec, entries)}; registered: {', '.join(sorted(entries)) or '(none)'}; "
-        f"or a zoo model ({', '.join(p + ':NAME' for p in zoo_prefixes())}); or pass 'pkg.module:factory'")
+        f"unknown encoder {name_or_spec!r}{did_you_mean(name_or_spec, entries)} (registered: "
+        f"{', '.join(sorted(entries)) or '(none)'}; or a zoo model ({', '.join(p + ':NAME' for p in zoo_prefixes())}); "
+        "or pass 'pkg.module:factory')")
 
 
 def build_encoder(name_or_spec: str, *, weights: str | None = None, init_seed: int = 0, **options: Any) -> Encoder:
