@@ -255,9 +255,13 @@ def _card_path(name_or_path: str) -> Path:
     builtin = builtin_card_dir() / f"{name_or_path}.yaml"
     if builtin.exists():
         return builtin
+    from avbench.cards.suites import SUITES
     from avbench.registry import did_you_mean
 
-    names = card_names()
+    if name_or_path in SUITES:
+        raise TaskCardError(f"{name_or_path!r} is a suite of tasks ({', '.join(SUITES[name_or_path].cards)}): "
+                            "`avbench eval --task` expands it; here name one of its cards")
+    names = card_names() + list(SUITES)
     raise TaskCardError(f"unknown task {name_or_path!r}{did_you_mean(name_or_path, names)} (shipped tasks: "
                         f"{', '.join(names)}; or a .yaml path; avbench list tasks describes them)")
 

@@ -10,7 +10,7 @@ import pytest
 from avbench.cli.app import main
 from avbench.reproduce.plan import PLAN
 from avbench.cards.suites import SUITES, expand_tasks
-from avbench.taskcard import card_names, load_card
+from avbench.taskcard import TaskCardError, card_names, load_card
 
 
 def test_task_lists_repeated_flags_and_suites_expand_in_order_once():
@@ -74,6 +74,16 @@ def test_two_tasks_one_command_quick_and_limited(tmp_path, capsys, esc50_root, d
 def test_a_typo_in_any_task_stops_before_the_first_runs(capsys):
     assert main(["eval", "--model", "crisscross", "--task", "esc50", "--task", "dcsae"]) == 2
     assert "did you mean 'dcase'" in capsys.readouterr().err
+
+
+def test_suite_names_get_a_did_you_mean_and_say_what_they_are(capsys):
+    assert main(["eval", "--model", "crisscross", "--task", "crisscross-tabel4"]) == 2
+    assert "did you mean 'crisscross-table4'" in capsys.readouterr().err
+    with pytest.raises(TaskCardError, match=r"is a suite of tasks \(esc50-5s, dcase\)"):
+        load_card("crisscross-table8")
+    assert main(["validate", "crisscross-table8"]) == 0  # validate checks each card of a suite
+    out = capsys.readouterr().out
+    assert "ok    task esc50-5s" in out and "ok    task dcase" in out
 
 
 def test_one_plain_data_root_for_two_data_sets_is_refused(capsys, tmp_path):
