@@ -194,6 +194,16 @@ class Encoder(nn.Module):
         return spec.layers if spec is not None else ()
 
 
+def _fixes(key: str, asked: float, takes: float, zoo_option: str | None) -> str:
+    """The two ways out of a geometry mismatch: declare the task's value on the encoder (a model-zoo option such as
+    ``?fps=16``, or the encoder's meta), or evaluate at the encoder's value with ``--set`` (an override track)."""
+    encoder_side = (f"declare the task's value on the encoder (model-zoo strings: append ?{zoo_option}={asked:g} to the "
+                    "model name; own encoders: their EncoderMeta)" if zoo_option else
+                    "declare the task's value in the encoder's EncoderMeta")
+    return (f"either {encoder_side}, or run the task at the encoder's value with --set {key}={takes:g} (recorded as "
+            "an overridden card, a separate track)")
+
+
 def check_geometry(meta: EncoderMeta, modality: str, *, seconds: float | None = None, frames: int | None = None,
                    size: int | None = None, fps: float | None = None) -> None:
     """Raise :class:`GeometryError` when a task's clip geometry is outside what ``meta`` declares."""
@@ -203,16 +213,20 @@ def check_geometry(meta: EncoderMeta, modality: str, *, seconds: float | None = 
         spec = meta.audio
         assert spec is not None
         if seconds is not None and not (spec.min_seconds <= seconds <= spec.max_seconds):
-            raise GeometryError(f"encoder {meta.name!r} takes {spec.min_seconds}-{spec.max_seconds} s audio clips; the task asks {seconds} s")
+            raise GeometryError(f"encoder {meta.name!r} takes {spec.min_seconds}-{spec.max_seconds} s audio clips; the task "
+                                f"asks {seconds} s: {_fixes('audio.seconds', seconds, spec.max_seconds, None)}")
     else:
         spec_v = meta.video
         assert spec_v is not None
         if frames is not None and spec_v.frames and frames not in spec_v.frames:
-            raise GeometryError(f"encoder {meta.name!r} takes clips of {spec_v.frames} frames; the task asks {frames}")
+            raise GeometryError(f"encoder {meta.name!r} takes clips of {spec_v.frames} frames; the task asks {frames}: "
+                                f"{_fixes('video.frames', frames, spec_v.frames[0], None)}")
         if size is not None and not (spec_v.min_size <= size <= spec_v.max_size):
-            raise GeometryError(f"encoder {meta.name!r} takes {spec_v.min_size}-{spec_v.max_size} px crops; the task asks {size}")
+            raise GeometryError(f"encoder {meta.name!r} takes {spec_v.min_size}-{spec_v.max_size} px crops; the task asks "
+                                f"{size}: {_fixes('video.size', size, spec_v.max_size, 'img_size')}")
         if fps is not None and abs(fps - spec_v.fps) > 1e-6:
-            raise GeometryError(f"encoder {meta.name!r} expects frames at {spec_v.fps} fps; the task asks {fps}")
+            raise GeometryError(f"encoder {meta.name!r} expects frames at {spec_v.fps:g} fps; the task asks {fps:g}: "
+                                f"{_fixes('video.fps', fps, spec_v.fps, 'fps')}")
 
 
 def state_dict_sha256(module: nn.Module) -> str:

@@ -15,15 +15,23 @@ reference baselines register through the same entry-point group a third party us
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 from avbench.encoder import Encoder, UnknownEncoderError
 
-__all__ = ["Entry", "Registry", "UnknownNameError", "ENCODERS", "ENTRY_POINT_GROUP", "UnknownEncoderError",
+__all__ = ["did_you_mean", "Entry", "Registry", "UnknownNameError", "ENCODERS", "ENTRY_POINT_GROUP", "UnknownEncoderError",
            "build_encoder", "encoder_entries", "register_encoder", "resolve_factory", "zoo_prefixes"]
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` (or ``"'x' or 'y'"``) for the choices closest to a name the user typed (difflib
+    ratio >= 0.6: tasks, encoders, card keys, data sets), or ``""`` when none is close."""
+    best = difflib.get_close_matches(word, list(dict.fromkeys(choices)), n=2, cutoff=0.6)
+    return "; did you mean " + " or ".join(repr(b) for b in best) + "?" if best else ""
+
 
 T = TypeVar("T")
 
@@ -45,6 +53,17 @@ class Entry:
     load: Callable[[], Any]
 
 
+def _import_hint(module_name: str, exc: ImportError) -> str:
+    """Why ``module_name`` may not import: not on the path (PYTHONPATH), or a dependency of it missing."""
+    missing = getattr(exc, "name", None) or ""
+    if isinstance(exc, ModuleNotFoundError) and missing and (module_name + ".").startswith(missing + "."):
+        return (f"; put the folder holding {missing.split('.')[0]!r} on PYTHONPATH (e.g. `PYTHONPATH=. avbench ...` "
+                "from that folder) or install its package (pip install -e .)")
+    if isinstance(exc, ModuleNotFoundError) and missing:
+        return f"; {module_name!r} needs {missing!r}: install it (pip install {missing.split('.')[0]})"
+    return ""
+
+
 def import_attr(spec: str, error: type[Exception] = UnknownNameError, what: str = "object") -> Any:
     """The object named by ``"pkg.module:attr.sub"``; ``error`` naming ``what`` when it cannot be imported."""
     module_name, _, attr = spec.partition(":")
@@ -53,7 +72,7 @@ def import_attr(spec: str, error: type[Exception] = UnknownNameError, what: str 
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise error(f"cannot import {module_name!r} for {what} {spec!r}: {exc}") from exc
+        raise error(f"cannot import {module_name!r} for {what} {spec!r}: {exc}{_import_hint(module_name, exc)}") from exc
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -107,7 +126,8 @@ class Registry(Generic[T]):
         """The object registered as ``name``; :attr:`error` listing the known names when there is none."""
         entries = self.entries()
         if name not in entries:
-            raise self.error(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(entries)) or '(none)'}")
+            raise self.error(f"unknown {self.kind} {name!r}{did_you_mean(name, entries)} (known: "
+                             f"{', '.join(sorted(entries)) or '(none)'})")
         return entries[name].load()
 
 
@@ -160,8 +180,9 @@ def resolve_factory(name_or_spec: str) -> tuple[Factory, str]:
             return zoo, f"zoo {name_or_spec}"
         return _import_factory(name_or_spec), name_or_spec
     raise UnknownEncoderError(
-        f"unknown encoder {name_or_spec!r}; registered: {', '.join(sorted(entries)) or '(none)'}; "
-        f"or a zoo model ({', '.join(p + ':NAME' for p in zoo_prefixes())}); or pass 'pkg.module:factory'")
+        f"unknown encoder {name_or_spec!r}{did_you_mean(name_or_spec, entries)} (registered: "
+        f"{', '.join(sorted(entries)) or '(none)'}; or a zoo model ({', '.join(p + ':NAME' for p in zoo_prefixes())}); "
+        "or pass 'pkg.module:factory')")
 
 
 def build_encoder(name_or_spec: str, *, weights: str | None = None, init_seed: int = 0, **options: Any) -> Encoder:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 #: 1.1 (avbench 0.5): encoder.code (the code fingerprint), determinism, cache, provenance.run_id; record file
 #: names carry the weights / state hash, card hash and selection. 1.0 records still validate (new fields absent).
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 class _Rec(BaseModel):
@@ -72,6 +72,8 @@ class EncoderInfo(_Rec):
     meta: dict[str, Any]
     #: what code computed the features (:func:`avbench.provenance.code_fingerprint`); part of the cache key
     code: dict[str, Any] | None = None
+    #: 1.2: ``weights`` as given and this, its resolved absolute path (a local file); bundles drop it
+    weights_resolved: str | None = None
 
 
 class TaskInfo(_Rec):
@@ -109,6 +111,9 @@ class DataInfo(_Rec):
     damaged: list[dict[str, str]]
     padded: int
     notes: list[str]
+    #: 1.2: ``root`` as given and this, its resolved absolute path (bundles drop it); the manifest's class count
+    root_resolved: str | None = None
+    n_classes: int | None = None
 
 
 #: seed of the bootstrap behind every ``MetricSummary.ci95`` (test samples resampled within each split).
@@ -168,7 +173,7 @@ class CacheInfo(_Rec):
 
 
 class ResultRecord(_Rec):
-    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2"] = SCHEMA_VERSION
     encoder: EncoderInfo
     task: TaskInfo
     protocol: str

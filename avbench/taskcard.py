@@ -181,6 +181,9 @@ class TaskCard(_Strict):
     seeds: tuple[int, ...] = (0,)
     metrics: tuple[Literal["top1", "top5", "recall1", "recall5", "recall10", "recall20", "recall50"], ...] = ("top1", "top5")
     batch_size: int = Field(default=64, gt=0)
+    #: smoke runs (``avbench eval --limit N``): at most N samples per class on each side of each split; None (the
+    #: shipped cards) uses every sample. Left out of :meth:`to_dict` when None, so shipped cards hash as before.
+    limit: int | None = Field(default=None, gt=0)
 
     @field_validator("classifier", mode="before")
     @classmethod
@@ -230,7 +233,10 @@ class TaskCard(_Strict):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        out = self.model_dump(mode="json")
+        if out.get("limit") is None:
+            out.pop("limit", None)
+        return out
 
     def sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
@@ -293,7 +299,15 @@ def _card_path(name_or_path: str) -> Path:
     builtin = builtin_card_dir() / f"{name_or_path}.yaml"
     if builtin.exists():
         return builtin
-    raise TaskCardError(f"unknown task {name_or_path!r}; shipped tasks: {', '.join(card_names())} (or pass a .yaml path)")
+    from avbench.cards.suites import SUITES
+    from avbench.registry import did_you_mean
+
+    if name_or_path in SUITES:
+        raise TaskCardError(f"{name_or_path!r} is a suite of tasks ({', '.join(SUITES[name_or_path].cards)}): "
+                            "`avbench eval --task` expands it; here name one of its cards")
+    names = card_names() + list(SUITES)
+    raise TaskCardError(f"unknown task {name_or_path!r}{did_you_mean(name_or_path, names)} (shipped tasks: "
+                        f"{', '.join(names)}; or a .yaml path; avbench list tasks describes them)")
 
 
 def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -333,12 +347,19 @@ def parse_override(text: str) -> dict[str, Any]:
     return node
 
 
-def load_card(name_or_path: str, overrides: dict[str, Any] | None = None) -> TaskCard:
-    """Resolve includes, apply ``overrides`` (nested dict), validate. Raises TaskCardError naming the file."""
+def load_card(name_or_path: str, overrides: dict[str, Any] | None = None, *, source: str = "override") -> TaskCard:
+    """Resolve includes, apply ``overrides`` (nested dict), validate. Raises TaskCardError naming the file, and
+    ``source`` (e.g. ``"--set"``) for an override key the schema lacks or a value it rejects."""
+    from avbench.cards.overrides import flatten_keys, unknown_override_keys
+
     path = _card_path(name_or_path)
     raw = _read_raw(path)
+    given: list[str] = []
     if overrides:
-        raw = deep_merge(raw, _alias_protocol(overrides, "overrides"))
+        overrides = _alias_protocol(overrides, source)
+        raw = deep_merge(raw, overrides)
+        unknown_override_keys(TaskCard, overrides, raw, source, TaskCardError)
+        given = flatten_keys(overrides)
     problems: list[str] = []
     if isinstance(raw.get("classifier"), dict):
         settings, problems = resolve_protocol_block(raw["classifier"])
@@ -350,5 +371,11 @@ def load_card(name_or_path: str, overrides: dict[str, Any] | None = None) -> Tas
         problems += [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
                      if not (problems and e["loc"][:1] == ("classifier",))]
     if problems:
-        raise TaskCardError(f"{path}: invalid task card: {'; '.join(problems)}") from None
+        def mark(problem: str) -> str:  # a problem in a key the user overrode names the override
+            key = problem.partition(":")[0]
+            ours = any(key == g or key.startswith(g + ".") or g.startswith(key + ".") for g in given)
+            return f"{source} {problem}" if ours else problem
+
+        with_overrides = f" with the {source} overrides" if given else ""
+        raise TaskCardError(f"{path}{with_overrides}: invalid task card: {'; '.join(map(mark, problems))}") from None
     return card

@@ -1,5 +1,6 @@
 """The ``avbench`` command line: one module per subcommand (``avbench.cli.<name>``), each with ``add_parser(sub)``
-registering its arguments and handler; :func:`main` turns the user errors every command shares into one line."""
+registering its arguments and handler; :func:`main` turns the user errors every command shares
+(:func:`avbench.cli.common.user_errors`) into one line, or, with ``--debug`` anywhere on the line, a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,11 @@ COMMANDS = ("eval", "pretrain", "leaderboard", "submit", "reproduce", "export", 
 def build_parser() -> argparse.ArgumentParser:
     from avbench._version import __version__
 
-    p = argparse.ArgumentParser(prog="avbench", description="Downstream evaluation of self-supervised audio-visual encoders.")
+    p = argparse.ArgumentParser(prog="avbench", description="Downstream evaluation of self-supervised audio-visual "
+                                "encoders. A wrong input stops with one line 'avbench: error: ...' (exit status 2).")
     p.add_argument("--version", action="version", version=f"avbench {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error instead of one line "
+                                                        "(accepted anywhere on the command line)")
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in COMMANDS:
         importlib.import_module(f"avbench.cli.{name}").add_parser(sub)
@@ -25,17 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv  # recorded verbatim in the result's provenance
-    from avbench.datasets import DatasetError
-    from avbench.encoder import GeometryError
-    from avbench.registry import UnknownEncoderError
-    from avbench.taskcard import TaskCardError
-    from avbench.models.weights import WeightsError
+    debug = "--debug" in argv
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    args.argv, args.debug = argv, debug  # argv: recorded verbatim in the result's provenance
+    from avbench.cli.common import user_errors
 
     try:
         return int(args.func(args) or 0)
-    except (TaskCardError, DatasetError, GeometryError, UnknownEncoderError, WeightsError, FileNotFoundError) as exc:
+    except user_errors() as exc:
+        if debug:
+            raise
         print(f"avbench: error: {exc}", file=sys.stderr)
         return 2
 

@@ -52,19 +52,39 @@ def cmd_data(args: argparse.Namespace) -> int:
             return 2
         print(f"wrote a synthetic {args.dataset} set in the official layout to {args.out}")
         return 0
+    return _verify(args)
+
+
+def _verify_target(target: str) -> tuple[str, dict[str, Any], str]:
+    """(data set, adapter options, what media to check: "audio" or "video") for a task card name / .yaml path or a
+    data set name; TaskCardError with a did-you-mean over both when it is neither."""
+    from avbench.datasets import dataset_names, get_dataset
+    from avbench.registry import did_you_mean
+    from avbench.taskcard import TaskCardError, card_names, load_card
+
+    if target in dataset_names():
+        name, options = target, {}
+    elif target in card_names() or target.endswith((".yaml", ".yml")):
+        card = load_card(target)
+        name, options = card.dataset.name, dict(card.dataset.options)
+    else:
+        raise TaskCardError(f"{target!r} is neither a data set ({', '.join(dataset_names())}) nor a task card (avbench "
+                            f"list tasks){did_you_mean(target, dataset_names() + card_names())}")
+    return name, options, "audio" if get_dataset(name).modality == "audio" else "video"
+
+
+def _verify(args: argparse.Namespace) -> int:
     from avbench.datasets import get_dataset
     from avbench.datasets.verify import verify_manifest
-    from avbench.taskcard import load_card
 
-    card = load_card(args.task)
-    manifest = get_dataset(card.dataset.name).load(Path(args.root), **card.dataset.options)
-    sr = 16000
-    report = verify_manifest(manifest, modality=card.modality, decode=not args.no_decode, sample_rate=sr)
+    name, options, media = _verify_target(args.target)
+    manifest = get_dataset(name).load(Path(args.root), **options)
+    report = verify_manifest(manifest, modality=media, decode=not args.no_decode, sample_rate=args.sample_rate)
     info = report.to_dict()
     if args.json:
         print(json.dumps(info, indent=1, default=str))
     else:
-        print(f"{card.dataset.name} at {args.root}: found {info['found']} of {info['expected']} expected")
+        print(f"{name} at {args.root}: found {info['found']} of {info['expected']} expected")
         for key in ("missing", "undecodable", "damaged"):
             items = info.get(key) or []
             print(f"{key}: {len(items)}")
@@ -102,9 +122,17 @@ def add_parser(sub: Any) -> None:
     ag.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     ag.add_argument("--csv", help="annotation file (default ROOT/vggsound.csv)")
     ag.add_argument("--quiet", action="store_true", help="no progress line")
-    vf = dsub.add_parser("verify", help="report found/expected, missing and undecodable files of a task's data set")
-    vf.add_argument("task")
-    vf.add_argument("--root", required=True)
-    vf.add_argument("--no-decode", action="store_true", help="only check that files exist")
-    vf.add_argument("--json", action="store_true")
+    vf = dsub.add_parser("verify", help="report found/expected, missing and undecodable files of a data set",
+                         description="Read a data set's annotation files under ROOT and check its media: audio files "
+                                     "are decoded whole, videos have their first frame decoded and their packets "
+                                     "demuxed (length against the header). Exit status 1 when a file is missing or "
+                                     "undecodable.")
+    vf.add_argument("target", metavar="DATASET_OR_TASK", help="a data set name (esc50, dcase2013, ucf101, hmdb51, "
+                    "kinetics400, kinetics_sound, vggsound, augvgg) or a task card (avbench list tasks, or a .yaml "
+                    "path), whose data set and its options are checked")
+    vf.add_argument("--root", required=True, help="the data set's root in its official layout")
+    vf.add_argument("--no-decode", action="store_true", help="only check that the listed files exist")
+    vf.add_argument("--sample-rate", type=int, default=None, metavar="HZ", help="decode audio at HZ (default: each "
+                    "file at its own rate, no resampling)")
+    vf.add_argument("--json", action="store_true", help="print the report as one JSON document")
     d.set_defaults(func=cmd_data)

@@ -3,17 +3,38 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from typing import Any, Callable
+import sys
+from typing import Any
 
 from tabulate import tabulate
 
 from avbench.cli.common import console, default_workers
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+#: ``--quick``: a smoke run's geometry; the card's other settings are kept (explicit ``--set`` keys win)
+QUICK_VIDEO = {"size": 112, "resize": 128}
+QUICK_CLIPS = 3
+
+
+def _quick(task: str) -> dict[str, Any]:
+    """The ``--quick`` overrides of ``task``: 3 training and 3 test clips, and 112² crops (short side 128) on
+    cards with video."""
+    from avbench.taskcard import load_card
+
+    out: dict[str, Any] = {"train": {"clips": QUICK_CLIPS}, "test": {"clips": QUICK_CLIPS}}
+    if load_card(task).video is not None:
+        out["video"] = dict(QUICK_VIDEO)
+    return out
+
+
+def _overrides(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    """The card overrides of ``task``: ``--quick`` and ``--limit`` below ``--set``, ``--selection`` and
+    ``--backend`` (recorded in the record's ``task.overrides``; any of them puts the run on the override track)."""
     from avbench.taskcard import deep_merge, parse_override
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = _quick(task) if args.quick else {}
+    if args.limit is not None:
+        out["limit"] = args.limit
     for text in args.set or []:
         out = deep_merge(out, parse_override(text))
     if args.selection:
@@ -23,18 +44,41 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def shown_metrics(record: Any) -> list[str]:
+    """The record's metrics worth a column: top-k only where k is at most a quarter of the class count (top-5 of 10
+    classes is half the labels: near 50 % by chance)."""
+    n = record.data.n_classes
+    out = []
+    for m in record.metrics:
+        base = m.split("@")[0]
+        if n and base.startswith("top") and base[3:].isdigit() and base != "top1" and 4 * int(base[3:]) > n:
+            continue
+        out.append(m)
+    return out
+
+
 def _summary_table(record: Any) -> str:
+    """The per-split table; with one split there is no spread, so no "mean ± std" row."""
     rows = []
+    metrics = shown_metrics(record)
     splits = list(next(iter(record.metrics.values())).per_split)
     for sp in splits:
         runs = [r for r in record.runs if r.split == sp]
         sel = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in runs[0].selected.items())
-        rows.append([sp, *[f"{record.metrics[m].per_split[sp]:.2f}" for m in record.metrics],
+        rows.append([sp, *[f"{record.metrics[m].per_split[sp]:.2f}" for m in metrics],
                      sel + (" (seed 0)" if len({r.seed for r in runs}) > 1 else ""), runs[0].n_test_samples])
-    rows.append(["mean ± std", *[f"{m.mean:.2f} ± {m.std:.2f}" for m in record.metrics.values()], "", ""])
-    first, summary = next(iter(record.metrics.items()))
-    rows.append([f"{first} 95% CI", f"[{summary.ci95[0]:.2f}, {summary.ci95[1]:.2f}]", *[""] * (len(record.metrics) - 1), "", ""])
-    return tabulate(rows, headers=["split", *record.metrics, "selected", "n test"], tablefmt="github")
+    if len(splits) > 1:
+        rows.append(["mean ± std", *[f"{record.metrics[m].mean:.2f} ± {record.metrics[m].std:.2f}" for m in metrics],
+                     "", ""])
+    first, summary = metrics[0], record.metrics[metrics[0]]
+    rows.append([f"{first} 95% CI", f"[{summary.ci95[0]:.2f}, {summary.ci95[1]:.2f}]", *[""] * (len(metrics) - 1), "", ""])
+    return tabulate(rows, headers=["split", *metrics, "selected", "n test"], tablefmt="github")
+
+
+def headline(record: Any) -> str:
+    """The first metric as a table cell: "71.20 ± 1.30" over several splits, "71.20" for one."""
+    m = record.metrics[shown_metrics(record)[0]]
+    return f"{m.mean:.2f} ± {m.std:.2f}" if len(m.per_split) > 1 else f"{m.mean:.2f}"
 
 
 def _leave_process_group() -> None:
@@ -47,30 +91,24 @@ def _leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _run_one(args: argparse.Namespace, task: str, data_root: str | None, con: Any) -> tuple[Any, Any]:
+    """One task: (record, record path), or (None, None) on a non-zero torchrun rank."""
     from avbench.evaluation.runner import RunOptions, run
+    from avbench.runtime.progress import progress_bars
 
-    con = console()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=con, disable=args.no_progress) as progress:
-
-        def bar(description: str, total: int) -> Callable[[int], None]:
-            task_id = progress.add_task(description, total=total)
-            return lambda n: progress.advance(task_id, n)
-
+    with progress_bars(con, enabled=not args.no_progress) as bar:
         opts = RunOptions(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir, out_dir=args.out,
                           batch_size=args.batch_size,
                           num_workers=args.workers if args.workers is not None else default_workers(),
                           command="avbench " + " ".join(shlex.quote(a) for a in args.argv),
                           cache="refresh" if args.refresh else "off" if args.no_cache else "use",
-                          log=lambda m: con.print(m, markup=False, highlight=False), progress=bar)
-        record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
-                           seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
-    _leave_process_group()
-    if record is None:  # a non-zero rank under torchrun: rank 0 reports
-        return 0
+                          log=lambda m: con.print(m, markup=False, highlight=False), progress=bar,
+                          override_source="--set")
+        return run(args.model, task, data_root=data_root, overrides=_overrides(args, task),
+                   seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
+
+
+def _print_record(record: Any, path: Any) -> None:
     title = f"{record.encoder.name} on {record.task.name} ({record.protocol}, backend {record.runs[0].backend})"
     if record.data.synthetic:
         title += "  [SYNTHETIC DATA]"
@@ -82,10 +120,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         title += "  [NONDETERMINISTIC ENCODER]"
     print(title)
     print(_summary_table(record))
+    if record.task.track == "override" and record.task.overrides:
+        from avbench.cards.overrides import flatten_keys
+
+        print(f"overridden: {', '.join(flatten_keys(record.task.overrides))} (a smoke or variant run: not comparable "
+              "with the standard track)")
+    hidden = [m for m in record.metrics if m not in shown_metrics(record)]
+    if hidden:
+        print(f"not shown: {', '.join(hidden)} (k too close to the {record.data.n_classes} classes; in the record)")
     if record.selection == "paper":
         print(f"note: selection=paper: {record.selection_note}")
-    if record.data.skipped:
-        print(f"skipped {len(record.data.skipped)} sample(s); first: {record.data.skipped[0]['id']}: {record.data.skipped[0]['reason']}")
     det = record.determinism
     if det is not None and det.checked and not det.deterministic:
         print(f"WARNING: the encoder is NOT deterministic: the same batch forwarded twice differed by up to "
@@ -94,20 +138,113 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if record.cache is not None:
         print(f"feature cache ({record.cache.mode}): {record.cache.shards_reused} shard(s) reused, "
               f"{record.cache.shards_computed} computed")
-    print(f"coverage {record.data.found}/{record.data.expected}; wall {record.provenance.wall_seconds:.1f} s")
+    print(f"{coverage_line(record)}; wall {record.provenance.wall_seconds:.1f} s")
     print(f"record: {path}")
-    return 0
+
+
+def coverage_line(record: Any) -> str:
+    """One coverage statement that adds up: listed = found + missing, and of the found ones how many were
+    unusable (undecodable, too short), with the first skip's reason; the skip list holds the missing ones too."""
+    d = record.data
+    missing = d.expected - d.found
+    unusable = max(0, len(d.skipped) - missing)
+    line = (f"coverage: {d.found - unusable} of {d.expected} listed samples usable ({missing} missing, {unusable} "
+            "unusable")
+    if d.skipped:
+        line += f"; first skipped: {d.skipped[0]['id']}: {d.skipped[0]['reason']}"
+    if record.task.card.get("limit"):
+        line += f"; --limit {record.task.card['limit']}: a subset of them evaluated"
+    return line + ")"
+
+
+def _data_roots(args: argparse.Namespace, tasks: list[str]) -> dict[str, str | None]:
+    """``--data-root`` per task: ``DATASET=PATH`` entries for their data set, a plain PATH for every task (refused
+    when the tasks use several data sets). Every card is resolved here, so a typo in the last task stops the
+    command before the first one runs."""
+    from avbench.datasets import dataset_names
+    from avbench.taskcard import TaskCardError, load_card
+
+    datasets = {t: load_card(t, _overrides(args, t), source="--set").dataset.name for t in tasks}
+    named: dict[str, str] = {}
+    plain: list[str] = []
+    for value in args.data_root or []:
+        key, sep, path = value.partition("=")
+        if sep and key in dataset_names():
+            named[key] = path
+        else:
+            plain.append(value)
+    if len(plain) > 1 or (plain and plain != ["synthetic"] and len(set(datasets.values()) - set(named)) > 1):
+        raise TaskCardError(f"--data-root {plain[0]} would serve the data sets {', '.join(sorted(set(datasets.values())))}"
+                            "; name each one's root: --data-root DATASET=PATH (repeatable)")
+    return {t: named.get(d, plain[0] if plain else None) for t, d in datasets.items()}
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from avbench.cli.common import user_errors
+    from avbench.cards.suites import expand_tasks
+
+    tasks = expand_tasks(args.task)
+    roots = _data_roots(args, tasks)
+    con = console()
+    done: list[tuple[str, Any, str]] = []
+    for i, task in enumerate(tasks):
+        if len(tasks) > 1:
+            con.rule(f"task {i + 1} of {len(tasks)}: {task}")
+        try:
+            record, path = _run_one(args, task, roots[task], con)
+        except user_errors() as exc:
+            if len(tasks) == 1 or getattr(args, "debug", False):
+                raise
+            print(f"avbench: error: {task}: {exc}", file=sys.stderr)  # the other tasks still run
+            done.append((task, None, str(exc)))
+            continue
+        if record is None:  # a non-zero rank under torchrun: rank 0 reports
+            continue
+        _print_record(record, path)
+        done.append((task, record, str(path)))
+    _leave_process_group()
+    if len(tasks) > 1 and done:
+        print()
+        print(_tasks_table(done))
+    return 1 if any(r is None for _, r, _ in done) else 0
+
+
+def _tasks_table(done: list[tuple[str, Any, str]]) -> str:
+    """One row per task of a multi-task run: the headline metric, the track and the record (or the error)."""
+    rows = []
+    for task, record, where in done:
+        if record is None:
+            rows.append([task, "", "FAILED", "", "", where])
+            continue
+        d = record.data
+        rows.append([task, record.protocol, f"{shown_metrics(record)[0]} {headline(record)}", record.task.track,
+                     f"{d.found}/{d.expected} found", where])
+    return tabulate(rows, headers=["task", "protocol", "result", "track", "samples", "record"], tablefmt="github")
 
 
 def add_parser(sub: Any) -> None:
     """Register the subcommand on the top-level subparsers ``sub``."""
-    e = sub.add_parser("eval", help="evaluate an encoder on a task and write a result record",
-                       description="Evaluate an encoder on a task card; prints a table and writes a JSON record.")
+    from avbench.cards.suites import SUITES
+
+    e = sub.add_parser("eval", help="evaluate an encoder on tasks and write a result record per task",
+                       description="Evaluate an encoder on one or more task cards; prints a table per task (and a "
+                                   "summary table for several) and writes a JSON record per task.")
     e.add_argument("--model", required=True, help="registered name (avbench list models), a zoo model "
                    "(torchvision:NAME, timm:NAME, hear:MODULE) or pkg.module:factory")
-    e.add_argument("--task", required=True, help="task card name (avbench list tasks) or a path to a .yaml card")
-    e.add_argument("--data-root", help="root of the data set in its official layout; default: AVBENCH_DATA_<DATASET>, "
-                                       "the config file, else the built-in synthetic set ('synthetic' forces it)")
+    e.add_argument("--task", required=True, action="append", metavar="TASK[,TASK...]",
+                   help="task card name (avbench list tasks), a path to a .yaml card, or a suite of a paper's table "
+                        f"({', '.join(SUITES)}); several, comma-separated or with the flag repeated, run one after "
+                        "the other with one summary table (a task that fails is reported and the others still run)")
+    e.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK_CLIPS} training and {QUICK_CLIPS} test clips per sample and, on cards with "
+                        f"video, {QUICK_VIDEO['size']}² crops (short side {QUICK_VIDEO['resize']}); the card's other "
+                        "settings kept, --set keys win; recorded and shown as the override track")
+    e.add_argument("--limit", type=int, metavar="N", help="at most N samples per class on each side of each split "
+                   "(the first N by id); recorded and shown as the override track")
+    e.add_argument("--data-root", action="append", metavar="[DATASET=]PATH",
+                   help="root of the data set in its official layout; with several tasks on several data sets name "
+                        "each: --data-root esc50=/data/ESC-50 (repeatable); default: AVBENCH_DATA_<DATASET>, the "
+                        "config file, else the built-in synthetic set ('synthetic' forces it)")
     e.add_argument("--weights", help="weights for the encoder (e.g. a .safetensors file or released checkpoints)")
     e.add_argument("--init-seed", type=int, default=0, help="seed of the random initialisation when no weights are given")
     e.add_argument("--seeds", type=int, help="run the stochastic parts with seeds 0..N-1 (default: the card's seeds)")
@@ -122,7 +259,8 @@ def add_parser(sub: Any) -> None:
                         "(default: min(8, CPUs - 1); 0 decodes in the main process)")
     e.add_argument("--cache-dir", help="feature cache directory (default: AVBENCH_CACHE or the user cache dir)")
     e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
-    e.add_argument("--no-progress", action="store_true", help="no progress bars")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars (extraction, SVM fits per C and fold, "
+                   "finetuning epochs, with an ETA; drawn only when stderr is a terminal)")
     cache = e.add_mutually_exclusive_group()
     cache.add_argument("--refresh", action="store_true", help="recompute every feature shard (and finetuning "
                        "checkpoint) of this run instead of reusing the cache; the new shards replace the old")

@@ -19,9 +19,11 @@ def _options(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def cmd_export_hear(args: argparse.Namespace) -> int:
-    from avbench.export.hear import ExportError, export_hear, validate_export
+    from avbench.export.hear import ExportError, export_hear, require_validator, validate_export
 
     try:
+        if args.validate:  # before writing anything: --validate without the validator writes no package
+            require_validator()
         pkg = export_hear(args.model, args.out, weights=args.weights, name=args.name, init_seed=args.init_seed,
                           options=_options(args.option), timestamps=args.timestamps, layer=args.layer,
                           window=args.window, hop=args.hop, force=args.force)

@@ -6,6 +6,9 @@ from typing import Any
 
 from tabulate import tabulate
 
+#: characters per line of a description column: long descriptions wrap onto several lines, never cut off
+DESCRIPTION_WIDTH = 60
+
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "tasks":
@@ -15,8 +18,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name in card_names():
             c = load_card(name)
             rows.append([name, c.modality, c.dataset.name, f"{c.classifier.type}/{c.classifier.selection}",
-                         c.description.split(";")[0][:70]])
-        print(tabulate(rows, headers=["task", "modality", "dataset", "classifier", "description"], tablefmt="github"))
+                         c.description.strip()])
+        print(tabulate(rows, headers=["task", "modality", "dataset", "classifier", "description"], tablefmt="grid",
+                       maxcolwidths=[None, None, None, None, DESCRIPTION_WIDTH]))
+        from avbench.cards.suites import SUITES
+
+        print("\nsuites (avbench eval --task SUITE runs every card of it):")
+        for name, suite in SUITES.items():
+            print(f"  {name}: {', '.join(suite.cards)}  ({suite.cites})")
     elif args.what == "models":
         from avbench.registry import build_encoder, encoder_entries
 
@@ -25,10 +34,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             try:
                 meta = build_encoder(name).meta
                 params = ", ".join(f"{m} {n / 1e6:.1f}M" for m, n in meta.n_parameters.items())
-                rows.append([name, "+".join(meta.modalities), params, meta.description[:60], entry.source])
+                rows.append([name, "+".join(meta.modalities), params, meta.description, entry.source])
             except Exception as exc:  # one broken plugin must not hide the others
-                rows.append([name, "?", "?", f"failed to build: {exc}"[:60], entry.source])
-        print(tabulate(rows, headers=["model", "modalities", "parameters", "description", "source"], tablefmt="github"))
+                rows.append([name, "?", "?", f"failed to build: {exc}", entry.source])
+        print(tabulate(rows, headers=["model", "modalities", "parameters", "description", "source"], tablefmt="grid",
+                       maxcolwidths=[None, None, 16, DESCRIPTION_WIDTH, 30]))
         from avbench.registry import zoo_prefixes
 
         print("\nmodel-zoo adapters (any name the library provides; options after '?', e.g. "

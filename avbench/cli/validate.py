@@ -34,7 +34,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ok = True
     tasks: list[dict[str, Any]] = []
     models = [args.model] if args.model else []
-    for target in args.targets:
+    from avbench.cards.suites import SUITES
+
+    targets = [c for t in args.targets for c in (SUITES[t].cards if t in SUITES else (t,))]  # a suite: its cards
+    for target in targets:
         kind = _validate_target_kind(target)
         if kind == "model":
             models.append(target)
@@ -89,7 +92,8 @@ def add_parser(sub: Any) -> None:
                                    "memory per media-second. Exit status 1 when a check fails, 2 when a submission "
                                    "folder is unusable. See docs/submitting.md.")
     v.add_argument("targets", nargs="*", metavar="TASK_OR_MODEL",
-                   help="task card names or .yaml paths, and/or encoders: a registered name (avbench list models), "
+                   help="task card names, .yaml paths or suites (crisscross-table4: each of its cards), and/or "
+                        "encoders: a registered name (avbench list models), "
                         "pkg.module:factory, or a submission folder holding card.yaml")
     v.add_argument("--model", help="an encoder to check (same forms as a positional MODEL)")
     v.add_argument("--weights", help="weights passed to the encoder's factory (refused with a submission folder: its "

@@ -38,12 +38,21 @@ class VerifyReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def _check_audio(sample: Sample, sample_rate: int) -> tuple[float | None, str | None, str | None]:
+def _native_rate(path: Any) -> int:
+    """The sample rate (Hz) of the first audio stream of ``path`` (16 kHz when the container names none)."""
+    import av
+
+    with av.open(str(path)) as container:
+        streams = container.streams.audio
+        return int(streams[0].rate) if streams and streams[0].rate else 16000
+
+
+def _check_audio(sample: Sample, sample_rate: int | None) -> tuple[float | None, str | None, str | None]:
     from avbench.media.audio_decode import load_audio
     from avbench.media.errors import MediaError
 
     try:
-        d = load_audio(sample.path, sample_rate)
+        d = load_audio(sample.path, sample_rate or _native_rate(sample.path))
     except MediaError as exc:
         return None, exc.reason, None
     except Exception as exc:  # a decoder crash is a finding, not the end of the report
@@ -111,9 +120,10 @@ def _summary(values: list[float]) -> dict[str, float] | None:
             "total": round(sum(values), 3)}
 
 
-def verify_manifest(manifest: Manifest, *, modality: str = "audio", decode: bool = True, sample_rate: int = 16000,
+def verify_manifest(manifest: Manifest, *, modality: str = "audio", decode: bool = True, sample_rate: int | None = None,
                     workers: int = 1) -> VerifyReport:
-    """Check every sample of ``manifest``: with ``decode``, audio is fully decoded at ``sample_rate`` Hz; video
+    """Check every sample of ``manifest``: with ``decode``, audio is fully decoded at ``sample_rate`` Hz
+    (None: each file at its own rate); video
     has its first frame decoded and its packets demuxed (length vs the header, truncation); without, only the
     manifest's own counts are reported."""
     if modality not in ("audio", "video"):

@@ -17,7 +17,7 @@ import shutil
 import time
 from typing import Any
 
-from avbench.datasets import Sample
+from avbench.datasets import DatasetError, Sample
 from avbench.evaluation.plan import Plan
 from avbench.evaluation.record import Results, ids_sha
 from avbench.features.clips import columns, fuse, select
@@ -84,7 +84,7 @@ def _classify(plan: Plan, train: ClipFeatures, test: ClipFeatures, seed: int,
 
 def _empty_side(split: str, train: ClipFeatures, test: ClipFeatures, skips: SkipLog) -> None:
     if train.n_samples == 0 or test.n_samples == 0:
-        raise RuntimeError(f"split {split}: no usable {'training' if train.n_samples == 0 else 'test'} samples "
+        raise DatasetError(f"split {split}: no usable {'training' if train.n_samples == 0 else 'test'} samples "
                            f"(skipped: {len(skips.skipped)}); see the data report with `avbench data verify`")
 
 
@@ -129,7 +129,7 @@ def fusion_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: Sk
         for split_name, split in plan.manifest.splits.items():
             sides = _fusion_sides(plan, per_mod, split, skips)
             if any(sides[sd][m].n_samples == 0 for sd in ("train", "test") for m in plan.mods):
-                raise RuntimeError(f"split {split_name}: no sample has both streams usable (skipped: {len(skips.skipped)})")
+                raise DatasetError(f"split {split_name}: no sample has both streams usable (skipped: {len(skips.skipped)})")
             single: dict[str, float] = {}
             for m in plan.mods:
                 result, seconds = _classify(plan, sides["train"][m], sides["test"][m], seed, sides["epochs"][m])

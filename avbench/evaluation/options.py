@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["RunOptions", "shard_size"]
+__all__ = ["RunOptions", "default_workers", "shard_size"]
+
+
+def default_workers() -> int:
+    """DataLoader decode workers when none are named (the CLI's ``--workers`` and the Python API): min(8, CPUs - 1)."""
+    return min(8, max(0, (os.cpu_count() or 1) - 1))
 
 
 @dataclass
@@ -19,7 +24,7 @@ class RunOptions:
     cache_dir: str | Path | None = None
     out_dir: str | Path = "avbench-results"
     batch_size: int | None = None
-    num_workers: int = 0
+    num_workers: int = 0  # decode workers (0: in the main process); run() / evaluate() without options: default_workers()
     shard_size: int | None = None  # samples per feature shard (resume granularity); None: AVBENCH_SHARD_SIZE or 32
     command: str | None = None
     #: feature cache: "use" (reuse finished shards), "refresh" (recompute every shard of the run's entries),
@@ -27,6 +32,8 @@ class RunOptions:
     cache: str = "use"
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     progress: Callable[[str, int], Callable[[int], None]] | None = None  # (description, total) -> advance(n)
+    #: how errors name the card overrides (the CLI: "--set")
+    override_source: str = "override"
 
     def shard_count(self) -> int:
         """Samples per feature shard (:func:`shard_size`)."""

@@ -131,6 +131,11 @@ def _data(card: TaskCard, explicit: str | Path | None, cache_dir: Path, world: i
     """(data root, whether it is the built-in synthetic set, the manifest restricted to the card's splits)."""
     root, synthetic = resolve_root(card.dataset.name, explicit, cache_dir=cache_dir, log=log, world=world, rank=rank)
     manifest = get_dataset(card.dataset.name).load(Path(root), **card.dataset.options).restrict(list(card.splits))
+    if card.limit is not None:
+        from avbench.datasets.limit import limit_per_class
+
+        manifest = limit_per_class(manifest, card.limit)
+        log(f"limit: at most {card.limit} sample(s) per class on each side of each split (a smoke run; override track)")
     log(f"{card.dataset.name}: {manifest.found} of {manifest.expected} samples found under {root}"
         + (f"; {len(manifest.skipped)} listed but unusable" if manifest.skipped else ""))
     return root, synthetic, manifest
@@ -163,7 +168,7 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
               seeds: int | Sequence[int] | None, weights: str | None, init_seed: int, opts: Any) -> Plan:
     """Resolve card, encoder, data, splits, seeds and the feature store of one run (module docstring).
     ``opts``: :class:`avbench.evaluation.runner.RunOptions`."""
-    card = load_card(task, overrides)  # malformed cards fail here, before any work
+    card = load_card(task, overrides, source=opts.override_source)  # malformed cards fail here, before any work
     seed_list = _seeds(card, seeds)
     shard = opts.shard_count()
     rank, world = dist_context()

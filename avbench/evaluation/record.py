@@ -186,6 +186,14 @@ def _provenance(plan: Plan, opts: Any, run_id: str, t_start: float) -> Provenanc
                       command=opts.command, run_id=run_id)
 
 
+def resolved_path(path: Any) -> str | None:
+    """The resolved absolute form of a local path as given (None for no path, or one that names no local file)."""
+    if path is None or str(path) == "synthetic":
+        return None
+    p = Path(str(path)).expanduser()
+    return str(p.resolve()) if p.exists() else None
+
+
 def write(plan: Plan, results: Results, skips: SkipLog, feature_info: dict[str, Any], opts: Any,
           t_start: float) -> tuple[ResultRecord, Path]:
     """Name, build and write the record and its two sidecars (nothing half-written stays behind)."""
@@ -205,7 +213,8 @@ def write(plan: Plan, results: Results, skips: SkipLog, feature_info: dict[str, 
     record = ResultRecord(
         encoder=EncoderInfo(name=enc.meta.name, version=enc.meta.version, source=plan.source, weights=plan.weights,
                             weights_sha256=enc.meta.weights_sha256, state_sha256=fp["state_sha256"],
-                            init_seed=enc.meta.init_seed, meta=enc.meta.to_dict(), code=plan.code),
+                            init_seed=enc.meta.init_seed, meta=enc.meta.to_dict(), code=plan.code,
+                            weights_resolved=resolved_path(plan.weights)),
         task=TaskInfo(name=card.name, version=card.version, card_sha256=card.sha256(), card=card.to_dict(),
                       layer_used=plan.layer, layer_fallback=plan.fallback, track=card_track(card, plan.task),
                       overrides=plan.overrides),
@@ -219,7 +228,7 @@ def write(plan: Plan, results: Results, skips: SkipLog, feature_info: dict[str, 
                       evaluated_train_ids_sha256=ids_sha(sorted(results.evaluated_train)), ids_sidecar=ids_file,
                       skipped=sorted(skips.skipped.values(), key=lambda s: s["id"]),
                       damaged=sorted(skips.damaged.values(), key=lambda s: s["id"]), padded=len(skips.padded),
-                      notes=list(m.notes)),
+                      notes=list(m.notes), root_resolved=resolved_path(plan.root), n_classes=len(m.classes)),
         sidecar=sidecar, provenance=_provenance(plan, opts, run_id, t_start),
         determinism=_determinism(feature_info), cache=_cache_info(opts.cache, feature_info))
     try:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from avbench.encoder import Encoder
 from avbench.evaluation.loops import extract_views, frozen_loop, fusion_loop, training_loop
-from avbench.evaluation.options import RunOptions, shard_size
+from avbench.evaluation.options import RunOptions, default_workers, shard_size
 from avbench.evaluation.plan import column_spans, make_plan
 from avbench.evaluation.record import SELECTION_NOTES, Results, card_track, ids_sha, per_sample_hits, write
 from avbench.features.clips import fuse, select
@@ -25,6 +25,7 @@ from avbench.features.skips import SkipLog
 from avbench.metrics import bootstrap_ci
 from avbench.results import ResultRecord
 from avbench.runtime.distributed import dist_context
+from avbench.runtime.progress import use_bars
 
 __all__ = ["RunOptions", "run", "evaluate", "card_track", "per_sample_hits", "fuse", "column_spans", "shard_size",
            "dist_context", "SELECTION_NOTES"]
@@ -43,7 +44,14 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
     Under ``torchrun`` every rank extracts its share of the feature shards; only rank 0 classifies, writes
     the record and returns it (other ranks return ``(None, None)``).
     """
-    opts = options or RunOptions()
+    opts = options or RunOptions(num_workers=default_workers())
+    with use_bars(opts.progress):  # SVM fits and finetuning epochs draw their bars through the run's factory
+        return _run(encoder, task, data_root, overrides, seeds, weights, init_seed, opts)
+
+
+def _run(encoder: str | Encoder, task: str, data_root: str | Path | None, overrides: dict[str, Any] | None,
+         seeds: int | Sequence[int] | None, weights: str | None, init_seed: int,
+         opts: RunOptions) -> tuple[ResultRecord, Path]:
     t_start = time.perf_counter()
     plan = make_plan(encoder, task, data_root=data_root, overrides=overrides, seeds=seeds, weights=weights,
                      init_seed=init_seed, opts=opts)
@@ -70,7 +78,7 @@ def run(encoder: str | Encoder, task: str, *, data_root: str | Path | None = Non
 def evaluate(encoder: str | Encoder, task: str, *, data_root: str | Path | None = None,
              seeds: int | Sequence[int] | None = None, weights: str | None = None, init_seed: int = 0,
              device: str | None = None, dtype: str = "float32", cache_dir: str | Path | None = None,
-             out_dir: str | Path = "avbench-results", batch_size: int | None = None, num_workers: int = 0,
+             out_dir: str | Path = "avbench-results", batch_size: int | None = None, num_workers: int | None = None,
              **overrides: Any) -> dict[str, Any]:
     """Evaluate ``encoder`` on ``task`` and return the result record as a dict (also written under ``out_dir``).
 
@@ -81,12 +89,14 @@ def evaluate(encoder: str | Encoder, task: str, *, data_root: str | Path | None 
       synthetic set; "synthetic" forces it.
     seeds: number of seeds (0..N-1) or an explicit list, for the stochastic parts (training crops and
       augmentations, classifier initialisation).
+    num_workers: DataLoader decode workers; None: the CLI's default, min(8, CPUs - 1) (0 decodes in the main process).
     **overrides: task-card keys to override, e.g. ``classifier={"selection": "clean"}``.
     """
     record, path = run(encoder, task, data_root=data_root, overrides=overrides or None, seeds=seeds, weights=weights,
                        init_seed=init_seed, options=RunOptions(device=device, dtype=dtype, cache_dir=cache_dir,
                                                                out_dir=out_dir, batch_size=batch_size,
-                                                               num_workers=num_workers))
+                                                               num_workers=default_workers() if num_workers is None
+                                                               else num_workers))
     out = record.model_dump(mode="json")
     out["_path"] = str(path)
     return out

@@ -332,14 +332,20 @@ def export_hear(model: str, out: str | Path, *, weights: str | None = None, name
     return pkg
 
 
+def require_validator() -> None:
+    """ExportError when the HEAR 2021 validator (``hearvalidator``) is not importable (checked before any export)."""
+    if importlib.util.find_spec("hearvalidator") is None:
+        raise ExportError("hearvalidator is not installed: pip install 'avbench[hear]' (it needs tensorflow); "
+                          "nothing was written")
+
+
 def validate_export(out: str | Path, name: str, *, model_file: str = "", device: str = "cpu",
                     timeout: float = 900.0) -> tuple[bool, str]:
     """Run the HEAR 2021 validator (``hearvalidator``) on the package ``name`` under ``out`` in a subprocess.
 
     Returns (passed, combined output). Raises ExportError when hearvalidator is not installed.
     """
-    if importlib.util.find_spec("hearvalidator") is None:
-        raise ExportError("hearvalidator is not installed: pip install 'avbench[hear]' (it needs tensorflow)")
+    require_validator()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(out).resolve()), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -25,7 +25,8 @@ from avbench.runtime import faults
 from avbench.datasets.base import Sample
 from avbench.encoder import Encoder
 from avbench.features.skips import SkipLog
-from avbench.features.spec import DecodedSample, ExtractionSpec, NonFiniteFeaturesError, NonFiniteOutput, View
+from avbench.features.spec import (DecodedSample, EncoderOutputError, ExtractionSpec, NonFiniteFeaturesError,
+                                  NonFiniteOutput, View)
 from avbench.features.store import ShardPlan, StoreEntry
 
 
@@ -149,6 +150,13 @@ class _Forward:
             except NonFiniteOutput as exc:
                 pos, clip = owner[start + exc.row]
                 raise _non_finite_error(exc, self.encoder, self.samples[pos], clip, self.entry, self.model_ref) from None
+            except torch.cuda.OutOfMemoryError:
+                raise
+            except (RuntimeError, ValueError, KeyError, IndexError, TypeError) as exc:  # shapes, axes, layer names
+                raise EncoderOutputError(
+                    f"encoder {self.encoder.meta.name!r} failed on a batch of shape {tuple(xb.shape)} (sample "
+                    f"{self.samples[owner[start][0]].id}): {type(exc).__name__}: {exc}. Check it against the encoder "
+                    f"contract with `avbench validate {self.model_ref}` (--debug shows the traceback)") from exc
             if again is not None:
                 self.entry.write_note("determinism", _determinism(feats, again, int(xb.shape[0])))
                 self.probe = False

@@ -60,6 +60,11 @@ class NonFiniteFeaturesError(RuntimeError):
     the feature-cache entry (nothing of the failing shard is written to it) and the ``avbench validate`` command."""
 
 
+class EncoderOutputError(RuntimeError):
+    """An encoder's forward pass (or the pooling of its output) failed during extraction: a wrong shape, axis or
+    layer name. The message names the encoder, the batch shape, the error and the ``avbench validate`` command."""
+
+
 class NonFiniteOutput(Exception):
     """Raised by a media path's ``forward``: row ``row`` of the batch holds a non-finite value in ``layer``."""
 

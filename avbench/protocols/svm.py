@@ -33,6 +33,7 @@ from avbench.protocols.base import ClassifierResult, ClipFeatures, Protocol, Pro
 from avbench.protocols.svm_cuml import BackendUnavailable, fit_cuml_linear_svc
 from avbench.protocols.svm_sklearn import fit_linear_svc
 from avbench.protocols.svm_torch import LinearModel, decision_function, device_label, fit_squared_hinge_ovr
+from avbench.runtime.progress import stage
 
 __all__ = ["SVMSettings", "SVMProtocol", "run_svm", "fit_backend", "sample_scores", "DEFAULT_COSTS", "ESC50_COSTS",
            "BACKENDS", "BackendUnavailable"]
@@ -142,7 +143,8 @@ def _cv_top1(train: ClipFeatures, costs: Sequence[float], *, n_classes: int, cv_
     per_fold, folds_info = [], []
     for fold, (fit_pos, val_pos) in enumerate(splitter.split(positions, groups=gid)):
         part, held = train.subset(fit_pos.tolist()), train.subset(val_pos.tolist())
-        models, _ = fit_backend(n_classes=n_classes, train=part, costs=costs, **fit_kw)
+        with stage(f"SVM CV fold {fold + 1}/{n_splits} ({len(costs)} C values)", len(costs)):
+            models, _ = fit_backend(n_classes=n_classes, train=part, costs=costs, **fit_kw)
         per_fold.append([topk_accuracy(sample_scores(m, held, fit_kw["device"]), held.labels, 1) for m in models])
         folds_info.append({"fold": fold, "n_train_samples": len(fit_pos), "n_val_samples": len(val_pos),
                            "val_groups": sorted({train.groups[i] for i in val_pos.tolist()}),
@@ -185,7 +187,8 @@ def run_svm(train: ClipFeatures, test: ClipFeatures, *, costs: Sequence[float] =
               "seed": seed}
 
     t0 = time.perf_counter()
-    models, label = fit_backend(train=train, costs=costs, n_classes=n_classes, **fit_kw)
+    with stage(f"SVM fit ({backend}, {len(costs)} C values)", len(costs)):
+        models, label = fit_backend(train=train, costs=costs, n_classes=n_classes, **fit_kw)
     fit_seconds = time.perf_counter() - t0
     test_scores = [sample_scores(m, test, device) for m in models]
     sweep: list[dict[str, Any]] = []

@@ -15,6 +15,7 @@ import torch
 
 from avbench.protocols.base import ClipFeatures
 from avbench.protocols.svm_torch import LinearModel
+from avbench.runtime.progress import tick
 
 __all__ = ["fit_linear_svc", "BACKEND"]
 
@@ -74,4 +75,5 @@ def fit_linear_svc(features: ClipFeatures, costs: Sequence[float], *, n_classes:
             backend=BACKEND,
             info={"seconds": seconds, "dual": dual, "random_state": random_state,
                   "absent_classes": absent, "tol": tol}))
+        tick()  # one C done (a progress bar when the run shows them)
     return models

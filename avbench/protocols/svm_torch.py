@@ -28,6 +28,7 @@ import torch
 
 from avbench.protocols.base import ClipFeatures
 from avbench.protocols.svm_newton import RowStream, SquaredHingeProblem, newton_one_c
+from avbench.runtime.progress import tick
 
 __all__ = ["LinearModel", "fit_squared_hinge_ovr", "primal_objective", "decision_function", "device_label",
            "single_thread_if_small"]
@@ -193,6 +194,7 @@ def _fit_path(problem: SquaredHingeProblem, stream: RowStream, costs: Sequence[f
         out[i] = LinearModel(weights=w[:-1].to(dtype).cpu().clone(), bias=(w[-1] * intercept_scaling).to(dtype).cpu(),
                              C=C, intercept_scaling=float(intercept_scaling), iterations=int(iters.max()),
                              converged=bool(conv.all()), backend=label, info=info)
+        tick()  # one C of the sweep done (a progress bar when the run shows them)
     return out
 
 

@@ -124,6 +124,16 @@ def _sidecar_name(record_path: Path, name: str, what: str) -> Path:
     return record_path.parent / name
 
 
+def _strip_machine_paths(text: str) -> str:
+    """A record's JSON with ``encoder.weights_resolved`` and ``data.root_resolved`` emptied: the paths as given
+    stay, the resolved absolute ones (this machine's folders) do not travel in a bundle."""
+    raw = json.loads(text)
+    for block, key in (("encoder", "weights_resolved"), ("data", "root_resolved")):
+        if isinstance(raw.get(block), dict) and raw[block].get(key) is not None:
+            raw[block][key] = None
+    return json.dumps(raw, indent=1, allow_nan=False) + "\n"
+
+
 def pack_bundle(submission_dir: Path, results_dir: Path, out_dir: Path, *, status: str = "self-reported") -> Path:
     """Write the results bundle of ``submission_dir`` (card + weights) and the records under ``results_dir``.
 
@@ -171,7 +181,10 @@ def pack_bundle(submission_dir: Path, results_dir: Path, out_dir: Path, *, statu
         for src in (path, pred, ids):
             rel = str(PurePosixPath(RECORDS_DIR, rel_dir, src.name)) if rel_dir != "." else f"{RECORDS_DIR}/{src.name}"
             (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, out_dir / rel)
+            if src == path:  # the record, without the machine's absolute paths (schema 1.2 *_resolved fields)
+                (out_dir / rel).write_text(_strip_machine_paths(src.read_text()))
+            else:
+                shutil.copyfile(src, out_dir / rel)
             rels.append(_hash(out_dir, rel))
         entries.append(RecordEntry(record=rels[0], predictions=rels[1], ids=rels[2]))
     code = [FileHash(path=p.relative_to(submission_dir).as_posix(), sha256=sha256_file(p), bytes=p.stat().st_size)

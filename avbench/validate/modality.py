@@ -2,6 +2,7 @@
 its :class:`~avbench.validate.report.Measurement` of throughput (media-seconds per wall-second) and peak memory."""
 from __future__ import annotations
 
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from avbench.validate.rules import check_outputs
 BATCH_TOL = {"cpu": (1e-5, 1e-4), "cuda": (1e-4, 2e-3)}
 #: relative tolerance of the determinism check, per device type (CPU kernels are bit-reproducible).
 DETERMINISM_RTOL = {"cpu": 1e-6, "cuda": 1e-4}
+#: B=batch forwards timed for the throughput (their median), after one untimed warm-up forward of the same batch
+TIMED_BATCHES = 3
 
 
 def _check_rates(enc: Encoder, modality: str, geom: Geometry, device: torch.device,
@@ -66,23 +69,23 @@ def check_modality(enc: Encoder, modality: str, device: torch.device, batch: int
     errors = [o.error for o in observations if o.error and o is not rates_obs]
     checks.append(Check(name="forward", modality=modality, status="fail" if errors else "pass",
                         detail="; ".join(errors[:2]) + (f" (+{len(errors) - 2} more)" if len(errors) > 2 else "")
-                        if errors else f"{len(observations)} forwards at " + ", ".join(
-                            dict.fromkeys(o.geom.label.split(' (')[0] for o in observations))))
+                        if errors else _forward_summary(observations)))
     measurement = None
     if first.error:
         checks.extend(check_outputs(enc, modality, observations))
         checks += [Check(name=n, modality=modality, status="skip", detail=f"the B={batch} forward failed")
                    for n in ("deterministic", "batch_invariant")]
     else:
-        with MemoryProbe(device) as probe:
+        with MemoryProbe(device) as probe:  # ``first`` (same batch) was the warm-up: caches, allocator, kernels
             again = run_forward(enc, modality, xb, device, watch, default)
             peak = probe.peak()
         observations.append(again)
+        timed = [again] + [run_forward(enc, modality, xb, device, watch, default) for _ in range(TIMED_BATCHES - 1)]
         checks.extend(check_outputs(enc, modality, observations))
         det = _determinism_check(modality, device, batch, first, again)
         checks.append(det)
         checks.append(_batch_check(enc, modality, device, batch, watch, xb, first, det, default))
-        measurement = _measurement(modality, device, batch, default, again, peak, probe.method)
+        measurement = _measurement(modality, device, batch, default, timed, peak, probe.method)
     checks.append(rates)
     return checks, measurement
 
@@ -105,16 +108,26 @@ def _determinism_check(modality: str, device: torch.device, batch: int, first: O
                         f"{rtol:g} x scale)")
 
 
-def _measurement(modality: str, device: torch.device, batch: int, geom: Geometry, timed: Observation,
+def _forward_summary(observations: list[Observation]) -> str:
+    """"7 forwards of 5 inputs: ..." (the B=batch input is forwarded more than once: warm-up, timing, determinism)."""
+    labels = list(dict.fromkeys(o.geom.label.split(' (')[0] for o in observations))
+    return f"{len(observations)} forwards of {len(labels)} input geometries checked: {', '.join(labels)}"
+
+
+def _measurement(modality: str, device: torch.device, batch: int, geom: Geometry, timed: list[Observation],
                  peak: int | None, memory_method: str) -> Measurement:
-    """Throughput (media-seconds per wall-second) and peak bytes per media-second of the timed forward."""
+    """Throughput (media-seconds per wall-second: the median of the ``timed`` forwards, taken after a warm-up
+    forward of the same batch) and peak bytes per media-second."""
     clip_s = geom.seconds
     media = batch * clip_s
+    walls = sorted(o.wall for o in timed)
+    wall = statistics.median(walls)
     return Measurement(
         modality=modality, device=str(device), geometry=f"B={batch} x {geom.label}", batch=batch,
-        clip_seconds=round(clip_s, 6), media_seconds=round(media, 6), wall_seconds=round(timed.wall, 6),
-        throughput=round(media / max(timed.wall, 1e-9), 3), peak_bytes=peak,
-        peak_bytes_per_media_second=None if peak is None else round(peak / media, 1), memory_method=memory_method)
+        clip_seconds=round(clip_s, 6), media_seconds=round(media, 6), wall_seconds=round(wall, 6),
+        throughput=round(media / max(wall, 1e-9), 3), peak_bytes=peak,
+        peak_bytes_per_media_second=None if peak is None else round(peak / media, 1), memory_method=memory_method,
+        timed_batches=len(walls), wall_spread=(round(walls[0], 6), round(walls[-1], 6)))
 
 
 def _batch_check(enc: Encoder, modality: str, device: torch.device, batch: int, watch: Watch, xb: torch.Tensor,

@@ -35,6 +35,9 @@ class Measurement(BaseModel):
     peak_bytes: int | None
     peak_bytes_per_media_second: float | None
     memory_method: str
+    #: forwards timed after the warm-up forward; ``wall_seconds`` is their median
+    timed_batches: int = 1
+    wall_spread: tuple[float, float] | None = None  # (fastest, slowest) timed forward, seconds
 
 
 class ValidationReport(BaseModel):
@@ -73,7 +76,9 @@ class ValidationReport(BaseModel):
         rows = [[mark[c.status], c.name, c.modality or "", c.detail] for c in self.checks]
         out = [tabulate(rows, headers=["", "check", "modality", "detail"], tablefmt="github")]
         if self.measurements:
-            mrows = [[m.modality, m.geometry, f"{m.throughput:,.1f}", f"{m.wall_seconds * 1000:.1f} ms",
+            mrows = [[m.modality, m.geometry, f"{m.throughput:,.1f}", f"{m.wall_seconds * 1000:.1f} ms"
+                      + (f" (median of {m.timed_batches}; {m.wall_spread[0] * 1000:.1f}-{m.wall_spread[1] * 1000:.1f})"
+                         if m.wall_spread else ""),
                       "n/a" if m.peak_bytes is None else f"{m.peak_bytes / 2**20:,.1f} MiB",
                       "n/a" if m.peak_bytes_per_media_second is None else f"{m.peak_bytes_per_media_second / 2**20:,.2f} MiB",
                       m.memory_method] for m in self.measurements]

@@ -48,6 +48,7 @@ from avbench.runtime.checkpoint import load_tree, rng_state, save_tree, set_rng_
 from avbench.taskcard import Pooling
 from avbench.protocols.base import ClassifierResult
 from avbench.runtime.sync_bn import sync_batchnorm
+from avbench.runtime.progress import stage, tick
 
 #: the epoch checkpoint: safetensors + JSON (:mod:`avbench.runtime.checkpoint`), never a pickle. Files of the
 #: pickle era (``last.pt``) are ignored, never loaded.
@@ -135,34 +136,36 @@ def run_finetune(model: FinetuneModel, *, config: FinetuneConfig, train_batches:
     n_test = int(test_labels.numel())
     ran = 0
     steps = 0
-    for epoch in range(start, config.epochs):
-        if stop_after is not None and ran >= stop_after:
-            break
-        t0 = time.perf_counter()
-        model.train()
-        model.set_dropout_seed(derive_seed(seed, "dropout", epoch), device)
-        loss_sum, correct, seen, steps = _train_epoch(tr, iter(train_batches(epoch)), normalize, epoch, steps)
-        tr.sched.step()
-        if tr.distributed:  # the epoch's loss and accuracy over every rank's clips
-            loss_sum, correct, seen = _global_totals(loss_sum, correct, seen, device)
-        entry: dict[str, Any] = {"epoch": epoch + 1, "lr": tr.opt.param_groups[0]["lr"],
-                                 "train_loss": loss_sum / max(1, seen), "train_top1": 100.0 * correct / max(1, seen),
-                                 "train_clips": seen}
-        last = epoch + 1 == config.epochs
-        if tr.rank == 0 and (config.selection == "paper" or last):
-            scores, tested = evaluate(model, test_batches(), normalize, n_test, n_classes, device, dtype)
-            scores_by_epoch[epoch + 1] = (scores, tested)
-            entry["test_top1"] = topk_accuracy(scores[tested], test_labels[tested], 1)
-        entry["seconds"] = round(time.perf_counter() - t0, 3)
-        sweep.append(entry)
-        if tr.rank == 0:
-            log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f}"
-                + (f", test top-1 {entry['test_top1']:.2f}" if "test_top1" in entry else ""))
-            _save(tr, ckpt, sweep, scores_by_epoch, epoch + 1)
-        if tr.distributed:
-            dist.barrier()
-        ran += 1
-        faults.point("finetune")
+    with stage(f"finetuning epochs (seed {seed})", config.epochs - start if tr.rank == 0 else 0):
+        for epoch in range(start, config.epochs):
+            if stop_after is not None and ran >= stop_after:
+                break
+            t0 = time.perf_counter()
+            model.train()
+            model.set_dropout_seed(derive_seed(seed, "dropout", epoch), device)
+            loss_sum, correct, seen, steps = _train_epoch(tr, iter(train_batches(epoch)), normalize, epoch, steps)
+            tr.sched.step()
+            if tr.distributed:  # the epoch's loss and accuracy over every rank's clips
+                loss_sum, correct, seen = _global_totals(loss_sum, correct, seen, device)
+            entry: dict[str, Any] = {"epoch": epoch + 1, "lr": tr.opt.param_groups[0]["lr"],
+                                     "train_loss": loss_sum / max(1, seen), "train_top1": 100.0 * correct / max(1, seen),
+                                     "train_clips": seen}
+            last = epoch + 1 == config.epochs
+            if tr.rank == 0 and (config.selection == "paper" or last):
+                scores, tested = evaluate(model, test_batches(), normalize, n_test, n_classes, device, dtype)
+                scores_by_epoch[epoch + 1] = (scores, tested)
+                entry["test_top1"] = topk_accuracy(scores[tested], test_labels[tested], 1)
+            entry["seconds"] = round(time.perf_counter() - t0, 3)
+            sweep.append(entry)
+            if tr.rank == 0:
+                log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {entry['train_loss']:.4f}"
+                    + (f", test top-1 {entry['test_top1']:.2f}" if "test_top1" in entry else ""))
+                _save(tr, ckpt, sweep, scores_by_epoch, epoch + 1)
+            if tr.distributed:
+                dist.barrier()
+            ran += 1
+            tick()
+            faults.point("finetune")
     if tr.rank != 0:
         return None
     if len(sweep) < config.epochs:
