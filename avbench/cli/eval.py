@@ -37,6 +37,20 @@ def _summary_table(record: Any) -> str:
     return tabulate(rows, headers=["split", *record.metrics, "selected", "n test"], tablefmt="github")
 
 
+def data_verdict(data: Any) -> str:
+    """One line on the data a record evaluated: kind, media check, and the first differences from the release."""
+    media = ("media verified against " + data.media.manifest if data.media_verified else
+             f"media NOT verified ({data.media.matched} of {data.media.checked} files matched {data.media.manifest})"
+             if data.media is not None else "media not verified (no --checksums)")
+    line = f"data: {data.kind.upper()} {data.dataset}; {media}"
+    if data.kind == "custom" and data.identity is not None:
+        line += ("; not comparable with published numbers: " + "; ".join(data.identity.differences[:3])
+                 + (f" (+{len(data.identity.differences) - 3} more)" if len(data.identity.differences) > 3 else ""))
+    elif data.kind == "synthetic":
+        line += "; avbench's synthetic data says nothing about the benchmark"
+    return line
+
+
 def _leave_process_group() -> None:
     """Under torchrun, close this process's group before exiting. A rank that exits with gloo still connected
     can abort ("terminate called without an active exception", SIGABRT) while rank 0 is still classifying;
@@ -65,7 +79,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           num_workers=args.workers if args.workers is not None else default_workers(),
                           command="avbench " + " ".join(shlex.quote(a) for a in args.argv),
                           cache="refresh" if args.refresh else "off" if args.no_cache else "use",
-                          log=lambda m: con.print(m, markup=False, highlight=False), progress=bar)
+                          checksums=args.checksums, progress=bar,
+                          log=lambda m: con.print(m, markup=False, highlight=False))
         record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
                            seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
     _leave_process_group()
@@ -74,6 +89,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     title = f"{record.encoder.name} on {record.task.name} ({record.protocol}, backend {record.runs[0].backend})"
     if record.data.synthetic:
         title += "  [SYNTHETIC DATA]"
+    elif record.data.kind == "custom":
+        title += "  [CUSTOM DATA: not the official set]"
     if record.encoder.weights_sha256 is None:
         title += f"  [RANDOM INIT (seed {record.encoder.init_seed}): no --weights given]"
     if record.task.track == "override":
@@ -94,6 +111,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if record.cache is not None:
         print(f"feature cache ({record.cache.mode}): {record.cache.shards_reused} shard(s) reused, "
               f"{record.cache.shards_computed} computed")
+    print(data_verdict(record.data))
     print(f"coverage {record.data.found}/{record.data.expected}; wall {record.provenance.wall_seconds:.1f} s")
     print(f"record: {path}")
     return 0
@@ -121,6 +139,8 @@ def add_parser(sub: Any) -> None:
                    help="DataLoader decode workers, overlapping decode with the forward pass "
                         "(default: min(8, CPUs - 1); 0 decodes in the main process)")
     e.add_argument("--cache-dir", help="feature cache directory (default: AVBENCH_CACHE or the user cache dir)")
+    e.add_argument("--checksums", metavar="FILE", help="media checksum manifest (sha256sum format, paths relative to "
+                   "the data root): every media file is hashed; the record is media-verified only when all match")
     e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     cache = e.add_mutually_exclusive_group()
