@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from avbench.encoder import POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, state_dict_sha256
+from avbench.encoder import POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap
 from avbench.encoder import UnknownEncoderError
 from avbench.models.weights import sha256_file
 
@@ -64,7 +64,9 @@ class HearEncoder(Encoder):
         self.model_rate = int(model.sample_rate)
         rate = int(sample_rate) if sample_rate else self.model_rate
         path = Path(weights).expanduser() if weights else None
-        sha = sha256_file(path) if path is not None and path.is_file() else state_dict_sha256(model)
+        # a weights hash only for a file that was loaded; without one the module's own initialisation (seeded by
+        # init_seed) is used and the record says random init -- its state hash is encoder.state_sha256
+        sha = sha256_file(path) if path is not None and path.is_file() else None
         front = "waveform" if rate == self.model_rate else f"resample {rate} -> {self.model_rate} Hz"
         opts = "".join(f", {k}={v}" for k, v in sorted(load_options.items()))
         self.meta = EncoderMeta(
@@ -74,7 +76,7 @@ class HearEncoder(Encoder):
                             frontend=f"{front}; the HEAR module owns its front end", layers=(TIMESTAMPS, POOLED)),
             embedding_dims={"audio": int(model.scene_embedding_size)},
             n_parameters={"audio": sum(p.numel() for p in model.parameters())},
-            weights_sha256=sha, init_seed=init_seed,
+            weights_sha256=sha, init_seed=None if sha else init_seed,
             pretraining_data=f"HEAR module {name}" + (f" ({path.name})" if path is not None else ""),
             license="see the HEAR module", reference=str(getattr(module, "__file__", "")))
 
