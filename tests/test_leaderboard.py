@@ -170,6 +170,14 @@ def test_golden_numbers_are_the_records(golden_build):
     assert cell.metric.mean == pytest.approx(75.0)  # (4+3+2+3+3)/20
     assert cell.metric.std == pytest.approx(np.std([100, 75, 50, 75, 75], ddof=1))
     assert alpha.backbone == "1.2M params"  # the audio card counts the audio trunk only
+    from dataclasses import replace
+
+    from avbench.leaderboard.board import _params
+
+    rec = alpha.cells[next(iter(alpha.cells))].records[0]
+    small = rec.record.model_copy(deep=True)
+    small.encoder.meta["n_parameters"] = {"audio": 34_560, "video": 90_000}
+    assert _params(replace(rec, record=small)) == "34.6k params"  # a tiny trunk, not "0.0M"
     beta = next(r for r in sound.rows if r.entry.startswith("beta"))
     pooled = next(c for col, c in beta.cells.items() if col.protocol == "esc50")
     assert len(pooled.records) == 2 and pooled.n_seeds == 2  # two records of disjoint seeds pooled into one cell

@@ -143,7 +143,9 @@ def _params(rec: VerifiedRecord) -> str:
     mods = ("audio", "video") if modality == "audiovisual" else (modality,)
     counts = rec.record.encoder.meta.get("n_parameters") or {}
     n = sum(int(v) for m, v in counts.items() if m in mods) if modality else sum(int(v) for v in counts.values())
-    return f"{n / 1e6:.1f}M params" if n else "not stated"
+    if not n:
+        return "not stated"
+    return f"{n / 1e6:.1f}M params" if n >= 100_000 else f"{n / 1e3:.1f}k params"  # a tiny trunk is not "0.0M"
 
 
 def _measured_key(rec: VerifiedRecord, maintained: frozenset[str]) -> tuple[str, ...]:
