@@ -91,8 +91,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         title += "  [SYNTHETIC DATA]"
     elif record.data.kind == "custom":
         title += "  [CUSTOM DATA: not the official set]"
-    if record.encoder.weights_sha256 is None:
+    if record.encoder.weights_sha256 is None and record.encoder.init_seed is not None:
         title += f"  [RANDOM INIT (seed {record.encoder.init_seed}): no --weights given]"
+    elif record.encoder.weights_sha256 is None:
+        title += f"  [NO WEIGHTS FILE: the encoder's own default state {record.encoder.state_sha256[:12]}]"
     if record.task.track == "override":
         title += "  [OVERRIDDEN CARD: separate track]"
     if record.determinism is not None and record.determinism.checked and not record.determinism.deterministic:
