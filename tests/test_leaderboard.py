@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -210,6 +211,9 @@ def test_only_official_data_on_the_shipped_card_sits_beside_the_papers(golden_bu
     pairs = [(p.a.entry.split(" [")[0], p.b.entry.split(" [")[0]) for f in board.families
              for p in f.pairs + [q for t in f.tables for q in t.pairs]]
     assert pairs == [("beta", "alpha")]
+    svg = (golden_build[1] / "out" / "plots" / "accuracy.svg").read_text()  # the plot with the published bars
+    assert "(media verified)" in svg and "(media not verified)" in svg
+    assert "zeta-enc" in svg and not re.search(r"\b(gamma|epsilon|eta)-enc", svg)  # synthetic, custom, unverified
     readme = (golden_build[1] / "out" / "README.md").read_text()
     for title in ("Custom data (an official layout", "Synthetic data (avbench's stand-in sets",
                   "Unverified data (records older than schema 1.2", "Official data, changed or unshipped task cards"):

@@ -42,8 +42,10 @@ def _short(source: str) -> str:
 
 def _label(row: Row) -> str:
     """A bar's label: untrusted names as one plain line (drawn as text: ``text.parse_math`` is off)."""
-    if row.kind == "measured":
-        return plain(row.label if row.data != "official, media verified" else f"{row.label} (media verified)")
+    if row.kind == "measured":  # a main-table bar says whether its media were verified; other labels name the kind
+        media = {"official, media verified": " (media verified)", "official, media not verified":
+                 " (media not verified)"}.get(row.data, "")
+        return plain(row.label + media)
     return plain(f"{row.entry} · {row.pretraining} · {_short(row.trust)}")
 
 
