@@ -22,11 +22,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: 1.1 (avbench 0.5): encoder.code (the code fingerprint), determinism, cache, provenance.run_id; record file
-#: names carry the weights / state hash, card hash and selection. 1.0 records still validate (new fields absent).
+#: names carry the weights / state hash, card hash and selection. 1.2: data.kind (official / custom / synthetic),
+#: data.media_verified, data.identity, data.media, data.root_resolved, data.n_classes, encoder.weights_resolved.
+#: 1.0 and 1.1 records still validate, as data.kind "unverified".
 SCHEMA_VERSION = "1.2"
+#: the data kinds of a record: the release's annotation, an official layout with other classes or counts,
+#: avbench's synthetic data, or a record older than schema 1.2 (data identity never checked)
+DATA_KINDS = ("official", "custom", "synthetic", "unverified")
 
 
 class _Rec(BaseModel):
@@ -96,7 +101,38 @@ class SidecarInfo(_Rec):
     rows: int
 
 
+class DataIdentityInfo(_Rec):
+    """How the copy compares with the official release (:func:`avbench.datasets.identity.identify`): one line per
+    difference (none for ``official``); classes ``{found, official, names, missing, not_official}``; every count
+    compared ``{what: {found, official}}``; coverage = listed media present / listed; source of the facts."""
+
+    differences: list[str]
+    classes: dict[str, Any]
+    counts: dict[str, dict[str, int | None]]
+    coverage: float | None
+    source: str
+
+
+class MediaCheckInfo(_Rec):
+    """The media files against a checksum manifest (``--checksums FILE``; :mod:`avbench.datasets.checksums`):
+    its file name and sha256, files checked, matched, and those mismatched or unlisted (first 50 by name)."""
+
+    manifest: str
+    manifest_sha256: str
+    checked: int
+    matched: int
+    n_mismatched: int
+    n_unlisted: int
+    mismatched: list[dict[str, str]]
+    unlisted: list[dict[str, str]]
+
+
 class DataInfo(_Rec):
+    """The data a run evaluated. ``kind``: ``official`` (classes, splits and counts are the release's),
+    ``custom`` (an official layout with other classes or counts; ``identity`` lists the differences),
+    ``synthetic`` (avbench's own data; also ``synthetic: true``) or ``unverified`` (a record of schema 1.0 / 1.1);
+    ``media_verified``: every media file matched the checksum manifest in ``media``."""
+
     dataset: str
     root: str
     synthetic: bool
@@ -114,6 +150,10 @@ class DataInfo(_Rec):
     #: 1.2: ``root`` as given and this, its resolved absolute path (bundles drop it); the manifest's class count
     root_resolved: str | None = None
     n_classes: int | None = None
+    kind: Literal["official", "custom", "synthetic", "unverified"] = "unverified"
+    media_verified: bool = False
+    identity: DataIdentityInfo | None = None
+    media: MediaCheckInfo | None = None
 
 
 #: seed of the bootstrap behind every ``MetricSummary.ci95`` (test samples resampled within each split).
@@ -187,6 +227,22 @@ class ResultRecord(_Rec):
     provenance: Provenance
     determinism: DeterminismInfo | None = None
     cache: CacheInfo | None = None
+
+    @model_validator(mode="after")
+    def _data_kind(self) -> "ResultRecord":
+        """Records older than 1.2 never checked their data: they read as ``unverified``, whatever they say. A 1.2
+        record states its kind, consistently with ``synthetic`` and with its media check."""
+        d = self.data
+        if self.schema_version != SCHEMA_VERSION:
+            d.kind, d.media_verified = "unverified", False
+            return self
+        if d.kind == "unverified":
+            raise ValueError(f"data.kind 'unverified' is for records older than schema {SCHEMA_VERSION}")
+        if d.synthetic != (d.kind == "synthetic"):
+            raise ValueError(f"data.synthetic {d.synthetic} contradicts data.kind {d.kind!r}")
+        if d.media_verified and (d.media is None or d.media.checked == 0 or d.media.matched != d.media.checked):
+            raise ValueError("data.media_verified without a media check in which every file matched")
+        return self
 
 
 def json_schema() -> dict[str, Any]:

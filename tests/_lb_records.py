@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from avbench.protocols.base import ClassifierResult
-from avbench.results import (DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRecord, SplitRun, TaskInfo,
-                             write_record, write_sidecar)
+from avbench.results import (DataInfo, EncoderInfo, MediaCheckInfo, MetricSummary, Provenance, ResultRecord,
+                             SplitRun, TaskInfo, write_record, write_sidecar)
 from avbench.evaluation.runner import _bootstrap_ci, per_sample_hits
-from avbench.taskcard import load_card
+from avbench.taskcard import TaskCardError, load_card
 
 
 @dataclass
@@ -49,9 +49,21 @@ def scores_for(labels: Sequence[int], correct: Sequence[bool], k: int) -> list[l
 def make_record(out_dir: Path, *, model: str, task: str, groups: list[Group], weights_sha256: str | None,
                 selection: str = "paper", synthetic: bool = False, created: str = "2025-01-01T00:00:00+00:00",
                 wall_seconds: float = 10.0, init_seed: int | None = None, pretraining: str = "Kinetics-400",
-                stem: str | None = None) -> Path:
-    """Write ``<out_dir>/<model>/<task>/<stem>.json`` and its two sidecars; returns the record path."""
-    card = load_card(task)
+                stem: str | None = None, kind: str | None = None, media_sha256: str | None = None,
+                overrides: dict | None = None, n_parameters: dict | None = None, name: str | None = None,
+                task_name: str | None = None) -> Path:
+    """Write ``<out_dir>/<model>/<task>/<stem>.json`` and its two sidecars; returns the record path.
+
+    kind: the data kind (default ``synthetic`` when ``synthetic``, else ``official``); media_sha256: the sha256 of
+    a checksum manifest every media file matched (``data.media_verified``); overrides: card overrides (the
+    record's card is then the changed one, track ``override`` unless only the selection changes); name / task_name:
+    the encoder and task names the record states (default ``model`` / the card's; e.g. hostile text), while files go
+    under the path-safe ``<model>/<task>``."""
+    try:
+        card = load_card(task, {"classifier": {"selection": selection}, **(overrides or {})})
+    except TaskCardError:  # a protocol without selection (k-NN, retrieval): the card as shipped
+        card = load_card(task, overrides)
+    kind = kind or ("synthetic" if synthetic else "official")
     metrics_list = list(card.metrics)
     fusion = card.modality == "audiovisual"
     runs: list[SplitRun] = []
@@ -88,37 +100,43 @@ def make_record(out_dir: Path, *, model: str, task: str, groups: list[Group], we
     splits = list(dict.fromkeys(g.split for g in groups))
     seeds = list(dict.fromkeys(g.seed for g in groups))
     summaries = {}
-    for name in correct:
-        per_split = {sp: float(np.mean([r.metrics[name] for r in runs if r.split == sp and name in r.metrics])) for sp in splits}
-        per_seed = {str(sd): float(np.mean([r.metrics[name] for r in runs if r.seed == sd and name in r.metrics])) for sd in seeds}
+    for metric in correct:
+        per_split = {sp: float(np.mean([r.metrics[metric] for r in runs if r.split == sp and metric in r.metrics])) for sp in splits}
+        per_seed = {str(sd): float(np.mean([r.metrics[metric] for r in runs if r.seed == sd and metric in r.metrics])) for sd in seeds}
         values = np.array(list(per_split.values()))
-        ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct[name].items()})
-        summaries[name] = MetricSummary(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        ci = _bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in correct[metric].items()})
+        summaries[metric] = MetricSummary(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                                         ci95=ci, per_split=per_split, per_seed=per_seed)
     stem = stem or f"svm-{selection}-{hashlib.sha256(repr((model, task, seeds, weights_sha256, selection)).encode()).hexdigest()[:10]}"
     rec_dir = Path(out_dir) / model / task
+    shown = name or model
     sidecar = write_sidecar(rec_dir / f"{stem}.predictions.jsonl.gz", rows)
     test_ids = sorted({sid for g in groups for sid in g.ids})
     ids_file = write_sidecar(rec_dir / f"{stem}.ids.jsonl.gz",
                              [{"split": sp, "side": "test", "ids": sorted({i for g in groups if g.split == sp for i in g.ids})}
                               for sp in splits])
-    n_params = {"audio": 1_200_000, "video": 3_300_000}
+    n_params = n_parameters or {"audio": 1_200_000, "video": 3_300_000}
     features = {f"seed{sd}": ({f"{side}_{m}": {"rows": 20, "dim": 8, "shards_reused": 0} for side in ("train", "test")
                                for m in ("video", "audio")} if fusion else
                               {"train": {"rows": 40, "dim": 8, "shards_reused": 0},
                                "test": {"rows": 2 * len(test_ids), "dim": 8, "shards_reused": 0}}) for sd in seeds}
     sha = hashlib.sha256("\n".join(test_ids).encode()).hexdigest()
     record = ResultRecord(
-        encoder=EncoderInfo(name=model, version="1", source="tests", weights="weights.safetensors" if weights_sha256 else None,
+        encoder=EncoderInfo(name=shown, version="1", source="tests", weights="weights.safetensors" if weights_sha256 else None,
                             weights_sha256=weights_sha256, state_sha256="0" * 64, init_seed=init_seed,
-                            meta={"name": model, "n_parameters": n_params, "pretraining_data": pretraining}),
-        task=TaskInfo(name=card.name, version=card.version, card_sha256=card.sha256(), card=card.to_dict(),
-                      layer_used="conv5x", layer_fallback=None, track="standard"),
+                            meta={"name": shown, "n_parameters": n_params, "pretraining_data": pretraining}),
+        task=TaskInfo(name=task_name or card.name, version=card.version, card_sha256=card.sha256(), card=card.to_dict(),
+                      layer_used="conv5x", layer_fallback=None, track="override" if overrides else "standard",
+                      overrides=overrides or {}),
         protocol=f"svm-{selection}", selection=selection, selection_note="test fixture",
         metrics=summaries, runs=runs, features=features,
-        data=DataInfo(dataset=card.dataset.name, root="/data", synthetic=synthetic, manifest_sha256="1" * 64,
+        data=DataInfo(dataset=card.dataset.name, root="/data", synthetic=kind == "synthetic", manifest_sha256="1" * 64,
                       found=len(test_ids), expected=len(test_ids), coverage=1.0, evaluated_test_ids_sha256=sha,
-                      evaluated_train_ids_sha256=sha, ids_sidecar=ids_file, skipped=[], damaged=[], padded=0, notes=[]),
+                      evaluated_train_ids_sha256=sha, ids_sidecar=ids_file, skipped=[], damaged=[], padded=0, notes=[],
+                      kind=kind, media_verified=media_sha256 is not None,
+                      media=None if media_sha256 is None else MediaCheckInfo(
+                          manifest="media.sha256", manifest_sha256=media_sha256, checked=len(test_ids),
+                          matched=len(test_ids), n_mismatched=0, n_unlisted=0, mismatched=[], unlisted=[])),
         sidecar=sidecar,
         provenance=Provenance(avbench_version="0.1.0", git_sha=None, python="3.11", platform="linux", packages={},
                               ffmpeg="test", device="cpu", compute_dtype="float32", seeds=seeds,

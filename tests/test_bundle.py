@@ -42,15 +42,18 @@ def make_submission(folder: Path, name: str = "alpha", pretraining: str = "Kinet
 @pytest.fixture
 def packed(tmp_path):
     sha = make_submission(tmp_path / "sub")
-    results = tmp_path / "results"
-    make_record(results, model="alpha-enc", task="esc50", groups=esc50_groups(0, [4, 3, 2, 3, 3]), weights_sha256=sha)
-    make_record(results, model="alpha-enc", task="esc50", groups=esc50_groups(1, [3, 3, 3, 3, 3]), weights_sha256=sha)
-    out = pack_bundle(tmp_path / "sub", results, tmp_path / "bundle")
-    return out, sha
+    results = tmp_path / "results"  # avbench eval's default --out: every model's records side by side
+    make_record(results, model="alpha", task="esc50", groups=esc50_groups(0, [4, 3, 2, 3, 3]), weights_sha256=sha)
+    make_record(results, model="alpha", task="esc50", groups=esc50_groups(1, [3, 3, 3, 3, 3]), weights_sha256=sha)
+    make_record(results, model="beta", task="esc50", groups=esc50_groups(0, [1, 1, 1, 1, 1]), weights_sha256="e" * 64)
+    make_record(results, model="alpha", task="esc50", groups=esc50_groups(2, [1, 1, 1, 1, 1]), weights_sha256=None,
+                init_seed=0)
+    result = pack_bundle(tmp_path / "sub", results, tmp_path / "bundle")
+    return result.out_dir, sha, result
 
 
 def test_pack_writes_hashes_of_records_sidecars_card_and_weights(packed):
-    out, sha = packed
+    out, sha, _ = packed
     manifest = verify_bundle(out)
     assert manifest.name == "alpha" and manifest.status == "self-reported"
     assert manifest.weights.sha256 == sha and manifest.weights.file == "weights.safetensors"
@@ -61,7 +64,7 @@ def test_pack_writes_hashes_of_records_sidecars_card_and_weights(packed):
     assert len(manifest.records) == 2
     for entry in manifest.records:
         for fh in (entry.record, entry.predictions, entry.ids):
-            assert fh.path.startswith("records/alpha-enc/esc50/")
+            assert fh.path.startswith("records/alpha/esc50/")  # the documented records/<model>/<task>/ layout
             assert sha256_file(out / fh.path) == fh.sha256 and (out / fh.path).stat().st_size == fh.bytes
         rec = json.loads((out / entry.record.path).read_text())
         assert Path(entry.predictions.path).name == rec["sidecar"]["path"]
@@ -69,14 +72,40 @@ def test_pack_writes_hashes_of_records_sidecars_card_and_weights(packed):
     assert raw["bundle_version"] == 1 and raw["submission"]["pretraining_data"] == "Kinetics-400 (240k videos)"
 
 
-def test_pack_refuses_records_of_other_weights_and_broken_inputs(tmp_path):
+def test_pack_selects_the_submissions_records_and_says_what_it_skipped(packed, tmp_path):
+    """The shared results folder holds another model's record and this model at random init: both are skipped and
+    listed with the reason; the layout follows the card's name, not the folder the records were found in."""
+    _, sha, result = packed
+    assert len(result.packed) == 2 and all(p.startswith("alpha/esc50/") for p in result.packed)
+    reasons = dict(result.skipped)
+    assert len(reasons) == 2
+    assert "another model's record (encoder 'beta')" in next(r for p, r in reasons.items() if p.startswith("beta/"))
+    assert "made with other weights (sha256 None" in next(r for p, r in reasons.items() if p.startswith("alpha/"))
+    nested = pack_bundle(tmp_path / "sub", tmp_path / "results" / "alpha", tmp_path / "nested")
+    assert {e.record.path.rsplit("/", 1)[0] for e in verify_bundle(nested.out_dir).records} == {"records/alpha/esc50"}
+
+
+def test_pack_leaves_build_artefacts_out_of_the_code_hashes(tmp_path):
+    sha = make_submission(tmp_path / "sub")
+    make_record(tmp_path / "results", model="alpha", task="esc50", groups=esc50_groups(0, [4, 4, 4, 4, 4]),
+                weights_sha256=sha)
+    for rel in ("build/lib/encoder.py", "alpha.egg-info/x.py", "pkg/__pycache__/m.py", "dist/y.py", ".venv/z.py"):
+        (tmp_path / "sub" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sub" / rel).write_text("x = 1\n")
+    (tmp_path / "sub" / "pkg" / "helpers.py").write_text("y = 2\n")
+    out = pack_bundle(tmp_path / "sub", tmp_path / "results", tmp_path / "bundle").out_dir
+    assert [c.path for c in verify_bundle(out).code] == ["encoder.py", "pkg/helpers.py"]
+
+
+def test_pack_refuses_broken_inputs(tmp_path):
     sha = make_submission(tmp_path / "sub")
     results = tmp_path / "results"
-    rec = make_record(results, model="x", task="esc50", groups=esc50_groups(0, [4, 4, 4, 4, 4]), weights_sha256="f" * 64)
-    with pytest.raises(BundleError, match=r"produced with weights sha256 f{64} but .*card.yaml names " + sha):
+    make_record(results, model="x", task="esc50", groups=esc50_groups(0, [4, 4, 4, 4, 4]), weights_sha256="f" * 64)
+    with pytest.raises(BundleError, match=r"no result record of 'alpha' with weights sha256 " + sha +
+                       r" to bundle \(x/esc50/.*another model's record"):
         pack_bundle(tmp_path / "sub", results, tmp_path / "b1")
     shutil.rmtree(results)
-    rec = make_record(results, model="x", task="esc50", groups=esc50_groups(0, [4, 4, 4, 4, 4]), weights_sha256=sha)
+    rec = make_record(results, model="alpha", task="esc50", groups=esc50_groups(0, [4, 4, 4, 4, 4]), weights_sha256=sha)
     side = next(rec.parent.glob("*.predictions.jsonl.gz"))
     side.write_bytes(side.read_bytes() + b"x")
     with pytest.raises(BundleError, match=r"predictions\.jsonl\.gz: sha256 does not match"):
@@ -84,12 +113,14 @@ def test_pack_refuses_records_of_other_weights_and_broken_inputs(tmp_path):
     side.unlink()
     with pytest.raises(BundleError, match="predictions sidecar named by .* is missing"):
         pack_bundle(tmp_path / "sub", results, tmp_path / "b3")
+    shutil.rmtree(results)
+    make_record(results, model="alpha", task="esc50", groups=esc50_groups(0, [4, 4, 4, 4, 4]), weights_sha256=sha)
     (results / "junk.json").write_text('{"schema_version": "1.0"}')
-    with pytest.raises(BundleError, match=r"junk\.json: does not match the result schema"):
-        pack_bundle(tmp_path / "sub", results, tmp_path / "b4")
-    with pytest.raises(BundleError, match="status 'trusted' must be one of"):
-        pack_bundle(tmp_path / "sub", results, tmp_path / "b5", status="trusted")
-    with pytest.raises(BundleError, match="no result records"):
+    result = pack_bundle(tmp_path / "sub", results, tmp_path / "b4")
+    assert "not a result record" in dict(result.skipped)["junk.json"] and len(result.packed) == 1
+    with pytest.raises(TypeError):
+        pack_bundle(tmp_path / "sub", results, tmp_path / "b5", status="re-run by maintainers")  # no such option
+    with pytest.raises(BundleError, match="no result record"):
         pack_bundle(tmp_path / "sub", tmp_path / "sub", tmp_path / "b6")
     (tmp_path / "sub" / "extra.pt").write_bytes(b"\x80\x04")
     with pytest.raises(BundleError, match=r"pickled files are refused .*extra\.pt"):
@@ -97,13 +128,13 @@ def test_pack_refuses_records_of_other_weights_and_broken_inputs(tmp_path):
 
 
 def test_pack_refuses_a_non_empty_output(packed, tmp_path):
-    out, _ = packed
+    out, _, _ = packed
     with pytest.raises(BundleError, match="exists and is not empty"):
         pack_bundle(tmp_path / "sub", tmp_path / "results", out)
 
 
 def test_verify_names_a_tampered_record(packed):
-    out, _ = packed
+    out, _, _ = packed
     rec = out / verify_bundle(out).records[0].record.path
     data = json.loads(rec.read_text())
     data["metrics"]["top1"]["mean"] = 99.0
@@ -115,15 +146,15 @@ def test_verify_names_a_tampered_record(packed):
 
 
 def test_verify_names_missing_unlisted_and_escaping_files(packed):
-    out, _ = packed
+    out, _, _ = packed
     manifest = verify_bundle(out)
     side = out / manifest.records[1].ids.path
     side.unlink()
     with pytest.raises(BundleError, match=rf"{side.name}: listed in bundle\.json but missing"):
         verify_bundle(out)
-    extra = out / "records" / "alpha-enc" / "esc50" / "smuggled.json"
+    extra = out / "records" / "alpha" / "esc50" / "smuggled.json"
     extra.write_text("{}")
-    assert "records/alpha-enc/esc50/smuggled.json" in check_bundle(out).unlisted
+    assert "records/alpha/esc50/smuggled.json" in check_bundle(out).unlisted
     raw = json.loads((out / BUNDLE_FILE).read_text())
     raw["records"][0]["record"]["path"] = "../../etc/passwd"
     (out / BUNDLE_FILE).write_text(json.dumps(raw))
@@ -132,7 +163,7 @@ def test_verify_names_missing_unlisted_and_escaping_files(packed):
 
 
 def test_verify_rejects_an_altered_card_a_bad_manifest_and_pickles(packed):
-    out, _ = packed
+    out, _, _ = packed
     card = out / "card.yaml"
     original = card.read_text()
     card.write_text(original.replace("Apache-2.0", "MIT"))
@@ -144,9 +175,16 @@ def test_verify_rejects_an_altered_card_a_bad_manifest_and_pickles(packed):
         verify_bundle(out)
     (out / "records" / "model.pt").unlink()
     raw = json.loads((out / BUNDLE_FILE).read_text())
-    raw["status"] = "trusted"
+    raw["status"] = "re-run by maintainers"  # a bundle cannot label itself
     (out / BUNDLE_FILE).write_text(json.dumps(raw))
-    with pytest.raises(BundleError, match=r"bundle\.json: not a valid bundle manifest: status"):
+    with pytest.raises(BundleError, match=r"bundle\.json: claims status 're-run by maintainers'; a bundle is always "
+                                          r"'self-reported' \('re-run by maintainers' is granted only by the "
+                                          r"maintainers' leaderboards/reruns\.yaml\)"):
+        verify_bundle(out)
+    raw["status"] = "self-reported"
+    raw["bundle_version"] = 2
+    (out / BUNDLE_FILE).write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match=r"bundle\.json: not a valid bundle manifest: bundle_version"):
         verify_bundle(out)
     (out / BUNDLE_FILE).write_text("{not json")
     with pytest.raises(BundleError, match=r"bundle\.json: not readable JSON"):
@@ -154,3 +192,22 @@ def test_verify_rejects_an_altered_card_a_bad_manifest_and_pickles(packed):
     (out / BUNDLE_FILE).unlink()
     with pytest.raises(BundleError, match=r"bundle\.json: missing"):
         verify_bundle(out)
+
+
+def test_a_bundle_holding_a_symlink_is_refused(packed, tmp_path):
+    """records/ replaced by a symlink to a folder outside the bundle holding the very same files: the hashes all
+    match, the bundle is still refused (nothing behind a symlink is read)."""
+    out, _, _ = packed
+    outside = tmp_path / "elsewhere"
+    shutil.move(str(out / "records"), str(outside))
+    (out / "records").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(BundleError, match=r"holds symlink\(s\) \['records'\]: bundles with symlinks are refused"):
+        verify_bundle(out)
+    (out / "records").unlink()
+    shutil.move(str(outside), str(out / "records"))
+    verify_bundle(out)  # the same files inside the bundle verify
+    rec = out / verify_bundle(out).records[0].record.path
+    target = tmp_path / "real.json"
+    shutil.move(str(rec), str(target))
+    rec.symlink_to(target)
+    assert "symlink" in check_bundle(out).problem

@@ -15,6 +15,7 @@ from tests.golden_records import CASES, EXCLUDED, GOLDEN, compute, differences, 
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_record_equals_the_golden_one(name, tmp_path):
     golden = json.loads((GOLDEN / f"{name}.json").read_text())
+    golden["record"] = strip(golden["record"])  # fields excluded since the goldens were written (EXCLUDED)
     mine = json.loads(json.dumps(compute(name, tmp_path)))  # the same JSON round trip as the golden file
     same_cpu = golden["machine"] == mine["machine"]
     diffs = differences(golden, mine, numbers=same_cpu)

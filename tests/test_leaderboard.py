@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -65,44 +66,89 @@ def _ucf_groups(per_split: list[int]) -> list[Group]:
     return out
 
 
+def grant_rerun(bundle: Path, ledger: Path, *, rerun_mean: float | None = None) -> None:
+    """A ledger entry as `avbench leaderboard rerun` writes it, for every record of ``bundle`` (the re-run's
+    numbers equal the bundled ones unless ``rerun_mean`` is given)."""
+    from avbench.leaderboard.reruns import Rerun, RerunRecord, append_rerun
+    from avbench.submission.bundle import verify_bundle
+
+    manifest = verify_bundle(bundle)
+    rows = []
+    for e in manifest.records:
+        rec = json.loads((bundle / e.record.path).read_text())
+        metrics = {m: {"bundle": v["mean"], "rerun": v["mean"] if rerun_mean is None else rerun_mean}
+                   for m, v in rec["metrics"].items()}
+        rows.append(RerunRecord(record=e.record.path, record_sha256=e.record.sha256, rerun_record_sha256="a" * 64,
+                                metrics=metrics, within_tolerance=True))
+    append_rerun(ledger, Rerun(bundle=bundle.name, bundle_sha256=sha256_file(bundle / "bundle.json"),
+                               date="2026-01-01", by="tests", tolerance=0.5, device="cpu", records=rows))
+
+
+def to_schema_1_1(record: Path) -> None:
+    """Rewrite a record as avbench 0.5.0-dev wrote it (schema 1.1, before data identity existed)."""
+    data = json.loads(record.read_text())
+    data["schema_version"] = "1.1"
+    for key in ("kind", "media_verified", "identity", "media"):
+        data["data"].pop(key, None)
+    record.write_text(json.dumps(data, indent=1))
+
+
 def write_golden_results(root: Path, work: Path) -> Path:
-    """The fixed record set: two bundles (one with a record altered after packing), a pooled two-seed entry,
-    an unbundled record on synthetic data and an unbundled record whose stored metric was edited."""
+    """The fixed record set: two bundles (one with a record altered after packing, one re-run by the maintainers
+    per the ledger), a pooled two-seed entry, and loose records on synthetic, custom and unverified data, with
+    clean selection, with an overridden card, and one whose stored metric was edited."""
     results = root / "results"
     sha_a = make_submission(work / "sub-alpha", "alpha")
     sha_b = make_submission(work / "sub-beta", "beta", pretraining="AudioSet")
     rec_a = work / "rec-alpha"
-    make_record(rec_a, model="alpha-enc", task="esc50", groups=esc50_groups(0, [4, 3, 2, 3, 3]), weights_sha256=sha_a)
-    make_record(rec_a, model="alpha-enc", task="ksounds-fusion", weights_sha256=sha_a,
+    make_record(rec_a, model="alpha", task="esc50", groups=esc50_groups(0, [4, 3, 2, 3, 3]), weights_sha256=sha_a)
+    make_record(rec_a, model="alpha", task="ksounds-fusion", weights_sha256=sha_a,
                 groups=_fusion_groups([1, 1, 0, 0, 1, 0], [1, 0, 1, 0, 0, 0], [1, 1, 1, 0, 1, 1]))
-    make_record(rec_a, model="alpha-enc", task="ucf101-linear", groups=_ucf_groups([5, 4, 3]), weights_sha256=sha_a)
+    make_record(rec_a, model="alpha", task="ucf101-linear", groups=_ucf_groups([5, 4, 3]), weights_sha256=sha_a)
     pack_bundle(work / "sub-alpha", rec_a, results / "alpha")
     rec_b = work / "rec-beta"
-    make_record(rec_b, model="beta-enc", task="esc50", groups=esc50_groups(0, [4, 4, 3, 3, 4]), weights_sha256=sha_b,
-                created="2025-02-01T00:00:00+00:00", wall_seconds=4.0)
-    make_record(rec_b, model="beta-enc", task="esc50", groups=esc50_groups(1, [4, 4, 4, 3, 4]), weights_sha256=sha_b,
-                created="2025-02-02T00:00:00+00:00", wall_seconds=4.0)
-    make_record(rec_b, model="beta-enc", task="ucf101-linear", groups=_ucf_groups([4, 4, 4]), weights_sha256=sha_b)
-    pack_bundle(work / "sub-beta", rec_b, results / "beta", status="re-run by maintainers")
+    make_record(rec_b, model="beta", task="esc50", groups=esc50_groups(0, [4, 4, 3, 3, 4]), weights_sha256=sha_b,
+                created="2025-02-01T00:00:00+00:00", wall_seconds=4.0, media_sha256=MEDIA_MANIFEST_SHA)
+    make_record(rec_b, model="beta", task="esc50", groups=esc50_groups(1, [4, 4, 4, 3, 4]), weights_sha256=sha_b,
+                created="2025-02-02T00:00:00+00:00", wall_seconds=4.0, media_sha256=MEDIA_MANIFEST_SHA)
+    make_record(rec_b, model="beta", task="ucf101-linear", groups=_ucf_groups([4, 4, 4]), weights_sha256=sha_b)
+    pack_bundle(work / "sub-beta", rec_b, results / "beta")
+    grant_rerun(results / "beta", root / "reruns.yaml")
     # altered after packing: alpha's ucf101-linear predictions
-    side = next((results / "alpha" / "records" / "alpha-enc" / "ucf101-linear").glob("*.predictions.jsonl.gz"))
+    side = next((results / "alpha" / "records" / "alpha" / "ucf101-linear").glob("*.predictions.jsonl.gz"))
     side.write_bytes(side.read_bytes()[:-4] + b"\x00\x00\x00\x00")
     make_record(results, model="gamma-enc", task="esc50", groups=esc50_groups(0, [2, 2, 2, 3, 2]), weights_sha256=None,
                 init_seed=0, selection="clean", synthetic=True, pretraining="random-init")
+    make_record(results, model="epsilon-enc", task="esc50", groups=esc50_groups(0, [4, 4, 4, 4, 4]),
+                weights_sha256=None, init_seed=0, kind="custom", pretraining="random-init")
+    make_record(results, model="zeta-enc", task="esc50", groups=esc50_groups(0, [3, 3, 3, 3, 3]), weights_sha256=None,
+                init_seed=1, selection="clean", pretraining="random-init")
+    make_record(results, model="zeta-enc", task="esc50", groups=esc50_groups(0, [3, 3, 3, 3, 3]), weights_sha256=None,
+                init_seed=1, pretraining="random-init", overrides={"train": {"clips": 1}})
+    to_schema_1_1(make_record(results, model="eta-enc", task="ucf101-linear", groups=_ucf_groups([5, 5, 5]),
+                              weights_sha256=None, init_seed=2, pretraining="random-init"))
     tampered = make_record(results, model="delta-enc", task="esc50", groups=esc50_groups(0, [1, 1, 1, 1, 1]),
                            weights_sha256=None, init_seed=3, pretraining="random-init")
     data = json.loads(tampered.read_text())
     data["metrics"]["top1"]["mean"] = 95.0
     tampered.write_text(json.dumps(data, indent=1))
     (root / "reported.yaml").write_text(REPORTED)
+    (root / "manifests").mkdir()
+    (root / "manifests" / "esc50.sha256").write_bytes(MEDIA_MANIFEST)
     return results
+
+
+#: a maintainers' media checksum manifest (its content does not matter to the board, only its sha256)
+MEDIA_MANIFEST = b"0" * 64 + b"  audio/1-100032-A-0.wav\n"
+MEDIA_MANIFEST_SHA = __import__("hashlib").sha256(MEDIA_MANIFEST).hexdigest()
 
 
 @pytest.fixture(scope="module")
 def golden_build(tmp_path_factory):
     root = tmp_path_factory.mktemp("lb")
     results = write_golden_results(root, tmp_path_factory.mktemp("work"))
-    return build_leaderboard(results, root / "reported.yaml", root / "out"), root
+    return build_leaderboard(results, root / "reported.yaml", root / "out", reruns_path=root / "reruns.yaml",
+                             manifests_dir=root / "manifests"), root
 
 
 def test_golden_readme(golden_build):
@@ -124,18 +170,65 @@ def test_golden_numbers_are_the_records(golden_build):
     cell = next(c for col, c in alpha.cells.items() if col.protocol == "esc50")
     assert cell.metric.mean == pytest.approx(75.0)  # (4+3+2+3+3)/20
     assert cell.metric.std == pytest.approx(np.std([100, 75, 50, 75, 75], ddof=1))
+    assert alpha.backbone == "1.2M params"  # the audio card counts the audio trunk only
+    from dataclasses import replace
+
+    from avbench.leaderboard.board import _params
+
+    rec = alpha.cells[next(iter(alpha.cells))].records[0]
+    small = rec.record.model_copy(deep=True)
+    small.encoder.meta["n_parameters"] = {"audio": 34_560, "video": 90_000}
+    assert _params(replace(rec, record=small)) == "34.6k params"  # a tiny trunk, not "0.0M"
     beta = next(r for r in sound.rows if r.entry.startswith("beta"))
     pooled = next(c for col, c in beta.cells.items() if col.protocol == "esc50")
     assert len(pooled.records) == 2 and pooled.n_seeds == 2  # two records of disjoint seeds pooled into one cell
     assert pooled.metric.mean == pytest.approx(np.mean([(4 + 4) / 8, (4 + 4) / 8, (3 + 4) / 8, (3 + 3) / 8, (4 + 4) / 8]) * 100)
-    assert beta.trust == "re-run by maintainers" and alpha.trust == "self-reported"
-    gamma = next(r for r in sound.rows if r.entry.startswith("gamma"))
-    assert (gamma.trust, gamma.data, gamma.selection) == ("unbundled", "synthetic", "clean")
+    assert beta.trust == "re-run by maintainers" and alpha.trust == "self-reported"  # from the ledger, not the bundle
+    assert (beta.data, alpha.data) == ("official, media verified", "official, media not verified")
     fusion = next(f for f in board.families if f.id == "fusion")
     gain = next(c for r in fusion.rows if r.kind == "measured" for col, c in r.cells.items() if col.metric == "fusion_gain")
     assert gain.metric.mean == pytest.approx(100 * (5 / 6 - 3 / 6))  # a+v 5/6 against the better modality (video 3/6)
     assert [r.trust for r in sound.rows if r.kind == "reported"] == ["crisscross-paper Table 2", "crisscross-paper Table 8"]
     assert [r.entry for r in sound.other_rows] == ["XDC"]  # the descriptive protocol is kept out of the main table
+
+
+def test_only_official_data_on_the_shipped_card_sits_beside_the_papers(golden_build):
+    """Custom, synthetic and unverified data and a changed card each go to their own titled table; the clean
+    selection of a standard card stays in the main table (its own axis, not an override)."""
+    board = golden_build[0].board
+    sound = next(f for f in board.families if f.id == "sound")
+    main = {(r.entry.split(" [")[0], r.selection, r.track, r.data) for r in sound.rows if r.kind == "measured"}
+    assert main == {("alpha", "paper", "standard", "official, media not verified"),
+                    ("beta", "paper", "standard", "official, media verified"),
+                    ("zeta-enc", "clean", "standard", "official, media not verified")}
+    groups = {t.group: [(r.entry.split(" [")[0], r.data, r.track) for r in t.rows] for t in sound.tables}
+    assert groups == {"changed": [("zeta-enc", "official, media not verified", "override")],
+                      "custom": [("epsilon-enc", "custom", "standard")],
+                      "synthetic": [("gamma-enc", "synthetic", "standard")]}
+    linear = next(f for f in board.families if f.id == "linear")
+    assert [(t.group, [r.data for r in t.rows]) for t in linear.tables] == [("unverified", ["unverified"])]
+    # pairs only within equal selection, track, data kind and card: alpha-beta yes; zeta's two rows never
+    pairs = [(p.a.entry.split(" [")[0], p.b.entry.split(" [")[0]) for f in board.families
+             for p in f.pairs + [q for t in f.tables for q in t.pairs]]
+    assert pairs == [("beta", "alpha")]
+    svg = (golden_build[1] / "out" / "plots" / "accuracy.svg").read_text()  # the plot with the published bars
+    assert "(media verified)" in svg and "(media not verified)" in svg
+    assert "zeta-enc" in svg and not re.search(r"\b(gamma|epsilon|eta)-enc", svg)  # synthetic, custom, unverified
+    readme = (golden_build[1] / "out" / "README.md").read_text()
+    for title in ("Custom data (an official layout", "Synthetic data (avbench's stand-in sets",
+                  "Unverified data (records older than schema 1.2", "Official data, changed or unshipped task cards"):
+        assert f"### {title}" in readme
+
+
+def test_clean_selection_is_not_an_override():
+    """Selection is its own axis: the runner files a clean-selection run of a shipped card as `standard`; any
+    other change of the card is an `override` (issue 18; the old runner filed both as overrides)."""
+    from avbench.evaluation.record import card_track
+    from avbench.taskcard import load_card
+
+    assert card_track(load_card("esc50", {"classifier": {"selection": "clean"}}), "esc50") == "standard"
+    assert card_track(load_card("esc50", {"train": {"clips": 1}}), "esc50") == "override"
+    assert card_track(load_card("ucf101-retrieval"), "ucf101-retrieval") == "standard"  # no selection at all
 
 
 def test_tampered_records_are_rejected_with_the_reason(golden_build):
@@ -199,6 +292,7 @@ def test_csv_has_one_line_per_cell(golden_build):
     rows = list(csv.DictReader(io.StringIO((root / "out" / "leaderboard.csv").read_text())))
     measured = [r for r in rows if r["kind"] == "measured"]
     assert {r["protocol"] for r in measured} == {"esc50", "ksounds-fusion", "ucf101-linear"}
+    assert {r["table"] for r in measured} == {"main", "changed", "custom", "synthetic", "unverified"}
     beta = next(r for r in measured if r["entry"].startswith("beta") and r["protocol"] == "esc50")
     assert beta["n_seeds"] == "2" and len(beta["records"].split(";")) == 2 and float(beta["wall_s_per_media_s"]) > 0
     rep = [r for r in rows if r["kind"] == "reported"]
@@ -242,7 +336,11 @@ def test_cli_build_and_strict_exit(golden_build, tmp_path, capsys):
     code = main(["leaderboard", "build", "--results", str(root / "results"), "--reported", str(root / "reported.yaml"),
                  "--out", str(tmp_path / "lb")])
     out = capsys.readouterr()
-    assert code == 0 and "6 records verified, 2 rejected" in out.out and "rejected delta-enc/" in out.err
+    assert code == 0 and "10 records verified, 2 rejected" in out.out and "rejected delta-enc/" in out.err
+    assert (tmp_path / "lb" / "README.md").read_text() != (root / "out" / "README.md").read_text()  # no ledger
+    assert main(["leaderboard", "build", "--results", str(root / "results"), "--reported", str(root / "reported.yaml"),
+                 "--reruns", str(root / "reruns.yaml"), "--manifests", str(root / "manifests"),
+                 "--out", str(tmp_path / "lb")]) == 0
     assert (tmp_path / "lb" / "README.md").read_text() == (root / "out" / "README.md").read_text()
     assert main(["leaderboard", "build", "--results", str(root / "results"), "--no-reported", "--strict",
                  "--out", str(tmp_path / "lb2")]) == 1
@@ -287,37 +385,3 @@ def test_page_renders_tables_and_plots_in_headless_chromium(golden_build, tmp_pa
     ink = (img < 200).mean()
     assert 0.01 < ink < 0.6, ink  # text, table rules and bars on a white page: neither blank nor a solid block
     assert len(np.unique(img)) > 20
-
-
-@pytest.mark.slow
-def test_a_real_evaluation_bundled_and_built(tmp_path):
-    """End to end: a tiny encoder saved as safetensors, `avbench eval`-style run with two seeds, packed into a
-    bundle, built: the board's numbers are the runner's (interval included), recomputed from the sidecar."""
-    from avbench.registry import build_encoder
-    from avbench.evaluation.runner import RunOptions, run
-    from avbench.synth.audio_fixtures import write_esc50
-    from avbench_baselines.crisscross.encoder import save_safetensors
-
-    sub = tmp_path / "sub"
-    make_submission(sub, "tiny")  # card + encoder.py; its weights replaced by a real (tiny) encoder's below
-    weights = save_safetensors(build_encoder("crisscross", modalities="audio", audio_width=8, init_seed=3),
-                               sub / "weights.safetensors")
-    card = (sub / "card.yaml").read_text().splitlines()
-    (sub / "card.yaml").write_text("\n".join(f"weights_sha256: {sha256_file(weights)}" if line.startswith("weights_sha256")
-                                             else line for line in card) + "\n")
-    data = write_esc50(tmp_path / "esc", n_classes=3, clips_per_class=5, seconds=2.0, seed=3)
-    record, _ = run("crisscross", "esc50", data_root=data, weights=str(weights), seeds=2,
-                    overrides={"train": {"clips": 1}, "test": {"clips": 2}, "classifier": {"costs": [1e-3, 1.0]}},
-                    options=RunOptions(cache_dir=tmp_path / "cache", out_dir=tmp_path / "res", log=lambda m: None))
-    pack_bundle(sub, tmp_path / "res", tmp_path / "lb" / "results" / "tiny")
-    result = build_leaderboard(tmp_path / "lb" / "results", None, tmp_path / "lb")
-    assert not result.board.rejected, result.board.rejected
-    (verified,) = result.board.accepted
-    assert verified.trust == "self-reported" and verified.entry == "tiny"
-    top1 = verified.metrics["top1"]
-    assert top1.ci_source == "recomputed"
-    assert top1.mean == pytest.approx(record.metrics["top1"].mean, abs=1e-9)
-    assert top1.ci95 == pytest.approx(record.metrics["top1"].ci95, abs=1e-9)
-    assert top1.per_seed == pytest.approx(record.metrics["top1"].per_seed)
-    readme = (tmp_path / "lb" / "README.md").read_text()
-    assert "tiny [" in readme and "self-reported" in readme and "| override |" in readme

@@ -56,7 +56,8 @@ def test_example_submission_passes_check(checked):
         record = json.loads(Path(c["record"]).read_text())
         assert record["encoder"]["name"] == "tiny-av-example"
         assert record["encoder"]["weights_sha256"] == report["weights_sha256"]
-        assert record["data"]["synthetic"] is False  # a fixture root was passed explicitly
+        # a fixture root passed explicitly is still avbench's synthetic data (its avbench_fixture.json says so)
+        assert record["data"]["synthetic"] is True and record["data"]["kind"] == "synthetic"
         assert record["task"]["layer_used"] == "pooled" and "conv5x" in record["task"]["layer_fallback"]
     assert json.loads((out / "check.json").read_text())["ok"] is True
 

@@ -254,3 +254,55 @@ def test_hear_prefix_rejects_modules_that_are_not_hear_modules():
         build_encoder("hear:json")
     with pytest.raises(UnknownEncoderError, match="cannot import HEAR module 'no_such_hear_module_x'"):
         build_encoder("hear:no_such_hear_module_x")
+
+
+_HEAR_MODULE = '''
+import torch
+from torch import nn
+
+class Model(nn.Module):
+    sample_rate = 16000
+    scene_embedding_size = 4
+    timestamp_embedding_size = 4
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(1, 4)
+
+def load_model(model_file_path="", **kw):
+    m = Model()
+    if {fixed}:  # the module's own default weights, whatever the RNG
+        with torch.no_grad():
+            m.proj.weight.fill_(0.5)
+            m.proj.bias.fill_(0.25)
+    if model_file_path:
+        from safetensors.torch import load_file
+        m.load_state_dict(load_file(model_file_path))
+    return m
+
+def get_scene_embeddings(audio, model):
+    return model.proj(audio.mean(dim=1, keepdim=True))
+
+def get_timestamp_embeddings(audio, model):
+    e = get_scene_embeddings(audio, model)[:, None]
+    return e, torch.zeros(audio.shape[0], 1)
+'''
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_hear_without_weights_is_random_init_or_its_own_default_state_never_a_weights_hash(fixed, tmp_path,
+                                                                                          monkeypatch):
+    """Issue 18: a HEAR module at random init shows as random init; one that loads its own default weights names
+    no seed; neither writes its state hash as a weights hash (the old wrapper did). A weights file is hashed."""
+    name = f"avb_hear_{'fixed' if fixed else 'random'}"
+    (tmp_path / f"{name}.py").write_text(_HEAR_MODULE.replace("{fixed}", str(fixed)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    enc = build_encoder(f"hear:{name}", init_seed=3)
+    assert enc.meta.weights_sha256 is None
+    assert enc.meta.init_seed == (None if fixed else 3)
+    assert ("its default weights" in enc.meta.pretraining_data) is fixed
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in enc.model.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    loaded = build_encoder(f"hear:{name}", weights=str(tmp_path / "w.safetensors"))
+    assert loaded.meta.weights_sha256 == sha256_file(tmp_path / "w.safetensors") and loaded.meta.init_seed is None

@@ -78,19 +78,41 @@ def _verify(args: argparse.Namespace) -> int:
     from avbench.datasets.verify import verify_manifest
 
     name, options, media = _verify_target(args.target)
-    manifest = get_dataset(name).load(Path(args.root), **options)
-    report = verify_manifest(manifest, modality=media, decode=not args.no_decode, sample_rate=args.sample_rate)
+    adapter = get_dataset(name)
+    manifest = adapter.load(Path(args.root), **options)
+    report = verify_manifest(manifest, modality=media, decode=not args.no_decode, sample_rate=args.sample_rate,
+                             official=adapter.official, checksums=args.checksums)
     info = report.to_dict()
     if args.json:
         print(json.dumps(info, indent=1, default=str))
     else:
-        print(f"{name} at {args.root}: found {info['found']} of {info['expected']} expected")
+        print(f"{name} at {args.root}: found {info['found']} of {info['expected']} listed")
+        _print_verdict(info)
         for key in ("missing", "undecodable", "damaged"):
             items = info.get(key) or []
             print(f"{key}: {len(items)}")
             for it in items[:20]:
                 print(f"  {it}")
-    return 0 if not (info.get("missing") or info.get("undecodable")) else 1
+    return 0 if report.ok else 1
+
+
+def _print_verdict(info: dict[str, Any]) -> None:
+    """The data identity (official / custom / synthetic, the differences) and the media check of a report."""
+    what = {"official": "OFFICIAL: classes, splits and counts are the release's",
+            "custom": "CUSTOM: an official layout, not the official set (not comparable with published numbers)",
+            "synthetic": "SYNTHETIC: avbench's own data (says nothing about the benchmark)"}[info["kind"]]
+    print(f"verdict: {what}")
+    for line in info["differences"]:
+        print(f"  differs: {line}")
+    media = info.get("media")
+    if media is None:
+        print("media: not verified (give --checksums FILE to hash every file against a checksum manifest)")
+    else:
+        print(f"media: {'VERIFIED' if info['media_verified'] else 'NOT verified'} against {media['manifest']}: "
+              f"{media['matched']} of {media['checked']} files match, {media['n_mismatched']} differ, "
+              f"{media['n_unlisted']} not listed")
+        for it in (media["mismatched"] + media["unlisted"])[:20]:
+            print(f"  {it}")
 
 
 def add_parser(sub: Any) -> None:
@@ -122,7 +144,8 @@ def add_parser(sub: Any) -> None:
     ag.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     ag.add_argument("--csv", help="annotation file (default ROOT/vggsound.csv)")
     ag.add_argument("--quiet", action="store_true", help="no progress line")
-    vf = dsub.add_parser("verify", help="report found/expected, missing and undecodable files of a data set",
+    vf = dsub.add_parser("verify", help="report found/listed, missing and undecodable files of a data set, and whether it is the official set "
+                                         "(official / custom / synthetic)",
                          description="Read a data set's annotation files under ROOT and check its media: audio files "
                                      "are decoded whole, videos have their first frame decoded and their packets "
                                      "demuxed (length against the header). Exit status 1 when a file is missing or "
@@ -135,4 +158,6 @@ def add_parser(sub: Any) -> None:
     vf.add_argument("--sample-rate", type=int, default=None, metavar="HZ", help="decode audio at HZ (default: each "
                     "file at its own rate, no resampling)")
     vf.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    vf.add_argument("--checksums", metavar="FILE", help="media checksum manifest (sha256sum format, paths relative "
+                    "to the root): hash every media file; exit 1 unless all match")
     d.set_defaults(func=cmd_data)

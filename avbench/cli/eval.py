@@ -81,6 +81,20 @@ def headline(record: Any) -> str:
     return f"{m.mean:.2f} ± {m.std:.2f}" if len(m.per_split) > 1 else f"{m.mean:.2f}"
 
 
+def data_verdict(data: Any) -> str:
+    """One line on the data a record evaluated: kind, media check, and the first differences from the release."""
+    media = ("media verified against " + data.media.manifest if data.media_verified else
+             f"media NOT verified ({data.media.matched} of {data.media.checked} files matched {data.media.manifest})"
+             if data.media is not None else "media not verified (no --checksums)")
+    line = f"data: {data.kind.upper()} {data.dataset}; {media}"
+    if data.kind == "custom" and data.identity is not None:
+        line += ("; not comparable with published numbers: " + "; ".join(data.identity.differences[:3])
+                 + (f" (+{len(data.identity.differences) - 3} more)" if len(data.identity.differences) > 3 else ""))
+    elif data.kind == "synthetic":
+        line += "; avbench's synthetic data says nothing about the benchmark"
+    return line
+
+
 def _leave_process_group() -> None:
     """Under torchrun, close this process's group before exiting. A rank that exits with gloo still connected
     can abort ("terminate called without an active exception", SIGABRT) while rank 0 is still classifying;
@@ -102,6 +116,7 @@ def _run_one(args: argparse.Namespace, task: str, data_root: str | None, con: An
                           num_workers=args.workers if args.workers is not None else default_workers(),
                           command="avbench " + " ".join(shlex.quote(a) for a in args.argv),
                           cache="refresh" if args.refresh else "off" if args.no_cache else "use",
+                          checksums=args.checksums,
                           log=lambda m: con.print(m, markup=False, highlight=False), progress=bar,
                           override_source="--set")
         return run(args.model, task, data_root=data_root, overrides=_overrides(args, task),
@@ -112,8 +127,12 @@ def _print_record(record: Any, path: Any) -> None:
     title = f"{record.encoder.name} on {record.task.name} ({record.protocol}, backend {record.runs[0].backend})"
     if record.data.synthetic:
         title += "  [SYNTHETIC DATA]"
-    if record.encoder.weights_sha256 is None:
+    elif record.data.kind == "custom":
+        title += "  [CUSTOM DATA: not the official set]"
+    if record.encoder.weights_sha256 is None and record.encoder.init_seed is not None:
         title += f"  [RANDOM INIT (seed {record.encoder.init_seed}): no --weights given]"
+    elif record.encoder.weights_sha256 is None:
+        title += f"  [NO WEIGHTS FILE: the encoder's own default state {record.encoder.state_sha256[:12]}]"
     if record.task.track == "override":
         title += "  [OVERRIDDEN CARD: separate track]"
     if record.determinism is not None and record.determinism.checked and not record.determinism.deterministic:
@@ -138,6 +157,7 @@ def _print_record(record: Any, path: Any) -> None:
     if record.cache is not None:
         print(f"feature cache ({record.cache.mode}): {record.cache.shards_reused} shard(s) reused, "
               f"{record.cache.shards_computed} computed")
+    print(data_verdict(record.data))
     print(f"{coverage_line(record)}; wall {record.provenance.wall_seconds:.1f} s")
     print(f"record: {path}")
 
@@ -258,6 +278,8 @@ def add_parser(sub: Any) -> None:
                    help="DataLoader decode workers, overlapping decode with the forward pass "
                         "(default: min(8, CPUs - 1); 0 decodes in the main process)")
     e.add_argument("--cache-dir", help="feature cache directory (default: AVBENCH_CACHE or the user cache dir)")
+    e.add_argument("--checksums", metavar="FILE", help="media checksum manifest (sha256sum format, paths relative to "
+                   "the data root): every media file is hashed; the record is media-verified only when all match")
     e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars (extraction, SVM fits per C and fold, "
                    "finetuning epochs, with an ETA; drawn only when stderr is a terminal)")

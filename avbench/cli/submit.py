@@ -58,14 +58,18 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from avbench.submission.card import SubmissionError
 
     try:
-        path = pack_bundle(Path(args.dir), Path(args.results), Path(args.out), status=args.status)
-        manifest = verify_bundle(path)
+        result = pack_bundle(Path(args.dir), Path(args.results), Path(args.out))
+        manifest = verify_bundle(result.out_dir)
     except (BundleError, SubmissionError, FileNotFoundError) as exc:
         print(f"avbench: error: {exc}", file=sys.stderr)
         return 2
-    print(f"bundle {path}: {manifest.name} ({manifest.status}), {len(manifest.records)} record(s), "
-          f"weights sha256 {manifest.weights.sha256}; manifest {path / BUNDLE_FILE}")
-    print("hashes make the bundle tamper-evident, not authentic: anyone can re-pack altered records")
+    path = result.out_dir
+    for rel, reason in result.skipped:
+        print(f"skipped {rel}: {reason}")
+    print(f"bundle {path}: {manifest.name} ({manifest.status}), {len(manifest.records)} record(s) packed, "
+          f"{len(result.skipped)} skipped, weights sha256 {manifest.weights.sha256}; manifest {path / BUNDLE_FILE}")
+    print("hashes make the bundle tamper-evident, not authentic: anyone can re-pack altered records; "
+          "'re-run by maintainers' is granted only by the maintainers' `avbench leaderboard rerun`")
     return 0
 
 
@@ -91,12 +95,12 @@ def add_parser(sub: Any) -> None:
     c.set_defaults(func=cmd_check)
     p = ssub.add_parser("pack", help="write the results bundle: records, sidecars, card and hashes",
                         description="Write a results bundle from the submission folder and the records of your "
-                                    "`avbench eval` runs, with sha256 of every record, sidecar, the card and the "
-                                    "weights. Hashes make the bundle tamper-evident, not authentic.")
+                                    "`avbench eval` runs that belong to it (the card's name and weights sha256; "
+                                    "every other record under --results is skipped and listed), with sha256 of "
+                                    "every record, sidecar, the card, the weights and the code. The bundle is "
+                                    "always 'self-reported'. Hashes make it tamper-evident, not authentic.")
     p.add_argument("dir", help="the submission folder")
-    p.add_argument("--results", required=True, help="folder holding the result records (avbench eval --out)")
+    p.add_argument("--results", required=True, help="folder holding the result records (avbench eval --out; it may "
+                   "hold other models' records too)")
     p.add_argument("--out", required=True, help="folder to write the bundle to")
-    p.add_argument("--status", default="self-reported", choices=["self-reported", "re-run by maintainers"],
-                   help="trust label of the entries: 'self-reported' (default: the submitter's own runs) or "
-                        "'re-run by maintainers' (maintainers repeated the runs themselves)")
     p.set_defaults(func=cmd_pack)

@@ -56,6 +56,8 @@ class Manifest:
       UCF101 "split1".."split3", DCASE "official".
     expected: how many samples the annotation files list (found + missing).
     skipped: samples the annotations name but that are not usable (missing files, ...).
+    listed: what the annotation files list, media present or not (:class:`Listed`; None: the adapter does not say),
+      compared with the release's :class:`OfficialFacts` to tell an official copy from a look-alike.
     """
 
     dataset: str
@@ -66,6 +68,7 @@ class Manifest:
     expected: int
     skipped: list[Skip] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    listed: Listed | None = None
 
     @property
     def found(self) -> int:
@@ -80,7 +83,7 @@ class Manifest:
         if unknown:
             raise DatasetError(f"{self.dataset}: unknown split(s) {unknown}; known: {sorted(self.splits)}")
         return Manifest(self.dataset, self.root, self.samples, self.classes,
-                        {k: self.splits[k] for k in split_names}, self.expected, self.skipped, self.notes)
+                        {k: self.splits[k] for k in split_names}, self.expected, self.skipped, self.notes, self.listed)
 
     def content_hash(self) -> str:
         """sha256 over (id, relative path, label, group, file size) of every sample, the classes and splits."""
@@ -103,17 +106,54 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class OfficialFacts:
-    """What the official release of a data set holds, so that an official copy can be told from a look-alike.
+class Listed:
+    """What a copy's annotation files list, whether or not the media exist: the shape that
+    :mod:`avbench.datasets.identity` compares with the :class:`OfficialFacts` of the release.
 
-    n_samples: rows of the official annotation; n_classes and class_names (None: read from the user's official
-    annotation file, never typed from memory); splits: split -> {"train": n, "test": n}; source: where the
-    figures come from. The data-identity work fills these per adapter; None = not stated yet."""
+    rows: distinct samples the annotation lists (before an ``id_list`` pin narrows what is evaluated);
+    classes: the class names as the annotation spells them, in label order;
+    per_class: class -> listed samples (over every split);
+    splits: split -> side (``train`` / ``test``) -> listed samples (rows marked unused, HMDB51's 0, left out);
+    per_class_splits: split -> side -> class -> listed samples, where the release fixes them per class;
+    extra: other counts an adapter reports (e.g. ``release_labels``: labels of the whole Kinetics annotation).
+    """
+
+    rows: int
+    classes: tuple[str, ...]
+    per_class: Mapping[str, int] = field(default_factory=dict)
+    splits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    per_class_splits: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
+    extra: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OfficialFacts:
+    """What the official release of a data set holds, so that an official copy can be told from a look-alike
+    (:func:`avbench.datasets.identity.identify`). Every figure names its source in ``source``; None / empty =
+    not checked.
+
+    n_samples: rows of the official annotation; n_classes (and n_classes_accepted: other counts the release files
+    are known to give, e.g. VGG-Sound's 310 label strings for the paper's 309 classes); class_names: the official
+    names (None: taken from the user's official annotation file, never typed from memory); per_class: samples per
+    class; splits: split -> {"train": n, "test": n}; per_class_splits: side -> samples per class in every split
+    (HMDB51: 70 train, 30 test); per_class_range: side ("train", "test" or "all") -> (min, max) samples per class
+    (None = unbounded); extra: further counts the adapter's :class:`Listed` ``extra`` must equal; min_coverage: the
+    share of listed media that must be present (the policy of the integrity issue 17: 1.0 for fixed sets, less for
+    YouTube-sourced ones, whose copies always lack videos); seconds: the recordings' length in seconds (reported by
+    ``data verify``, not part of the verdict).
+    """
 
     n_samples: int | None = None
     n_classes: int | None = None
+    n_classes_accepted: tuple[int, ...] = ()
     class_names: tuple[str, ...] | None = None
+    per_class: int | None = None
     splits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    per_class_splits: Mapping[str, int] = field(default_factory=dict)
+    per_class_range: Mapping[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    extra: Mapping[str, int] = field(default_factory=dict)
+    min_coverage: float = 1.0
+    seconds: float | None = None
     source: str = ""
 
 

@@ -25,10 +25,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from avbench.datasets.base import DatasetAdapter, DatasetError, Manifest, Sample
-
-CLASSES = ("bus", "busystreet", "office", "openairmarket", "park", "quietstreet", "restaurant", "supermarket",
-           "tube", "tubestation")
+from avbench.datasets.base import DatasetAdapter, DatasetError, Listed, Manifest, Sample
+from avbench.datasets.official import DCASE2013 as DCASE2013_FACTS, DCASE2013_CLASSES as CLASSES
 PER_CLASS = 10
 _SETS = {"train": "scenes_stereo", "test": "scenes_stereo_testset"}
 _NAME = re.compile(r"^(?P<cls>[a-z]+)(?P<nn>\d{2})\.wav$", re.IGNORECASE)
@@ -60,11 +58,21 @@ def _label(path: Path) -> str:
     return cls
 
 
+def _listed(classes: list[str], labelled: dict[str, list[tuple[Path, str]]]) -> Listed:
+    """What the two folders hold (the file names are the annotation): recordings, classes, per class and set."""
+    per_side = {side: {c: sum(lab == c for _, lab in items) for c in classes} for side, items in labelled.items()}
+    return Listed(rows=sum(len(items) for items in labelled.values()), classes=tuple(classes),
+                  per_class={c: sum(per[c] for per in per_side.values()) for c in classes},
+                  splits={"official": {side: sum(per.values()) for side, per in per_side.items()}},
+                  per_class_splits={"official": per_side})
+
+
 class DCASE2013(DatasetAdapter):
     """DCASE 2013 scene classification adapter: ``load(root, expected_per_class=None)``."""
 
     name = "dcase2013"
     modality = "audio"
+    official = DCASE2013_FACTS
 
     def load(self, root: Path, *, expected_per_class: int | None = None) -> Manifest:
         """Find both sets under ``root`` (see the module docstring).
@@ -103,7 +111,8 @@ class DCASE2013(DatasetAdapter):
         if len(samples) != expected:
             notes.append(f"found {len(samples)} recordings, the set has {expected} "
                          f"({n_classes} classes x {per_class} x train/test)")
-        return Manifest("dcase2013", root, samples, classes, {"official": ids}, expected=expected, notes=notes)
+        return Manifest("dcase2013", root, samples, classes, {"official": ids}, expected=expected, notes=notes,
+                        listed=_listed(classes, labelled))
 
     @classmethod
     def detect(cls, root: Path) -> bool:

@@ -34,6 +34,7 @@ import numpy as np
 from avbench.datasets.base import (
     DatasetAdapter,
     DatasetError,
+    Listed,
     Manifest,
     PathOutsideRoot,
     Sample,
@@ -43,13 +44,13 @@ from avbench.datasets.base import (
     refused_notes,
     safe_join,
 )
+from avbench.datasets.official import ESC10_CATEGORIES, ESC50 as ESC50_FACTS
 
 HEADER = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 REQUIRED = ("filename", "fold", "target", "category")
 FOLDS = (1, 2, 3, 4, 5)
 _HF_MARKER = "avbench_hf_source.json"
-_ESC10 = frozenset({"dog", "rooster", "rain", "sea_waves", "crackling_fire", "crying_baby", "sneezing", "clock_tick",
-                    "helicopter", "chainsaw"})
+_ESC10 = ESC10_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class ESC50(DatasetAdapter):
 
     name = "esc50"
     modality = "audio"
+    official = ESC50_FACTS
 
     def load(self, root: Path, *, source: str = "folder", hf_dataset: str | None = None, hf_split: str = "train",
              min_rows: int | None = None) -> Manifest:
@@ -199,10 +201,9 @@ class ESC50(DatasetAdapter):
         if missing:
             notes.append(f"{len(missing)} listed file(s) missing under {audio_dir}")
         notes.extend(refused_notes(skipped))
-        return Manifest("esc50", root, samples, classes, splits, expected=len(rows), skipped=skipped, notes=notes)
+        return Manifest("esc50", root, samples, classes, splits, expected=len(rows), skipped=skipped, notes=notes,
+                        listed=_listed(rows, classes))
 
-
-# ---- Hugging Face -> official layout ---------------------------------------------------------------------
 
     @classmethod
     def detect(cls, root: Path) -> bool:
@@ -219,6 +220,17 @@ class ESC50(DatasetAdapter):
 
         return inject_esc50(root, corpus, names, **options)
 
+def _listed(rows: list[_Row], classes: list[str]) -> Listed:
+    """What ``meta/esc50.csv`` lists: rows, categories in target order, rows per category and per fold."""
+    per_class = {c: 0 for c in classes}
+    for r in rows:
+        per_class[r.category] += 1
+    splits = {f"fold{k}": {"train": sum(r.fold != k for r in rows), "test": sum(r.fold == k for r in rows)}
+              for k in FOLDS}
+    return Listed(rows=len(rows), classes=tuple(classes), per_class=per_class, splits=splits)
+
+
+# ---- Hugging Face -> official layout ---------------------------------------------------------------------
 def _open_hf(hf_dataset: str, split: str) -> Any:
     try:
         import datasets

@@ -27,6 +27,7 @@ from typing import Any
 from avbench.datasets.base import (
     DatasetAdapter,
     DatasetError,
+    Listed,
     Manifest,
     PathOutsideRoot,
     Sample,
@@ -36,6 +37,7 @@ from avbench.datasets.base import (
     refused_notes,
     safe_join,
 )
+from avbench.datasets.official import HMDB51 as HMDB51_FACTS
 from avbench.datasets.ucf101 import read_lines
 
 SPLIT_DIRS = ("testTrainMulti_7030_splits", "test_train_splits/testTrainMulti_7030_splits")
@@ -71,6 +73,19 @@ def movie_group(stem: str, cls: str) -> str:
     return stem[:at] if at > 0 else stem
 
 
+def _listed(classes: list[str], marks: dict[str, dict[int, dict[str, int]]], rows: int) -> Listed:
+    """What the split files list: distinct videos, classes, videos per class, and per split the train (1) and
+    test (2) videos in all and per class (0, unused, left out)."""
+    per_class = {c: len({n for per in marks[c].values() for n in per}) for c in classes}
+    per_class_splits: dict[str, dict[str, dict[str, int]]] = {}
+    for k in sorted({k for per in marks.values() for k in per}):
+        per_class_splits[f"split{k}"] = {side: {c: sum(m == mark for m in marks[c].get(k, {}).values()) for c in classes}
+                                         for side, mark in (("train", 1), ("test", 2))}
+    splits = {sp: {side: sum(per.values()) for side, per in sides.items()} for sp, sides in per_class_splits.items()}
+    return Listed(rows=rows, classes=tuple(classes), per_class=per_class, splits=splits,
+                  per_class_splits=per_class_splits)
+
+
 def _split_dir(root: Path) -> Path:
     for name in SPLIT_DIRS:
         if (root / name).is_dir():
@@ -100,6 +115,7 @@ class HMDB51(DatasetAdapter):
 
     name = "hmdb51"
     modality = "video"
+    official = HMDB51_FACTS
 
     def load(self, root: Path) -> Manifest:
         """Parse every split file (all errors first), find the video root, then look up the listed files."""
@@ -172,7 +188,7 @@ class HMDB51(DatasetAdapter):
             notes.append(f"{len(missing)} listed file(s) missing under {video_root}")
         notes.extend(refused_notes(skipped))
         return Manifest("hmdb51", root, samples, classes, splits, expected=len(listed) + n_refused,
-                        skipped=skipped, notes=notes)
+                        skipped=skipped, notes=notes, listed=_listed(classes, marks, len(listed) + n_refused))
 
     @classmethod
     def detect(cls, root: Path) -> bool:

@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
-from avbench.datasets.base import DatasetAdapter, DatasetError, Manifest, Sample, Skip, read_utf8, whole_seconds
+from avbench.datasets.base import (DatasetAdapter, DatasetError, Listed, Manifest, Sample, Skip, read_utf8,
+                                   whole_seconds)
+from avbench.datasets.official import KINETICS400 as KINETICS400_FACTS, kinetics_sound
 
 #: The 32 Kinetics-Sound classes of CrissCross / XKD. Source: pritamqu/XKD
 #: ``codes/eval/datasets/cache/kinetics_sound/train.txt`` (22,713 train files ``class/ytid_000012_000022.avi``).
@@ -255,6 +257,7 @@ def load_kinetics(dataset: str, root: Path, *, annotations: PathOption = None, v
     keep_ids = load_id_list(dataset, root, id_list) if id_list is not None else None
     # ---- duplicates, class list, filters (no file system access yet) ----
     rows = first_of_each_id(rows, notes)
+    release_labels = len({r.label for r in rows if r.split == "train"})
     if classes is not None:
         wanted = {c.replace(" ", "_") for c in classes}
         before = len(rows)
@@ -279,6 +282,8 @@ def load_kinetics(dataset: str, root: Path, *, annotations: PathOption = None, v
             if r.label not in train_labels:
                 raise DatasetError(f"{r.where}: label {r.label!r} does not occur in the train rows")
         key = {lab: lab for lab in names}
+    listed = listed_rows(rows, names, lambda r: key.get(r.label, r.label), {"train": "train", "val": "test"},
+                         release_labels=release_labels)
     if keep_ids is not None:
         rows = pin_to_id_list(rows, keep_ids, id_list, notes)
     if not rows:
@@ -307,7 +312,23 @@ def load_kinetics(dataset: str, root: Path, *, annotations: PathOption = None, v
         notes.append(f"{len(skipped)} of {len(rows)} annotated clip(s) have no video (normal for YouTube-sourced copies)")
     splits = {"official": {"train": [s.id for s in samples if split_of[s.id] == "train"],
                            "test": [s.id for s in samples if split_of[s.id] == "val"]}}
-    return Manifest(dataset, root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes)
+    return Manifest(dataset, root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes,
+                    listed=listed)
+
+
+def listed_rows(rows: Sequence[Any], names: Sequence[str], label_of: Callable[[Any], str], sides: Mapping[str, str],
+                **extra: int) -> Listed:
+    """What an annotation lists (rows with ``.split``; ``label_of(row)`` its class name; ``sides`` maps a row's
+    split to "train" / "test"), for split ``official``: rows, classes, rows per class, per side and per class."""
+    per_side: dict[str, dict[str, int]] = {side: {n: 0 for n in names} for side in sides.values()}
+    for r in rows:
+        side = sides.get(r.split)
+        if side is not None:
+            per_side[side][label_of(r)] = per_side[side].get(label_of(r), 0) + 1
+    per_class = {n: sum(per.get(n, 0) for per in per_side.values()) for n in names}
+    return Listed(rows=len(rows), classes=tuple(names), per_class=per_class,
+                  splits={"official": {side: sum(per.values()) for side, per in per_side.items()}},
+                  per_class_splits={"official": per_side}, extra=extra)
 
 
 class Kinetics400(DatasetAdapter):
@@ -315,6 +336,7 @@ class Kinetics400(DatasetAdapter):
 
     name = "kinetics400"
     modality = "audiovisual"
+    official = KINETICS400_FACTS
 
     @classmethod
     def detect(cls, root: Path) -> bool:
@@ -358,6 +380,7 @@ class KineticsSound(Kinetics400):
     ``load(root, annotations=None, video_dirs=None, id_list=None, classes=None)``."""
 
     name = "kinetics_sound"
+    official = kinetics_sound(KINETICS_SOUND_CLASSES)
 
     @classmethod
     def detect(cls, root: Path) -> bool:

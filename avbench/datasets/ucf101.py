@@ -26,6 +26,7 @@ from typing import Any
 from avbench.datasets.base import (
     DatasetAdapter,
     DatasetError,
+    Listed,
     Manifest,
     PathOutsideRoot,
     Sample,
@@ -36,6 +37,7 @@ from avbench.datasets.base import (
     refused_notes,
     safe_join,
 )
+from avbench.datasets.official import UCF101 as UCF101_FACTS
 
 VIDEO_DIRS = ("UCF-101", "UCF101")
 LIST_DIR = "ucfTrainTestlist"
@@ -110,6 +112,16 @@ def parse_split_list(path: Path, classes: list[str], *, labelled: bool) -> list[
     return out
 
 
+def _listed(classes: list[str], first: dict[str, _Entry], parsed: dict[int, dict[str, list[_Entry]]]) -> Listed:
+    """What the lists name: distinct files, classInd classes, files per class folder, files per split and side."""
+    per_class = {c: 0 for c in classes}
+    for e in first.values():
+        if e.folder in per_class:
+            per_class[e.folder] += 1
+    splits = {f"split{k}": {side: len(entries) for side, entries in sides.items()} for k, sides in parsed.items()}
+    return Listed(rows=len(first), classes=tuple(classes), per_class=per_class, splits=splits)
+
+
 def _video_dir(root: Path) -> Path:
     for name in VIDEO_DIRS:
         if (root / name).is_dir():
@@ -122,6 +134,7 @@ class UCF101(DatasetAdapter):
 
     name = "ucf101"
     modality = "audiovisual"
+    official = UCF101_FACTS
 
     def load(self, root: Path) -> Manifest:
         """Parse every list under ``root/ucfTrainTestlist`` (all errors before any file check), then look up
@@ -188,7 +201,8 @@ class UCF101(DatasetAdapter):
         if missing:
             notes.append(f"{len(missing)} listed file(s) missing under {video_dir}")
         notes.extend(refused_notes(skipped))
-        return Manifest("ucf101", root, samples, classes, splits, expected=len(first), skipped=skipped, notes=notes)
+        return Manifest("ucf101", root, samples, classes, splits, expected=len(first), skipped=skipped, notes=notes,
+                        listed=_listed(classes, first, parsed))
 
     @classmethod
     def detect(cls, root: Path) -> bool:

@@ -1,12 +1,17 @@
-"""`avbench data verify`: what an adapter found under a root, and which of those files actually decode."""
+"""`avbench data verify`: what an adapter found under a root, which of those files actually decode, whether the
+copy is the official release (:mod:`avbench.datasets.identity`) and, with a checksum manifest, whether its media
+are the ones the manifest lists (:mod:`avbench.datasets.checksums`)."""
 from __future__ import annotations
 
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from avbench.datasets.base import Manifest, Sample
+from avbench.datasets.base import Manifest, OfficialFacts, Sample
+from avbench.datasets.checksums import check_media
+from avbench.datasets.identity import identify
 
 #: a video is "truncated" when it holds less than this fraction of its declared length (as media.video_decode).
 _TRUNCATION_RATIO = 0.9
@@ -16,7 +21,9 @@ _TRUNCATION_RATIO = 0.9
 class VerifyReport:
     """found / expected come from the manifest; missing lists its skips (id, path, reason); undecodable the
     found files that failed to decode (id, path, reason from MediaError); damaged the files that decoded
-    with notes (truncation, dropped packets); durations summarises decoded lengths in seconds."""
+    with notes (truncation, dropped packets); durations summarises decoded lengths in seconds; kind is the data
+    identity (official / custom / synthetic) with its differences from the release and the per-count comparison
+    (identity); media the checksum comparison (None without a checksum manifest), media_verified its verdict."""
 
     dataset: str
     root: str
@@ -29,10 +36,16 @@ class VerifyReport:
     damaged: list[dict[str, str]] = field(default_factory=list)
     durations: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    kind: str = "custom"
+    differences: list[str] = field(default_factory=list)
+    identity: dict[str, Any] = field(default_factory=dict)
+    media: dict[str, Any] | None = None
+    media_verified: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.undecodable
+        """No listed file missing or undecodable, and (with a checksum manifest) every media file matched."""
+        return not self.missing and not self.undecodable and (self.media is None or self.media_verified)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -120,16 +133,30 @@ def _summary(values: list[float]) -> dict[str, float] | None:
             "total": round(sum(values), 3)}
 
 
+def _identity(report: VerifyReport, manifest: Manifest, official: OfficialFacts | None,
+              checksums: str | Path | None) -> None:
+    ident = identify(manifest, official).to_dict()
+    report.kind, report.differences = ident.pop("kind"), ident.pop("differences")
+    report.identity = ident
+    if checksums is not None:
+        media = check_media(manifest, Path(checksums))
+        report.media, report.media_verified = media.to_dict(), media.verified
+
+
 def verify_manifest(manifest: Manifest, *, modality: str = "audio", decode: bool = True, sample_rate: int | None = None,
-                    workers: int = 1) -> VerifyReport:
+                    workers: int = 1, official: OfficialFacts | None = None,
+                    checksums: str | Path | None = None) -> VerifyReport:
     """Check every sample of ``manifest``: with ``decode``, audio is fully decoded at ``sample_rate`` Hz
     (None: each file at its own rate); video
     has its first frame decoded and its packets demuxed (length vs the header, truncation); without, only the
-    manifest's own counts are reported."""
+    manifest's own counts are reported (``audiovisual`` files are checked as video). The copy is compared with
+    ``official`` (the adapter's facts) and, given a ``checksums`` manifest, every media file is hashed against it."""
+    modality = "video" if modality == "audiovisual" else modality
     if modality not in ("audio", "video"):
         raise ValueError(f"modality must be 'audio' or 'video', got {modality!r}")
     report = VerifyReport(manifest.dataset, str(manifest.root), modality, manifest.found, manifest.expected, decode,
                           missing=[asdict(s) for s in manifest.skipped], notes=list(manifest.notes))
+    _identity(report, manifest, official, checksums)
     if not decode:
         return report
 
@@ -148,4 +175,8 @@ def verify_manifest(manifest: Manifest, *, modality: str = "audio", decode: bool
         if secs is not None:
             durations.append(secs)
     report.durations = _summary(durations)
+    seconds = official.seconds if official is not None else None
+    if seconds and report.durations and abs(report.durations["median"] - seconds) > 0.1 * seconds:
+        report.notes.append(f"the release's recordings last {seconds:g} s; these have a median of "
+                            f"{report.durations['median']:g} s")
     return report

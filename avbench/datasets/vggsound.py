@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any, Union
 
 from avbench.datasets.base import DatasetAdapter, DatasetError, Manifest, Sample, Skip, read_utf8, whole_seconds
-from avbench.datasets.kinetics import VIDEO_EXTS, first_of_each_id, index_videos, load_id_list, pin_to_id_list
+from avbench.datasets.kinetics import (VIDEO_EXTS, first_of_each_id, index_videos, listed_rows, load_id_list,
+                                      pin_to_id_list)
+from avbench.datasets.official import VGGSOUND as VGGSOUND_FACTS
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPLITS = ("train", "test")
@@ -129,6 +131,7 @@ def load_vggsound(root: Path, *, csv_path: PathLike | None = None, id_list: Path
     rows = first_of_each_id(parsed, notes)
     names = sorted({r.label for r in rows})
     label = {n: i for i, n in enumerate(names)}
+    listed = listed_rows(rows, names, lambda r: r.label, {"train": "train", "test": "test"})
     if id_list is not None:
         rows = pin_to_id_list(rows, load_id_list("vggsound", root, id_list), id_list, notes)
         if not rows:
@@ -157,7 +160,8 @@ def load_vggsound(root: Path, *, csv_path: PathLike | None = None, id_list: Path
     if skipped:
         notes.append(f"{len(skipped)} of {len(rows)} annotated clip(s) have no video (normal for VGG-Sound copies)")
     splits = {"official": {p: [s.id for s in samples if split_of[s.id] == p] for p in SPLITS}}
-    return Manifest("vggsound", root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes)
+    return Manifest("vggsound", root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes,
+                    listed=listed)
 
 
 class VGGSound(DatasetAdapter):
@@ -165,6 +169,7 @@ class VGGSound(DatasetAdapter):
 
     name = "vggsound"
     modality = "audiovisual"
+    official = VGGSOUND_FACTS
 
     @classmethod
     def detect(cls, root: Path) -> bool:

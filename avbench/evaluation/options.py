@@ -30,6 +30,9 @@ class RunOptions:
     #: feature cache: "use" (reuse finished shards), "refresh" (recompute every shard of the run's entries),
     #: "off" (a temporary store and finetuning checkpoints, removed after the run)
     cache: str = "use"
+    #: a media checksum manifest (sha256sum format, paths relative to the data root): every media file is hashed and
+    #: the record says whether all matched (``data.media_verified``)
+    checksums: str | Path | None = None
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     progress: Callable[[str, int], Callable[[int], None]] | None = None  # (description, total) -> advance(n)
     #: how errors name the card overrides (the CLI: "--set")

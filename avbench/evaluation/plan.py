@@ -15,6 +15,8 @@ import torch
 from avbench.config import resolve_cache_dir
 from avbench.datasets import Manifest, Sample, get_dataset
 from avbench.evaluation.rate import resolve_video_rate
+from avbench.datasets.checksums import MediaCheck, check_media
+from avbench.datasets.identity import Identity, identify
 from avbench.encoder import Encoder, check_geometry, encoder_fingerprint
 from avbench.features.pooling import requested_layers, resolve_layer
 from avbench.features.probe import pooled_dims
@@ -35,7 +37,9 @@ __all__ = ["Plan", "make_plan", "column_spans"]
 class Plan:
     """One run, resolved. ``mods``: the modalities extracted (video first for an audio-visual card); ``clips`` /
     ``feats`` / ``layers``: per modality, the card's clip geometry, feature spec and the layer actually requested;
-    ``spans``: feature columns per probed layer ``{layer: (first, end)}`` (``end`` -1 = to the last column)."""
+    ``spans``: feature columns per probed layer ``{layer: (first, end)}`` (``end`` -1 = to the last column);
+    ``identity``: official / custom / synthetic data (:mod:`avbench.datasets.identity`); ``media``: the media files
+    against ``--checksums`` (:mod:`avbench.datasets.checksums`), None without."""
 
     card: TaskCard
     task: str
@@ -69,6 +73,8 @@ class Plan:
     video_rate: dict[str, Any] | None = None
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     scratch: tempfile.TemporaryDirectory | None = None
+    identity: Identity | None = None
+    media: MediaCheck | None = None
 
     @property
     def layer(self) -> str:
@@ -127,18 +133,25 @@ def _layers(card: TaskCard, enc: Encoder, log: Callable[[str], None]
 
 
 def _data(card: TaskCard, explicit: str | Path | None, cache_dir: Path, world: int, rank: int,
-          log: Callable[[str], None]) -> tuple[Path, bool, Manifest]:
-    """(data root, whether it is the built-in synthetic set, the manifest restricted to the card's splits)."""
+          log: Callable[[str], None]) -> tuple[Path, Manifest, Identity]:
+    """(data root, the manifest restricted to the card's splits, its data identity: official / custom /
+    synthetic, the last also for the built-in synthetic set)."""
     root, synthetic = resolve_root(card.dataset.name, explicit, cache_dir=cache_dir, log=log, world=world, rank=rank)
-    manifest = get_dataset(card.dataset.name).load(Path(root), **card.dataset.options).restrict(list(card.splits))
+    adapter = get_dataset(card.dataset.name)
+    manifest = adapter.load(Path(root), **card.dataset.options).restrict(list(card.splits))
+    log(f"{card.dataset.name}: {manifest.found} of {manifest.expected} samples found under {root}"
+        + (f"; {len(manifest.skipped)} listed but unusable" if manifest.skipped else ""))
+    # the identity of the data set itself: a --limit subset of the official set is still the official data
+    identity = identify(manifest, adapter.official, synthetic=synthetic)
     if card.limit is not None:
         from avbench.datasets.limit import limit_per_class
 
         manifest = limit_per_class(manifest, card.limit)
         log(f"limit: at most {card.limit} sample(s) per class on each side of each split (a smoke run; override track)")
-    log(f"{card.dataset.name}: {manifest.found} of {manifest.expected} samples found under {root}"
-        + (f"; {len(manifest.skipped)} listed but unusable" if manifest.skipped else ""))
-    return root, synthetic, manifest
+    log(f"{card.dataset.name}: {identity.kind} data" + (f" ({len(identity.differences)} difference(s) from the "
+                                                         f"release; first: {identity.differences[0]})"
+                                                         if identity.differences else ""))
+    return root, manifest, identity
 
 
 def column_spans(enc: Encoder, card: TaskCard, layer: str, device: torch.device) -> dict[str, tuple[int, int]]:
@@ -181,7 +194,8 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
     enc = found.obj.eval().to(device)
     mods, clips, feats, layers, fallback, video_rate = _layers(card, enc, opts.log)
     cache_dir = resolve_cache_dir(opts.cache_dir)
-    root, synthetic, manifest = _data(card, data_root, cache_dir, world, rank, opts.log)
+    root, manifest, identity = _data(card, data_root, cache_dir, world, rank, opts.log)
+    media = check_media(manifest, Path(opts.checksums)) if opts.checksums and rank == 0 else None
     splits = manifest.splits.values()
     train_ids = {i for sp in splits for i in sp["train"]}
     test_ids = {i for sp in splits for i in sp["test"]}
@@ -193,7 +207,7 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
                 source=found.source, model_ref=encoder if isinstance(encoder, str) else enc.meta.name,
                 weights=weights, fingerprint=fingerprint, code=code, device=device, rank=rank, world=world,
                 mods=mods, clips=clips, feats=feats, layers=layers, fallback=fallback, video_rate=video_rate, root=root,
-                synthetic=synthetic, manifest=manifest,
+                synthetic=identity.kind == "synthetic", manifest=manifest, identity=identity, media=media,
                 train_samples=[s for s in manifest.samples if s.id in train_ids],
                 test_samples=[s for s in manifest.samples if s.id in test_ids],
                 store=FeatureStore(work_dir), work_dir=work_dir,

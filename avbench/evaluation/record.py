@@ -23,9 +23,10 @@ from avbench.media.audio_decode import decoder_version
 from avbench.metrics import bootstrap_ci, correct_at_k
 from avbench.protocols.base import ClipFeatures, ProtocolResult
 from avbench.provenance import code_sha256
-from avbench.results import (BOOTSTRAP_SEED, CacheInfo, DataInfo, DeterminismInfo, EncoderInfo, MetricSummary,
-                             Provenance, ResultRecord, SplitRun, TaskInfo, device_description, git_sha, packages,
-                             peak_rss_bytes, record_path, safe_name, write_record, write_sidecar)
+from avbench.results import (BOOTSTRAP_SEED, CacheInfo, DataIdentityInfo, DataInfo, DeterminismInfo, EncoderInfo,
+                             MediaCheckInfo, MetricSummary, Provenance, ResultRecord, SplitRun, TaskInfo,
+                             device_description, git_sha, packages, peak_rss_bytes, record_path, safe_name,
+                             write_record, write_sidecar)
 from avbench.taskcard import TaskCard, load_card
 
 __all__ = ["Results", "SELECTION_NOTES", "card_track", "ids_sha", "per_sample_hits", "summarise", "write"]
@@ -43,8 +44,10 @@ def ids_sha(ids: Sequence[str]) -> str:
 
 
 def card_track(card: TaskCard, task: str) -> str:
-    """"standard" when ``card`` is the card ``task`` names exactly as written, else "override" (a flagged track)."""
-    return "standard" if card.sha256() == load_card(task).sha256() else "override"
+    """"standard" when ``card`` is the card ``task`` names exactly as written, up to the selection mode (``paper`` /
+    ``clean``: its own axis, not an override), else "override" (a flagged track)."""
+    selection = {"classifier": {"selection": card.classifier.selection}}
+    return "standard" if card.sha256() == load_card(task, selection).sha256() else "override"
 
 
 def per_sample_hits(metric: str, result: ProtocolResult, labels: torch.Tensor) -> np.ndarray:
@@ -175,6 +178,16 @@ def _target(out_dir: Path, enc: Encoder, state_sha256: str, card: TaskCard, prot
     return path
 
 
+def _identity(plan: Plan) -> dict[str, Any]:
+    """The data-identity fields of the record: kind, media_verified, identity, media (:class:`DataInfo`)."""
+    ident = plan.identity.to_dict() if plan.identity is not None else None
+    media = plan.media.to_dict() if plan.media is not None else None
+    return {"kind": ident.pop("kind") if ident else "custom",
+            "media_verified": bool(plan.media is not None and plan.media.verified),
+            "identity": DataIdentityInfo(**ident) if ident else None,
+            "media": MediaCheckInfo(**media) if media else None}
+
+
 def _provenance(plan: Plan, opts: Any, run_id: str, t_start: float) -> Provenance:
     dev = plan.device
     return Provenance(avbench_version=__version__, git_sha=git_sha(), python=sys.version.split()[0],
@@ -228,7 +241,8 @@ def write(plan: Plan, results: Results, skips: SkipLog, feature_info: dict[str, 
                       evaluated_train_ids_sha256=ids_sha(sorted(results.evaluated_train)), ids_sidecar=ids_file,
                       skipped=sorted(skips.skipped.values(), key=lambda s: s["id"]),
                       damaged=sorted(skips.damaged.values(), key=lambda s: s["id"]), padded=len(skips.padded),
-                      notes=list(m.notes), root_resolved=resolved_path(plan.root), n_classes=len(m.classes)),
+                      notes=list(m.notes), root_resolved=resolved_path(plan.root), n_classes=len(m.classes),
+                      **_identity(plan)),
         sidecar=sidecar, provenance=_provenance(plan, opts, run_id, t_start),
         determinism=_determinism(feature_info), cache=_cache_info(opts.cache, feature_info))
     try:

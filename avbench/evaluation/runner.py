@@ -79,7 +79,7 @@ def evaluate(encoder: str | Encoder, task: str, *, data_root: str | Path | None 
              seeds: int | Sequence[int] | None = None, weights: str | None = None, init_seed: int = 0,
              device: str | None = None, dtype: str = "float32", cache_dir: str | Path | None = None,
              out_dir: str | Path = "avbench-results", batch_size: int | None = None, num_workers: int | None = None,
-             **overrides: Any) -> dict[str, Any]:
+             checksums: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """Evaluate ``encoder`` on ``task`` and return the result record as a dict (also written under ``out_dir``).
 
     encoder: registered name, ``"pkg.module:factory"``, a submission folder, or an
@@ -90,13 +90,15 @@ def evaluate(encoder: str | Encoder, task: str, *, data_root: str | Path | None 
     seeds: number of seeds (0..N-1) or an explicit list, for the stochastic parts (training crops and
       augmentations, classifier initialisation).
     num_workers: DataLoader decode workers; None: the CLI's default, min(8, CPUs - 1) (0 decodes in the main process).
+    checksums: a media checksum manifest (:mod:`avbench.datasets.checksums`); the record's
+      ``data.media_verified`` is true only when every media file matches it.
     **overrides: task-card keys to override, e.g. ``classifier={"selection": "clean"}``.
     """
     record, path = run(encoder, task, data_root=data_root, overrides=overrides or None, seeds=seeds, weights=weights,
                        init_seed=init_seed, options=RunOptions(device=device, dtype=dtype, cache_dir=cache_dir,
                                                                out_dir=out_dir, batch_size=batch_size,
                                                                num_workers=default_workers() if num_workers is None
-                                                               else num_workers))
+                                                               else num_workers, checksums=checksums))
     out = record.model_dump(mode="json")
     out["_path"] = str(path)
     return out

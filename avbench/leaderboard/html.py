@@ -1,4 +1,8 @@
-"""The leaderboard as one static, self-contained HTML page (inline CSS, inline SVG plots, no scripts)."""
+"""The leaderboard as one static, self-contained HTML page (inline CSS, inline SVG plots, no scripts).
+
+Table cells and headers are untrusted text, always escaped (:func:`avbench.leaderboard.escape.html_cell`); only
+avbench's own prose turns Markdown code spans into ``<code>``. The page carries a Content-Security-Policy that
+allows no script at all, as a second line of defence."""
 from __future__ import annotations
 
 import html
@@ -6,7 +10,8 @@ import re
 from typing import Mapping
 
 from avbench.leaderboard.board import Board
-from avbench.leaderboard.tables import PLOT_MISSING, PLOT_TITLES, blocks
+from avbench.leaderboard.escape import html_cell
+from avbench.leaderboard.tables import PLOT_TITLES, blocks, plot_note
 
 __all__ = ["render_html"]
 
@@ -38,11 +43,16 @@ def _svg_element(svg: str) -> str:
     return svg[start:] if start >= 0 else ""
 
 
-def render_html(board: Board, plots: Mapping[str, str | None] | None = None) -> str:
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def render_html(board: Board, plots: Mapping[str, str | None] | None = None,
+                plot_errors: Mapping[str, str] | None = None) -> str:
     """The page: the same content as the README (:func:`avbench.leaderboard.tables.blocks`) with the plots inline."""
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+           f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
            "<title>avbench leaderboard</title>", f"<style>{_CSS}</style>", "</head>", "<body>"]
-    for b in blocks(board, plots):
+    for b in blocks(board, plots, plot_errors):
         kind = b[0]
         if kind in ("h1", "h2", "h3"):
             out.append(f"<{kind}>{_inline(b[1])}</{kind}>")
@@ -57,15 +67,15 @@ def render_html(board: Board, plots: Mapping[str, str | None] | None = None) -> 
                                f"</figcaption>{_svg_element(svg)}</figure>")
                 else:
                     out.append(f'<p class="plot-missing">{html.escape(PLOT_TITLES[name])}: not drawn '
-                               f"({html.escape(PLOT_MISSING[name])}).</p>")
+                               f"({html_cell(plot_note(name, b[2]))}).</p>")
         elif kind == "table":
             head, rows = b[1], b[2]
             kind_col = head.index("kind") if "kind" in head else None
             out.append("<table>")
-            out.append("<thead><tr>" + "".join(f"<th>{_inline(h)}</th>" for h in head) + "</tr></thead><tbody>")
+            out.append("<thead><tr>" + "".join(f"<th>{html_cell(h)}</th>" for h in head) + "</tr></thead><tbody>")
             for r in rows:
-                cls = f' class="{html.escape(r[kind_col])}"' if kind_col is not None else ""
-                cells = "".join(f'<td class="missing">{_inline(c)}</td>' if c == "—" else f"<td>{_inline(c)}</td>"
+                cls = f' class="{r[kind_col]}"' if kind_col is not None and r[kind_col] in ("measured", "reported") else ""
+                cells = "".join(f'<td class="missing">{html_cell(c)}</td>' if c == "—" else f"<td>{html_cell(c)}</td>"
                                 for c in r)
                 out.append(f"<tr{cls}>{cells}</tr>")
             out.append("</tbody></table>")

@@ -1,12 +1,13 @@
 """The leaderboard's plots as SVG text (matplotlib, no pyplot state; deterministic bytes).
 
-* per-task accuracy: one panel per main-table column; measured cells as bars with their 95 % interval, published
-  numbers as grey bars;
+* per-task accuracy: one panel per main-table column; measured cells (official data on the shipped card only,
+  labelled media verified or not) as bars with their 95 % interval, published numbers as grey bars;
 * fusion gain: audio, video and a+v bars per entry of every fusion protocol, annotated with the gain
   (a+v minus the better modality);
 * accuracy vs cost: each measured cell's first metric against its wall seconds per media second (log scale).
 
-Each function returns None when the board has nothing to plot.
+Each function returns None when the board has nothing to plot. Names are untrusted: text is never parsed as
+mathtext (``text.parse_math`` off), so ``$\\frac{a}{b$`` is drawn as written instead of failing the build.
 """
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from avbench.leaderboard.board import Board, MeasuredCell, Row
+from avbench.leaderboard.escape import plain
 from avbench.leaderboard.families import Column
 from avbench.leaderboard.reported import ReportedCell
 
 __all__ = ["accuracy_svg", "fusion_svg", "cost_svg"]
 
 _MEASURED, _REPORTED = "#1f6fb4", "#a9a9a9"
-_RC = {"svg.hashsalt": "avbench-leaderboard", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9}
+_RC = {"svg.hashsalt": "avbench-leaderboard", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9,
+       "text.parse_math": False, "text.usetex": False}
 
 
 def _svg(fig: Figure) -> str:
@@ -38,9 +41,12 @@ def _short(source: str) -> str:
 
 
 def _label(row: Row) -> str:
-    if row.kind == "measured":
-        return row.entry if row.track == "standard" else f"{row.entry} (override)"
-    return f"{row.entry} · {row.pretraining} · {_short(row.trust)}"
+    """A bar's label: untrusted names as one plain line (drawn as text: ``text.parse_math`` is off)."""
+    if row.kind == "measured":  # a main-table bar says whether its media were verified; other labels name the kind
+        media = {"official, media verified": " (media verified)", "official, media not verified":
+                 " (media not verified)"}.get(row.data, "")
+        return plain(row.label + media)
+    return plain(f"{row.entry} · {row.pretraining} · {_short(row.trust)}")
 
 
 def accuracy_svg(board: Board) -> str | None:
@@ -75,7 +81,7 @@ def accuracy_svg(board: Board) -> str | None:
                     ax.plot([b[2][0], b[2][1]], [yi, yi], color="black", linewidth=1)
             ax.set_yticks(y, [b[0] for b in bars], fontsize=6)
             ax.set_xlim(0, 100)
-            ax.set_title(col.label)
+            ax.set_title(plain(col.label))
             ax.set_xlabel("percent (blue: measured with 95% CI, grey: published)")
         fig.tight_layout()
     return _svg(fig)
@@ -118,14 +124,15 @@ def fusion_svg(board: Board) -> str | None:
 def cost_svg(board: Board) -> str | None:
     points: list[tuple[str, str, float, float]] = []
     for fam in board.families:
-        firsts = {}
-        for col in fam.columns:
-            firsts.setdefault(col.protocol, col)
-        for col in firsts.values():
-            for r in fam.rows:
-                cell = r.cells.get(col)
-                if isinstance(cell, MeasuredCell) and cell.cost:
-                    points.append((col.label, _label(r), cell.cost, cell.metric.mean))
+        for columns, rows in fam.measured_tables:
+            firsts = {}
+            for col in columns:
+                firsts.setdefault(col.protocol, col)
+            for col in firsts.values():
+                for r in rows:
+                    cell = r.cells.get(col)
+                    if isinstance(cell, MeasuredCell) and cell.cost:
+                        points.append((plain(col.label), _label(r), cell.cost, cell.metric.mean))
     if not points:
         return None
     with matplotlib.rc_context(_RC):

@@ -3,15 +3,18 @@
 Two kinds of entries are read (JSON and gzip JSON lines only; nothing is imported, run or unpickled):
 
 * bundles: a directory holding ``bundle.json`` (written by ``avbench submit pack``, see
-  :mod:`avbench.submission.bundle`): its manifest, card and every listed file must verify; its records carry
-  the bundle's trust label (``self-reported`` or ``re-run by maintainers``), its card's name and pretraining data;
+  :mod:`avbench.submission.bundle`): its manifest, card and every listed file must verify, and it may hold no
+  symlink; its records carry its card's name and pretraining data and the trust label ``self-reported``, or
+  ``re-run by maintainers`` where the maintainers' ledger (:mod:`avbench.leaderboard.reruns`) says so -- never
+  from anything inside the bundle;
 * loose records: any other ``*.json`` under the results directory, verified the same way record by record and
   labelled ``unbundled`` (no card or weights hash vouches for them).
 
-A record is accepted only when it matches the result schema, its two sidecars exist beside it with the sha256
-and row counts it names, the test ids of its predictions hash to ``data.evaluated_test_ids_sha256``, and every
-metric recomputes from the predictions (:mod:`avbench.leaderboard.recompute`). Anything else is a
-:class:`Rejection` with the reason; nothing is dropped silently.
+A record is accepted only when it matches the result schema, its card hashes to ``task.card_sha256``, its two
+sidecars exist beside it with the sha256 and row counts it names, the test ids of its predictions hash to
+``data.evaluated_test_ids_sha256``, and every metric recomputes from the predictions
+(:mod:`avbench.leaderboard.recompute`). A symlink anywhere under the results directory is refused (never
+followed). Anything else is a :class:`Rejection` with the reason; nothing is dropped silently.
 """
 from __future__ import annotations
 
@@ -23,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avbench.results import ResultRecord
-from avbench.submission.bundle import BUNDLE_FILE, BundleManifest, RecordEntry, check_bundle, read_record
-from avbench.submission.card import sha256_file
 from avbench.leaderboard.recompute import MetricResult, RecomputeError, recompute
+from avbench.leaderboard.reruns import RERUN_LABEL, SELF_REPORTED, Reruns
+from avbench.results import ResultRecord
+from avbench.submission.bundle import BUNDLE_FILE, BundleManifest, RecordEntry, check_bundle, read_record, symlinks
+from avbench.submission.card import sha256_file
 
 __all__ = ["UNBUNDLED", "VerifiedRecord", "Rejection", "load_results", "verify_record", "read_rows"]
 
@@ -87,6 +91,9 @@ def verify_record(path: Path, rel: str, *, trust: str = UNBUNDLED, manifest: Bun
         record = read_record(path)
     except ValueError as exc:
         raise _Rejected(str(exc)) from exc
+    card_hash = hashlib.sha256(json.dumps(record.task.card, sort_keys=True).encode()).hexdigest()
+    if card_hash != record.task.card_sha256:
+        raise _Rejected(f"{path}: task.card does not hash to task.card_sha256 (the card was edited)")
     rows: list[dict[str, Any]] = []
     for info, what in ((record.sidecar, "predictions sidecar"), (record.data.ids_sidecar, "ids sidecar")):
         name = info.path
@@ -130,40 +137,28 @@ def _rel(text: str, root: Path) -> str:
     return text.replace(str(root.resolve()) + "/", "").replace(str(root) + "/", "")
 
 
-def load_results(results_dir: Path) -> tuple[list[VerifiedRecord], list[Rejection]]:
-    """Every accepted record under ``results_dir`` and every rejection, both sorted by path."""
+def load_results(results_dir: Path, reruns: Reruns | None = None) -> tuple[list[VerifiedRecord], list[Rejection]]:
+    """Every accepted record under ``results_dir`` and every rejection, both sorted by path. ``reruns``: the
+    maintainers' ledger (the only source of ``re-run by maintainers``)."""
     root = Path(results_dir)
     if not root.is_dir():
         return [], []
     accepted: list[VerifiedRecord] = []
     rejected: list[Rejection] = []
-    bundles = sorted({p.parent for p in root.rglob(BUNDLE_FILE)})
+    links = symlinks(root)
+    bundles = sorted({p.parent for p in root.rglob(BUNDLE_FILE) if not p.is_symlink()})
     bundles = [b for b in bundles if not any(o != b and o in b.parents for o in bundles)]  # outermost only
 
     def rel(p: Path) -> str:
         return p.relative_to(root).as_posix()
 
+    for link in links:
+        if not any(b == link or b in link.parents for b in bundles):
+            rejected.append(Rejection(rel(link), "a symlink: refused, never followed"))
     for b in bundles:
-        check = check_bundle(b)
-        if check.problem or check.manifest is None:
-            files = sorted(p for p in (b / "records").rglob("*.json")) if (b / "records").is_dir() else []
-            for p in files or [b / BUNDLE_FILE]:
-                rejected.append(Rejection(rel(p), _rel(f"bundle rejected: {check.problem}", root)))
-            continue
-        m = check.manifest
-        for entry in m.records:
-            p = b / entry.record.path
-            if entry.record.path in check.record_problems:
-                rejected.append(Rejection(rel(b) + "/" + entry.record.path, _rel(check.record_problems[entry.record.path], root)))
-                continue
-            try:
-                accepted.append(verify_record(p, rel(p), trust=m.status, manifest=m, entry=entry, bundle=rel(b)))
-            except _Rejected as exc:
-                rejected.append(Rejection(rel(p), _rel(str(exc), root)))
-        for extra in check.unlisted:
-            rejected.append(Rejection(rel(b) + "/" + extra, f"not listed in {BUNDLE_FILE} (added after packing?); ignored"))
+        _load_bundle(b, root, reruns or Reruns(), accepted, rejected)
     for p in sorted(root.rglob("*.json")):
-        if p.name.startswith(".") or any(b == p.parent or b in p.parents for b in bundles):
+        if p.name.startswith(".") or p.is_symlink() or any(b == p.parent or b in p.parents for b in bundles):
             continue
         try:
             accepted.append(verify_record(p, rel(p)))
@@ -172,3 +167,31 @@ def load_results(results_dir: Path) -> tuple[list[VerifiedRecord], list[Rejectio
     accepted.sort(key=lambda r: r.path)
     rejected.sort(key=lambda r: r.path)
     return accepted, rejected
+
+
+def _load_bundle(b: Path, root: Path, reruns: Reruns, accepted: list[VerifiedRecord],
+                 rejected: list[Rejection]) -> None:
+    """Verify the bundle at ``b`` and each of its records (trust from ``reruns``)."""
+    def rel(p: Path) -> str:
+        return p.relative_to(root).as_posix()
+
+    check = check_bundle(b)
+    if check.problem or check.manifest is None:
+        files = sorted(p for p in (b / "records").rglob("*.json")) if (b / "records").is_dir() else []
+        for p in files or [b / BUNDLE_FILE]:
+            rejected.append(Rejection(rel(p), _rel(f"bundle rejected: {check.problem}", root)))
+        return
+    m = check.manifest
+    bundle_sha = sha256_file(b / BUNDLE_FILE)
+    for entry in m.records:
+        p = b / entry.record.path
+        if entry.record.path in check.record_problems:
+            rejected.append(Rejection(rel(b) + "/" + entry.record.path, _rel(check.record_problems[entry.record.path], root)))
+            continue
+        trust = RERUN_LABEL if reruns.granted(bundle_sha, entry.record.sha256) else SELF_REPORTED
+        try:
+            accepted.append(verify_record(p, rel(p), trust=trust, manifest=m, entry=entry, bundle=rel(b)))
+        except _Rejected as exc:
+            rejected.append(Rejection(rel(p), _rel(str(exc), root)))
+    for extra in check.unlisted:
+        rejected.append(Rejection(rel(b) + "/" + extra, f"not listed in {BUNDLE_FILE} (added after packing?); ignored"))

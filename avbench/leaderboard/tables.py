@@ -3,6 +3,10 @@
 Cell text: a measured cell is ``mean ± std [lo, hi]`` (percent; std over splits with seeds averaged first, only
 when there are several splits; ``[lo, hi]`` the bootstrap 95 % interval over test samples); a reported cell is
 the published number; ``—`` is a missing cell (not measured, not reported), never imputed or averaged.
+
+Table cells are untrusted text (names come from submitters): :func:`blocks` gives them raw, and every renderer
+escapes them for its output (:mod:`avbench.leaderboard.escape`); only avbench's own prose (titles, paragraphs,
+legend) uses Markdown code spans.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from typing import Mapping
 
 from tabulate import tabulate
 
-from avbench.leaderboard.board import Board, FamilyTable, MeasuredCell, Row
+from avbench.leaderboard.board import Board, FamilyTable, MeasuredCell, Pair, Row
+from avbench.leaderboard.escape import md_cell
 from avbench.leaderboard.families import Column, metric_label
 from avbench.leaderboard.reported import ReportedCell
 
@@ -26,23 +31,35 @@ LEGEND: list[tuple[str, str]] = [
     ("kind", "`measured` cells are recomputed from the per-sample predictions of a verified result record "
              "(`results/`); `reported` cells are numbers published in a paper, keyed by the table that quotes "
              "them (quoted baselines differ between papers). A reported cell sits in a column only when its "
-             "protocol id is that avbench task card; other published protocols are listed separately under each "
-             "family."),
-    ("trust", "for measured rows `re-run by maintainers` or `self-reported` (the label of the results bundle "
-              "holding the record) or `unbundled` (a record placed directly in `results/`: verified, but no card "
-              "or weights hash vouches for it); for reported rows the quoting paper and table."),
+             "protocol id is that column's avbench task card; other published protocols are listed separately "
+             "under each family."),
+    ("data", "`official, media verified`: the release's classes, splits and counts (`avbench data verify`), and "
+             "every media file matched a checksum manifest the maintainers hold (`manifests/`); `official, media "
+             "not verified`: the release's annotation, media not checked against such a manifest; `custom`: an "
+             "official layout with other classes or counts; `synthetic`: avbench's stand-in data (says nothing "
+             "about the benchmark); `unverified`: a record older than schema 1.2; `paper`: published. Only "
+             "official cells on a shipped card sit in the main table beside the published numbers; every other "
+             "measured cell is in a separate, titled table of its family."),
+    ("trust", "for measured rows `re-run by maintainers` (granted only by the maintainers' ledger `reruns.yaml`, "
+              "written by `avbench leaderboard rerun`, never by a bundle) or `self-reported` (a results bundle as "
+              "packed) or `unbundled` (a record placed directly in `results/`: verified, but no card or weights "
+              "hash vouches for it); for reported rows the quoting paper and table."),
     ("selection", "`paper` = SVM cost or finetune epoch chosen on the TEST split, as the papers did (not a clean "
-                  "estimate); `clean` = chosen inside the training data; `none` = nothing to choose."),
-    ("track", "`standard` = the task card exactly as shipped; `override` = a card changed with `--set` (e.g. "
-              "fewer clips): not comparable with standard cells."),
-    ("data", "`real`, or `synthetic` (avbench's built-in stand-in set: says nothing about the real benchmark)."),
+                  "estimate); `clean` = chosen inside the training data; `none` = nothing to choose. Its own "
+                  "axis: `--selection clean` is not an override."),
+    ("track", "`standard` = exactly the shipped task card (selection aside); `override` = a shipped card changed "
+              "with `--set` (e.g. fewer clips); `own card` = a card avbench does not ship. Only standard cells "
+              "sit beside published numbers."),
     ("cells", "measured: `mean ± std [lo, hi]` in percent: mean over splits (folds) with seeds averaged first, "
               "sample std over splits (shown with several splits), bootstrap 95 % interval over test samples; "
               "`gain` = a+v minus the better single modality, in points. `—` = missing (not measured, not "
-              "reported). Nothing is ever averaged across columns."),
+              "reported). Nothing is ever averaged across columns. Entries are paired only with entries equal on "
+              "selection, track, data kind and task-card hash."),
 ]
 
-Block = tuple  # ("h1"|"h2"|"h3"|"p", text) | ("legend", items) | ("table", headers, rows) | ("plots",) | ("md", text)
+#: ("h1"|"h2"|"h3"|"p", avbench's own text) | ("legend", items) | ("plots", {name: svg}, {name: error}) |
+#: ("table", headers, rows): headers and cells are raw, untrusted text
+Block = tuple
 
 
 def _f(x: float) -> str:
@@ -75,22 +92,23 @@ def _table(columns: list[Column], rows: list[Row], *, inputs: bool = False) -> B
 
 def _details(fam: FamilyTable) -> Block | None:
     body = []
-    for r in fam.rows:
-        for col in fam.columns:
-            cell = r.cells.get(col)
-            if not isinstance(cell, MeasuredCell):
-                continue
-            m = cell.metric
-            seeds = ", ".join(f"{k}: {_f(v)}" for k, v in m.per_seed.items())
-            recs = cell.records
-            cover = sorted({f"{x.record.data.found}/{x.record.data.expected}" for x in recs})
-            skipped = sum(len(x.record.data.skipped) for x in recs)
-            ci = f"[{_f(m.ci95[0])}, {_f(m.ci95[1])}]" + ("" if m.ci_source == "recomputed"
-                                                          else f" (from the record; {m.n_tied} tied samples)")
-            body.append([r.entry, col.protocol, metric_label(col.metric, fused=col.fused),
-                         f"{_f(m.mean)} ± {_f(m.std)}", ci, f"{cell.n_splits} x {cell.n_seeds}", seeds,
-                         ", ".join(cover), str(skipped), MISSING if cell.cost is None else f"{cell.cost:.3g}",
-                         ", ".join(f"`{x.path}`" for x in recs)])
+    for columns, rows in fam.measured_tables:
+        for r in rows:
+            for col in columns:
+                cell = r.cells.get(col)
+                if not isinstance(cell, MeasuredCell):
+                    continue
+                m = cell.metric
+                seeds = ", ".join(f"{k}: {_f(v)}" for k, v in m.per_seed.items())
+                recs = cell.records
+                cover = sorted({f"{x.record.data.found}/{x.record.data.expected}" for x in recs})
+                skipped = sum(len(x.record.data.skipped) for x in recs)
+                ci = f"[{_f(m.ci95[0])}, {_f(m.ci95[1])}]" + ("" if m.ci_source == "recomputed"
+                                                              else f" (from the record; {m.n_tied} tied samples)")
+                body.append([r.label, col.protocol, metric_label(col.metric, fused=col.fused),
+                             f"{_f(m.mean)} ± {_f(m.std)}", ci, f"{cell.n_splits} x {cell.n_seeds}", seeds,
+                             ", ".join(cover), str(skipped), MISSING if cell.cost is None else f"{cell.cost:.3g}",
+                             ", ".join(x.path for x in recs)])
     if not body:
         return None
     head = ["entry", "protocol", "metric", "mean ± std", "95% CI", "splits x seeds", "per seed", "found/expected",
@@ -98,19 +116,21 @@ def _details(fam: FamilyTable) -> Block | None:
     return ("table", head, body)
 
 
-def _pairs(fam: FamilyTable) -> Block | None:
+def _pairs(pairs: list[Pair]) -> Block | None:
     body = []
-    for p in fam.pairs:
+    for p in pairs:
         label = f"{p.column.protocol} {metric_label(p.column.metric, fused=p.column.fused)}"
         if p.result is None:
-            body.append([label, p.a.entry, p.b.entry, MISSING, MISSING, MISSING, "0 (no common test samples)"])
+            body.append([label, p.within, p.a.entry, p.b.entry, MISSING, MISSING, MISSING,
+                         "0 (no common test samples)"])
             continue
         res = p.result
-        body.append([label, p.a.entry, p.b.entry, f"{res.diff:+.1f}", f"[{res.ci95[0]:+.1f}, {res.ci95[1]:+.1f}]",
-                     f"{res.p_value:.3g}", str(res.n_common)])
+        body.append([label, p.within, p.a.entry, p.b.entry, f"{res.diff:+.1f}",
+                     f"[{res.ci95[0]:+.1f}, {res.ci95[1]:+.1f}]", f"{res.p_value:.3g}", str(res.n_common)])
     if not body:
         return None
-    return ("table", ["column", "A", "B", "A − B", "95% CI", "p (sign-flip)", "common samples"], body)
+    return ("table", ["column", "compared within", "A", "B", "A − B", "95% CI", "p (sign-flip)", "common samples"],
+            body)
 
 
 PLOT_TITLES = {"accuracy": "per-task accuracy", "fusion": "fusion gain", "cost": "accuracy vs cost per media-second"}
@@ -118,9 +138,34 @@ PLOT_MISSING = {"accuracy": "no cells", "fusion": "no fusion entry with audio, v
                 "cost": "no measured record with a comparable wall time"}
 
 
-def blocks(board: Board, plots: Mapping[str, str | None] | None = None) -> list[Block]:
+def _family_blocks(fam: FamilyTable) -> list[Block]:
+    out: list[Block] = [("h2", fam.title)]
+    if fam.rows:
+        out.append(_table(fam.columns, fam.rows))
+    if fam.other_rows:
+        title = ("Published numbers" if not fam.rows
+                 else "Published under other protocols (not comparable with the columns above)")
+        out += [("h3", title), _table(fam.other_columns, fam.other_rows, inputs=True)]
+    for t in fam.tables:
+        out += [("h3", t.title), _table(t.columns, t.rows)]
+    details = _details(fam)
+    if details:
+        out += [("h3", "Measured cells"), details]
+    pairs = _pairs(fam.pairs + [p for t in fam.tables for p in t.pairs])
+    if pairs:
+        out += [("h3", "Paired comparisons of adjacent measured entries"),
+                ("p", "Entries of a column equal on selection, track, data kind and task-card hash, ordered by mean; "
+                      "each compared with the next on the test samples both scored (seeds averaged per sample): "
+                      "difference in points, paired bootstrap 95 % interval, two-sided sign-flip permutation "
+                      "p-value. Entries that differ on any of those are never compared."), pairs]
+    return out
+
+
+def blocks(board: Board, plots: Mapping[str, str | None] | None = None,
+           plot_errors: Mapping[str, str] | None = None) -> list[Block]:
     """The content of the leaderboard, in order, for both the README and the HTML page. ``plots``: plot name
-    (``accuracy``, ``fusion``, ``cost``) -> SVG text, or None where there was nothing to draw."""
+    (``accuracy``, ``fusion``, ``cost``) -> SVG text, or None where there was nothing to draw; ``plot_errors``:
+    the plots that failed (name -> error)."""
     n_rep = len(board.reported.cells) if board.reported else 0
     out: list[Block] = [
         ("h1", "avbench leaderboard"),
@@ -130,28 +175,12 @@ def blocks(board: Board, plots: Mapping[str, str | None] | None = None) -> list[
               f"superseded; {n_rep} published numbers. Also written: `leaderboard.csv` (one line per cell) and "
               "`index.html` (tables and plots)."),
         ("legend", LEGEND),
-        ("plots", dict(plots or {})),
+        ("plots", dict(plots or {}), dict(plot_errors or {})),
     ]
     empty = [f.title for f in board.families if f.empty and f.id != "other"]
     for fam in board.families:
-        if fam.empty:
-            continue
-        out.append(("h2", fam.title))
-        if fam.rows:
-            out.append(_table(fam.columns, fam.rows))
-        details = _details(fam)
-        if details:
-            out += [("h3", "Measured cells"), details]
-        pairs = _pairs(fam)
-        if pairs:
-            out += [("h3", "Paired comparisons of adjacent measured entries"),
-                    ("p", "Entries of a column ordered by mean; each compared with the next on the test samples both "
-                          "scored (seeds averaged per sample): difference in points, paired bootstrap 95 % interval, "
-                          "two-sided sign-flip permutation p-value."), pairs]
-        if fam.other_rows:
-            title = ("Published numbers" if not fam.rows
-                     else "Published under other protocols (not comparable with the columns above)")
-            out += [("h3", title), _table(fam.other_columns, fam.other_rows, inputs=True)]
+        if not fam.empty:
+            out += _family_blocks(fam)
     if empty:
         out += [("h2", "No entries yet"), ("p", ", ".join(empty) + ".")]
     if board.disagreements:
@@ -164,23 +193,30 @@ def blocks(board: Board, plots: Mapping[str, str | None] | None = None) -> list[
                 ("table", ["method", "pretraining", "task", "metric", "values (source, protocol, input)"], body)]
     out.append(("h2", "Rejected records"))
     if board.rejected:
-        out.append(("table", ["file", "reason"], [[f"`{r.path}`", r.reason] for r in board.rejected]))
+        out.append(("table", ["file", "reason"], [[r.path, r.reason] for r in board.rejected]))
     else:
         out.append(("p", "None."))
     if board.superseded:
         out += [("h2", "Superseded records"),
-                ("table", ["file", "reason"], [[f"`{r.path}`", r.reason] for r in board.superseded])]
+                ("table", ["file", "reason"], [[r.path, r.reason] for r in board.superseded])]
     if board.reported and board.reported.protocols:
         out += [("h2", "Descriptive protocol ids"),
                 ("table", ["protocol", "what the paper did"],
-                 [[f"`{k}`", v.description] for k, v in board.reported.protocols.items()])]
+                 [[k, v.description] for k, v in board.reported.protocols.items()])]
     return out
 
 
-def render_markdown(board: Board, plots: Mapping[str, str | None] | None = None) -> str:
-    """The README of the leaderboard directory (deterministic: no dates; paths relative to it)."""
+def plot_note(name: str, errors: Mapping[str, str]) -> str:
+    """Why a plot was not drawn."""
+    return f"failed: {errors[name]}" if name in errors else PLOT_MISSING[name]
+
+
+def render_markdown(board: Board, plots: Mapping[str, str | None] | None = None,
+                    plot_errors: Mapping[str, str] | None = None) -> str:
+    """The README of the leaderboard directory (deterministic: no dates; paths relative to it). Every table cell
+    is escaped (:func:`avbench.leaderboard.escape.md_cell`)."""
     lines: list[str] = []
-    for b in blocks(board, plots):
+    for b in blocks(board, plots, plot_errors):
         kind = b[0]
         if kind in ("h1", "h2", "h3"):
             lines += ["#" * int(kind[1]) + " " + b[1], ""]
@@ -190,40 +226,50 @@ def render_markdown(board: Board, plots: Mapping[str, str | None] | None = None)
             lines += [f"- **{term}**: {text}" for term, text in b[1]] + [""]
         elif kind == "plots":
             parts = [f"[{PLOT_TITLES[k]}]({PLOT_FILES[k]})" if b[1].get(k) else f"{PLOT_TITLES[k]}: not drawn "
-                     f"({PLOT_MISSING[k]})" for k in PLOT_FILES if k in b[1]]
+                     f"({md_cell(plot_note(k, b[2]))})" for k in PLOT_FILES if k in b[1]]
             if parts:
                 lines += ["Plots: " + "; ".join(parts) + ".", ""]
         elif kind == "table":
-            lines += [tabulate(b[2], headers=b[1], tablefmt="github", disable_numparse=True), ""]
+            lines += [tabulate([[md_cell(c) for c in row] for row in b[2]], headers=[md_cell(h) for h in b[1]],
+                               tablefmt="github", disable_numparse=True), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-CSV_FIELDS = ["family", "protocol", "metric", "kind", "entry", "trust_or_source", "backbone", "pretraining", "input",
-              "data", "selection", "track", "value", "std", "ci95_low", "ci95_high", "ci_source", "n_splits",
+CSV_FIELDS = ["family", "table", "protocol", "metric", "kind", "entry", "trust_or_source", "backbone", "pretraining",
+              "input", "data", "selection", "track", "value", "std", "ci95_low", "ci95_high", "ci_source", "n_splits",
               "n_seeds", "wall_s_per_media_s", "records", "record_sha256", "notes"]
 
 
+def _csv_text(text: object) -> str:
+    """A text field that a spreadsheet will not read as a formula (a leading ``= + - @`` gets a ``'``)."""
+    s = str(text)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
 def render_csv(board: Board) -> str:
-    """One line per cell of every family table (main and other protocols)."""
+    """One line per cell of every family table (main, other protocols, and the separate measured tables)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_FIELDS)
     for fam in board.families:
-        for columns, rows in ((fam.columns, fam.rows), (fam.other_columns, fam.other_rows)):
+        tables = [("main", fam.columns, fam.rows), ("other protocols", fam.other_columns, fam.other_rows)]
+        tables += [(t.group, t.columns, t.rows) for t in fam.tables]
+        for group, columns, rows in tables:
             for r in rows:
                 for col in columns:
                     cell = r.cells.get(col)
                     if cell is None:
                         continue
-                    base = [fam.id, col.protocol, col.metric, r.kind, r.entry, r.trust, r.backbone, r.pretraining]
+                    base = [fam.id, group, _csv_text(col.protocol), col.metric, r.kind, _csv_text(r.entry),
+                            _csv_text(r.trust), _csv_text(r.backbone), _csv_text(r.pretraining)]
                     if isinstance(cell, ReportedCell):
-                        w.writerow(base + [cell.input, r.data, r.selection, r.track, f"{cell.value:g}", "", "", "",
-                                           "", "", "", "", "", "", cell.notes])
+                        w.writerow(base + [_csv_text(cell.input), r.data, r.selection, r.track, f"{cell.value:g}", "",
+                                           "", "", "", "", "", "", "", "", _csv_text(cell.notes)])
                     else:
                         m = cell.metric
                         w.writerow(base + ["task card", r.data, r.selection, r.track, repr(m.mean), repr(m.std),
                                            repr(m.ci95[0]), repr(m.ci95[1]), m.ci_source, cell.n_splits, cell.n_seeds,
                                            "" if cell.cost is None else repr(cell.cost),
-                                           ";".join(x.path for x in cell.records),
+                                           _csv_text(";".join(x.path for x in cell.records)),
                                            ";".join(x.sha256 for x in cell.records), ""])
     return buf.getvalue()

@@ -247,6 +247,8 @@ def _measured(res: RowResult, record: Any, path: Path) -> None:
     res.measured = float(record.metrics[r.metric].mean)
     if record.data.synthetic:
         res.notes.append("SYNTHETIC data")
+    elif record.data.kind == "custom":
+        res.notes.append("CUSTOM data (not the official set: not comparable with the paper)")
     if record.data.found < record.data.expected:
         res.notes.append(f"coverage {record.data.found}/{record.data.expected}")
     if res.reported is None:

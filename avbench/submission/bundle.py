@@ -9,15 +9,18 @@ Layout written by :func:`pack_bundle`::
       records/<model>/<task>/<stem>.predictions.jsonl.gz  # their per-sample sidecars
       records/<model>/<task>/<stem>.ids.jsonl.gz
 
-``bundle.json`` (:class:`BundleManifest`): ``bundle_version`` 1, the entry ``name`` (the card's), the trust
-``status`` (``self-reported`` or ``re-run by maintainers``), ``card`` (path and sha256), ``submission`` (the
-card's fields), ``weights`` (file name, sha256 and size: the weights themselves are NOT copied), ``code``
-(sha256 of each ``*.py`` of the submission folder, never executed by the leaderboard) and ``records`` (each
-record's path, sha256 and size, and the same for its two sidecars). Nothing in a bundle is ever unpickled:
-records and manifests are JSON, sidecars gzip JSON lines, the card YAML (``safe_load``).
+``<model>`` is the card's name and ``<task>`` the record's task card, both made path-safe. ``bundle.json``
+(:class:`BundleManifest`): ``bundle_version`` 1, the entry ``name`` (the card's), ``status`` (always
+``self-reported``: "re-run by maintainers" is granted only by the maintainers' ledger ``leaderboards/reruns.yaml``,
+never by a bundle), ``card`` (path and sha256), ``submission`` (the card's fields), ``weights`` (file name, sha256
+and size: the weights themselves are NOT copied), ``code`` (sha256 of each ``*.py`` of the submission folder,
+build artefacts left out; never executed by the leaderboard) and ``records`` (each record's path, sha256 and
+size, and the same for its two sidecars). Nothing in a bundle is ever unpickled: records and manifests are JSON,
+sidecars gzip JSON lines, the card YAML (``safe_load``).
 
-:func:`check_bundle` reports every problem (bundle-level, or per record); :func:`verify_bundle` raises
-:class:`BundleError` naming the file and the problem.
+:func:`check_bundle` reports every problem (bundle-level, or per record); a bundle holding a symlink, or listing a
+path that leaves it, is refused whole. :func:`verify_bundle` raises :class:`BundleError` naming the file and the
+problem.
 """
 from __future__ import annotations
 
@@ -31,15 +34,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from avbench.results import ResultRecord
-from avbench.submission.card import CARD_FILE, SubmissionError, load_card, sha256_file
+from avbench.results import ResultRecord, safe_name
+from avbench.submission.card import CARD_FILE, SubmissionCard, SubmissionError, load_card, sha256_file
 
-__all__ = ["BUNDLE_FILE", "STATUSES", "BundleError", "FileHash", "RecordEntry", "BundleManifest", "BundleCheck",
-           "pack_bundle", "check_bundle", "verify_bundle", "read_record"]
+__all__ = ["BUNDLE_FILE", "STATUS", "BundleError", "FileHash", "RecordEntry", "BundleManifest", "BundleCheck",
+           "PackResult", "pack_bundle", "check_bundle", "verify_bundle", "read_record", "symlinks"]
 
 BUNDLE_FILE = "bundle.json"
 RECORDS_DIR = "records"
-STATUSES = ("self-reported", "re-run by maintainers")
+#: the only status a bundle carries (the maintainers' ledger grants "re-run by maintainers")
+STATUS = "self-reported"
+#: folders of a submission that hold build artefacts, not the submission's code (left out of ``code``)
+_BUILD_DIRS = ("build", "dist", "__pycache__")
 
 
 class BundleError(ValueError):
@@ -71,7 +77,7 @@ class WeightsInfo(_M):
 class BundleManifest(_M):
     bundle_version: Literal[1] = 1
     name: str
-    status: Literal["self-reported", "re-run by maintainers"]
+    status: Literal["self-reported"]
     created_utc: str
     avbench_version: str
     card: FileHash
@@ -134,52 +140,95 @@ def _strip_machine_paths(text: str) -> str:
     return json.dumps(raw, indent=1, allow_nan=False) + "\n"
 
 
-def pack_bundle(submission_dir: Path, results_dir: Path, out_dir: Path, *, status: str = "self-reported") -> Path:
-    """Write the results bundle of ``submission_dir`` (card + weights) and the records under ``results_dir``.
+@dataclass
+class PackResult:
+    """What :func:`pack_bundle` wrote: the bundle folder, the records it packed (paths under the results folder)
+    and those it skipped, each ``(path, reason)``."""
 
-    Every ``*.json`` under ``results_dir`` must be a valid result record whose two sidecars sit beside it with
-    the sha256 the record names, and whose ``encoder.weights_sha256`` is the card's ``weights_sha256``;
-    the card is checked with :func:`~avbench.submission.card.load_card` (weights hashed). ``out_dir`` must be
-    absent or empty. Returns ``out_dir``. Raises :class:`BundleError` naming the file and the problem.
+    out_dir: Path
+    packed: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def _select(results_dir: Path, card: SubmissionCard) -> tuple[list[tuple[Path, ResultRecord, list[Path]]],
+                                                               list[tuple[str, str]]]:
+    """The records under ``results_dir`` that belong to ``card`` (its name and weights hash), with their two
+    sidecars; every other ``*.json`` is skipped with the reason. A record of the card whose sidecar is missing or
+    altered is an error (it belongs to the submission but cannot be packed)."""
+    chosen, skipped = [], []
+    for path in sorted(p for p in results_dir.rglob("*.json") if not p.name.startswith(".")):
+        rel = path.relative_to(results_dir).as_posix()
+        try:
+            record = read_record(path)
+        except ValueError as exc:
+            skipped.append((rel, f"not a result record of this schema ({str(exc).split(': ', 1)[-1][:200]})"))
+            continue
+        if record.encoder.name != card.name:
+            skipped.append((rel, f"another model's record (encoder {record.encoder.name!r})"))
+            continue
+        if record.encoder.weights_sha256 != card.weights_sha256:
+            skipped.append((rel, f"made with other weights (sha256 {record.encoder.weights_sha256}, the card names "
+                                 f"{card.weights_sha256})"))
+            continue
+        sides = []
+        for info, what in ((record.sidecar, "predictions sidecar"), (record.data.ids_sidecar, "ids sidecar")):
+            try:
+                side = _sidecar_name(path, info.path, what)
+            except ValueError as exc:
+                raise BundleError(str(exc)) from exc
+            if not side.is_file():
+                raise BundleError(f"{side}: {what} named by {path} is missing")
+            if sha256_file(side) != info.sha256:
+                raise BundleError(f"{side}: sha256 does not match the one recorded in {path}")
+            sides.append(side)
+        chosen.append((path, record, sides))
+    return chosen, skipped
+
+
+def _code_files(submission_dir: Path) -> list[Path]:
+    """The submission's ``*.py`` files, build artefacts (``build/``, ``dist/``, ``*.egg-info``, ``__pycache__``,
+    hidden folders) left out."""
+    def artefact(part: str) -> bool:
+        return part in _BUILD_DIRS or part.endswith(".egg-info") or part.startswith(".")
+
+    return [p for p in sorted(submission_dir.rglob("*.py"))
+            if not any(artefact(part) for part in p.relative_to(submission_dir).parts[:-1])]
+
+
+def pack_bundle(submission_dir: Path, results_dir: Path, out_dir: Path) -> PackResult:
+    """Write the results bundle of ``submission_dir`` (card + weights) from the records under ``results_dir``.
+
+    Only the records of this submission are packed: those whose encoder name is the card's ``name`` and whose
+    ``encoder.weights_sha256`` is the card's ``weights_sha256`` (the card is checked with
+    :func:`~avbench.submission.card.load_card`, weights hashed); every other ``*.json`` is skipped and listed with
+    the reason. A packed record's two sidecars must sit beside it with the sha256 it names. Records go to
+    ``records/<card name>/<task>/``. The status is always ``self-reported``. ``out_dir`` must be absent or empty.
+    Raises :class:`BundleError` naming the file and the problem (also when no record belongs to the submission).
     """
     submission_dir, results_dir, out_dir = Path(submission_dir), Path(results_dir), Path(out_dir)
-    if status not in STATUSES:
-        raise BundleError(f"status {status!r} must be one of {', '.join(STATUSES)}")
     try:
         card = load_card(submission_dir, check_weights=True)
     except SubmissionError as exc:
         raise BundleError(str(exc)) from exc
     if not results_dir.is_dir():
         raise BundleError(f"{results_dir}: no such results directory")
-    record_paths = sorted(p for p in results_dir.rglob("*.json") if not p.name.startswith("."))
-    if not record_paths:
-        raise BundleError(f"{results_dir}: no result records (*.json) to bundle")
-    plan: list[tuple[Path, Path, Path, str]] = []
-    for path in record_paths:
-        try:
-            record = read_record(path)
-            sides = [(_sidecar_name(path, info.path, what), info.sha256, what)
-                     for info, what in ((record.sidecar, "predictions sidecar"), (record.data.ids_sidecar, "ids sidecar"))]
-        except ValueError as exc:
-            raise BundleError(str(exc)) from exc
-        for side, sha, what in sides:
-            if not side.is_file():
-                raise BundleError(f"{side}: {what} named by {path} is missing")
-            if sha256_file(side) != sha:
-                raise BundleError(f"{side}: sha256 does not match the one recorded in {path}")
-        if record.encoder.weights_sha256 != card.weights_sha256:
-            raise BundleError(f"{path}: produced with weights sha256 {record.encoder.weights_sha256} but "
-                              f"{submission_dir / CARD_FILE} names {card.weights_sha256} ({card.weights})")
-        plan.append((path, sides[0][0], sides[1][0], path.relative_to(results_dir).parent.as_posix()))
+    chosen, skipped = _select(results_dir, card)
+    if not chosen:
+        why = "; ".join(f"{p}: {r}" for p, r in skipped[:5]) or "no *.json at all"
+        raise BundleError(f"{results_dir}: no result record of {card.name!r} with weights sha256 "
+                          f"{card.weights_sha256} to bundle ({why})")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise BundleError(f"{out_dir}: output directory exists and is not empty")
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(submission_dir / CARD_FILE, out_dir / CARD_FILE)
     entries: list[RecordEntry] = []
-    for path, pred, ids, rel_dir in plan:
+    for path, record, sides in chosen:
+        folder = PurePosixPath(RECORDS_DIR, safe_name(card.name), safe_name(record.task.name))
         rels = []
-        for src in (path, pred, ids):
-            rel = str(PurePosixPath(RECORDS_DIR, rel_dir, src.name)) if rel_dir != "." else f"{RECORDS_DIR}/{src.name}"
+        for src in (path, *sides):
+            rel = str(folder / src.name)
+            if (out_dir / rel).exists():
+                raise BundleError(f"{path}: two records would be packed as {rel}")
             (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             if src == path:  # the record, without the machine's absolute paths (schema 1.2 *_resolved fields)
                 (out_dir / rel).write_text(_strip_machine_paths(src.read_text()))
@@ -188,11 +237,11 @@ def pack_bundle(submission_dir: Path, results_dir: Path, out_dir: Path, *, statu
             rels.append(_hash(out_dir, rel))
         entries.append(RecordEntry(record=rels[0], predictions=rels[1], ids=rels[2]))
     code = [FileHash(path=p.relative_to(submission_dir).as_posix(), sha256=sha256_file(p), bytes=p.stat().st_size)
-            for p in sorted(submission_dir.rglob("*.py")) if "__pycache__" not in p.parts]
+            for p in _code_files(submission_dir)]
     weights = submission_dir / card.weights
     from avbench._version import __version__
 
-    manifest = BundleManifest(name=card.name, status=status,  # type: ignore[arg-type]
+    manifest = BundleManifest(name=card.name, status=STATUS,
                               created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                               avbench_version=__version__, card=_hash(out_dir, CARD_FILE),
                               submission=card.model_dump(mode="json"),
@@ -201,7 +250,7 @@ def pack_bundle(submission_dir: Path, results_dir: Path, out_dir: Path, *, statu
     tmp = out_dir / f".{BUNDLE_FILE}.tmp"
     tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / BUNDLE_FILE)
-    return out_dir
+    return PackResult(out_dir, [p.relative_to(results_dir).as_posix() for p, _, _ in chosen], skipped)
 
 
 def _safe_rel(rel: str) -> bool:
@@ -212,16 +261,26 @@ def _safe_rel(rel: str) -> bool:
 def check_bundle(root: Path) -> BundleCheck:
     """Check the manifest, the card and every listed file of the bundle at ``root`` (see :class:`BundleCheck`).
 
-    Bundle-level problems: no or malformed ``bundle.json``; ``card.yaml`` missing, altered or invalid, or a
-    pickled file in the bundle; the card's weights hash differing from the manifest's. Per record: a listed
+    Bundle-level problems: a symlink anywhere in the bundle; no or malformed ``bundle.json``, or one claiming a
+    status other than ``self-reported``; ``card.yaml`` missing, altered or invalid, or a pickled file in the
+    bundle; the card's weights hash differing from the manifest's. Per record: a listed
     file missing, outside the bundle, or with another sha256 or size, or sidecars not beside their record.
     (Whether a record's content agrees with its sidecars is :mod:`avbench.leaderboard.records`' job.)
     """
     root = Path(root)
     check = BundleCheck(root=root)
     mpath = root / BUNDLE_FILE
+    links = symlinks(root)
+    if links or root.is_symlink():
+        names = [p.relative_to(root).as_posix() for p in links[:5]] or [str(root)]
+        check.problem = f"{root}: holds symlink(s) {names}: bundles with symlinks are refused (never followed)"
+        return check
     try:
         raw = json.loads(mpath.read_text(encoding="utf-8"))
+        if isinstance(raw, dict) and raw.get("status", STATUS) != STATUS:
+            check.problem = (f"{mpath}: claims status {raw.get('status')!r}; a bundle is always {STATUS!r} "
+                             "('re-run by maintainers' is granted only by the maintainers' leaderboards/reruns.yaml)")
+            return check
         check.manifest = BundleManifest.model_validate(raw)
     except FileNotFoundError:
         check.problem = f"{mpath}: missing"
@@ -266,10 +325,23 @@ def check_bundle(root: Path) -> BundleCheck:
     return check
 
 
+def symlinks(root: Path) -> list[Path]:
+    """Every symlink under ``root`` (files and folders, found without following any), sorted."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            p = Path(folder) / name
+            if p.is_symlink():
+                found.append(p)
+    return sorted(found)
+
+
 def _file_problem(root: Path, fh: FileHash) -> str | None:
     if not _safe_rel(fh.path):
         return f"{root / BUNDLE_FILE}: listed path {fh.path!r} is not inside the bundle"
     p = root / fh.path
+    if not p.resolve().is_relative_to(root.resolve()):
+        return f"{root / BUNDLE_FILE}: listed path {fh.path!r} leads out of the bundle (to {p.resolve()})"
     if p.is_symlink() or not p.is_file():
         return f"{p}: listed in {BUNDLE_FILE} but missing (or not a regular file)"
     if p.stat().st_size != fh.bytes or sha256_file(p) != fh.sha256:

@@ -13,6 +13,12 @@ pool it like any other audio map). The audio front end resamples the waveform fr
 
 ``--weights`` is passed to ``load_model`` as ``model_file_path`` ("" when absent); extra build options are passed
 to ``load_model`` as keyword arguments (HEAR's ``--model-options``).
+
+What the record says about the weights: with a weights file, its sha256. Without one, the module is loaded a
+second time under another seed: a different state means ``load_model("")`` initialises randomly, and the record
+says random init (``init_seed``); the same state means the module loaded its own default weights, and the record
+names no weights hash and no seed (the leaderboard shows its state hash, ``encoder.state_sha256``). A state hash
+is never written as a weights hash.
 """
 from __future__ import annotations
 
@@ -56,7 +62,7 @@ class HearEncoder(Encoder):
     """
 
     def __init__(self, name: str, module: ModuleType, model: nn.Module, *, sample_rate: int | None,
-                 weights: str, init_seed: int, load_options: dict[str, Any]) -> None:
+                 weights: str, init_seed: int | None, load_options: dict[str, Any]) -> None:
         super().__init__()
         self.module_name = name
         self.module = module
@@ -64,7 +70,9 @@ class HearEncoder(Encoder):
         self.model_rate = int(model.sample_rate)
         rate = int(sample_rate) if sample_rate else self.model_rate
         path = Path(weights).expanduser() if weights else None
-        sha = sha256_file(path) if path is not None and path.is_file() else state_dict_sha256(model)
+        # a weights hash only for a file that was loaded (module docstring); init_seed None = the module's defaults
+        sha = sha256_file(path) if path is not None and path.is_file() else None
+        default = "" if sha or init_seed is not None else " (its default weights: the same state under any seed)"
         front = "waveform" if rate == self.model_rate else f"resample {rate} -> {self.model_rate} Hz"
         opts = "".join(f", {k}={v}" for k, v in sorted(load_options.items()))
         self.meta = EncoderMeta(
@@ -74,8 +82,8 @@ class HearEncoder(Encoder):
                             frontend=f"{front}; the HEAR module owns its front end", layers=(TIMESTAMPS, POOLED)),
             embedding_dims={"audio": int(model.scene_embedding_size)},
             n_parameters={"audio": sum(p.numel() for p in model.parameters())},
-            weights_sha256=sha, init_seed=init_seed,
-            pretraining_data=f"HEAR module {name}" + (f" ({path.name})" if path is not None else ""),
+            weights_sha256=sha, init_seed=None if sha else init_seed,
+            pretraining_data=f"HEAR module {name}" + (f" ({path.name})" if path is not None else default),
             license="see the HEAR module", reference=str(getattr(module, "__file__", "")))
 
     def trunk(self, modality: str) -> nn.Module:
@@ -130,9 +138,12 @@ def build(name: str, weights: str | Path | None = None, init_seed: int = 0, samp
     """
     module = import_hear_module(name)
     path = "" if weights is None else str(weights)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        model = module.load_model(path, **load_options) if load_options else module.load_model(path)
+    model = _load(module, path, init_seed, load_options)
+    seed: int | None = init_seed
+    if not path and isinstance(model, nn.Module):
+        # random init or the module's own default weights? load again under another seed (module docstring)
+        if state_dict_sha256(_load(module, path, init_seed + 1, load_options)) == state_dict_sha256(model):
+            seed = None
     if not isinstance(model, nn.Module):
         raise TypeError(f"hear:{name}: load_model returned {type(model).__module__}.{type(model).__name__}, not a "
                         "torch.nn.Module (TensorFlow HEAR modules are not supported)")
@@ -140,5 +151,12 @@ def build(name: str, weights: str | Path | None = None, init_seed: int = 0, samp
     if bad:
         raise TypeError(f"hear:{name}: the model from load_model lacks int attribute(s) {', '.join(bad)} "
                         "(HEAR 2021 API)")
-    return HearEncoder(name, module, model, sample_rate=sample_rate, weights=path, init_seed=init_seed,
+    return HearEncoder(name, module, model, sample_rate=sample_rate, weights=path, init_seed=seed,
                        load_options=load_options).eval()
+
+
+def _load(module: ModuleType, path: str, seed: int, load_options: dict[str, Any]) -> Any:
+    """``module.load_model(path, **load_options)`` with torch's RNG seeded by ``seed`` (restored afterwards)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return module.load_model(path, **load_options) if load_options else module.load_model(path)

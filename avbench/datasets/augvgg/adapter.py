@@ -15,6 +15,7 @@ the query folder (``../../etc/passwd``) is a refused skip, never opened. An id l
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from avbench.datasets.base import (
     refused_notes,
     safe_join,
 )
+from avbench.datasets.official import VGGSOUND as VGGSOUND_FACTS
 from avbench.datasets.vggsound import load_vggsound
 
 VARIANTS = ("ip", "s", "t", "c")
@@ -64,6 +66,9 @@ class AugVGG(DatasetAdapter):
 
     name = "augvgg"
     modality = "audiovisual"
+    #: the gallery is the VGG-Sound test set: the copy is judged by its vggsound.csv (classes, rows per class) and
+    #: by the share of gallery videos and queries present
+    official = VGGSOUND_FACTS
     synthetic_version = 2  # v2: queries are no longer indexed as clean videos
 
     @classmethod
@@ -117,7 +122,9 @@ class AugVGG(DatasetAdapter):
                  f"seed {info.get('seed', 'unknown')}) against {len(gallery_ids)} clean VGG-Sound test videos",
                  "instance retrieval: labels are gallery indices, a hit is the query's own source video",
                  *clean.notes, *refused_notes(skipped)]
+        expected = len(gallery_ids) + len([s for s in skipped]) + len(queries_ok)
+        listed = None if clean.listed is None else replace(clean.listed, rows=expected, splits={},
+                                                                 per_class_splits={})
         return Manifest("augvgg", root, sorted(samples, key=lambda s: s.id), list(gallery_ids),
                         {"official": {"train": gallery_ids, "test": sorted(queries_ok)}},
-                        expected=len(gallery_ids) + len([s for s in skipped]) + len(queries_ok),
-                        skipped=skipped, notes=notes)
+                        expected=expected, skipped=skipped, notes=notes, listed=listed)
