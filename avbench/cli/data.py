@@ -57,7 +57,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     from avbench.taskcard import load_card
 
     card = load_card(args.task)
-    manifest = get_dataset(card.dataset.name).load(Path(args.root), **card.dataset.options)
+    manifest = get_dataset(card.dataset.name).load_checked(Path(args.root), card.dataset.options, f"task card {card.name!r}")
     sr = 16000
     report = verify_manifest(manifest, modality=card.modality, decode=not args.no_decode, sample_rate=sr)
     info = report.to_dict()

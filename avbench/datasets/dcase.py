@@ -103,7 +103,9 @@ class DCASE2013(DatasetAdapter):
         if len(samples) != expected:
             notes.append(f"found {len(samples)} recordings, the set has {expected} "
                          f"({n_classes} classes x {per_class} x train/test)")
-        return Manifest("dcase2013", root, samples, classes, {"official": ids}, expected=expected, notes=notes)
+        counts = {"official": {side: max(per_class * n_classes, len(ids[side])) for side in _SETS}}
+        return Manifest("dcase2013", root, samples, classes, {"official": ids}, expected=expected, notes=notes,
+                        expected_by_split=counts)
 
     @classmethod
     def detect(cls, root: Path) -> bool:

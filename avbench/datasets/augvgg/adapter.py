@@ -25,6 +25,7 @@ from avbench.datasets.base import (
     PathOutsideRoot,
     Sample,
     Skip,
+    file_problem,
     refused,
     refused_notes,
     safe_join,
@@ -106,8 +107,8 @@ class AugVGG(DatasetAdapter):
                 continue
             if line["id"] not in label:
                 skipped.append(Skip(qid, str(path), "source video not in the clean gallery"))
-            elif not path.is_file():
-                skipped.append(Skip(qid, str(path), "missing file"))
+            elif (problem := file_problem(path)) is not None:
+                skipped.append(Skip(qid, str(path), problem))
             else:
                 samples.append(Sample(qid, path, label[line["id"]], line["id"]))
                 queries_ok.append(qid)
@@ -120,4 +121,6 @@ class AugVGG(DatasetAdapter):
         return Manifest("augvgg", root, sorted(samples, key=lambda s: s.id), list(gallery_ids),
                         {"official": {"train": gallery_ids, "test": sorted(queries_ok)}},
                         expected=len(gallery_ids) + len([s for s in skipped]) + len(queries_ok),
-                        skipped=skipped, notes=notes)
+                        skipped=skipped, notes=notes,
+                        expected_by_split={"official": {"train": clean.expected_count("official", "test") or len(gallery_ids),
+                                                        "test": len(lines)}})
