@@ -32,10 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from avbench.registry import UnknownEncoderError
     from avbench.taskcard import TaskCardError
     from avbench.models.weights import WeightsError
+    from avbench.features.store import CacheWriteError
+    from avbench.results import RecordWriteError
 
     try:
         return int(args.func(args) or 0)
-    except (TaskCardError, DatasetError, GeometryError, UnknownEncoderError, WeightsError, FileNotFoundError) as exc:
+    except (TaskCardError, DatasetError, GeometryError, UnknownEncoderError, WeightsError, FileNotFoundError,
+            CacheWriteError, RecordWriteError) as exc:
         print(f"avbench: error: {exc}", file=sys.stderr)
         return 2
 
