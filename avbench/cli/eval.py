@@ -65,6 +65,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           num_workers=args.workers if args.workers is not None else default_workers(),
                           command="avbench " + " ".join(shlex.quote(a) for a in args.argv),
                           cache="refresh" if args.refresh else "off" if args.no_cache else "use",
+                          verify_data=args.verify_data, follow_symlinks=not args.no_follow_symlinks,
+                          min_coverage=args.min_coverage,
                           log=lambda m: con.print(m, markup=False, highlight=False), progress=bar)
         record, path = run(args.model, args.task, data_root=args.data_root, overrides=_overrides(args),
                            seeds=args.seeds, weights=args.weights, init_seed=args.init_seed, options=opts)
@@ -94,7 +96,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if record.cache is not None:
         print(f"feature cache ({record.cache.mode}): {record.cache.shards_reused} shard(s) reused, "
               f"{record.cache.shards_computed} computed")
-    print(f"coverage {record.data.found}/{record.data.expected}; wall {record.provenance.wall_seconds:.1f} s")
+    cov = record.data.coverage_detail or {}
+    missing = sum(r.n_test_missing for r in record.runs if r.seed == record.runs[0].seed)
+    print(f"coverage {record.data.coverage:.4f} (lowest split side; gate {cov.get('min_coverage')}, "
+          f"{cov.get('basis')}); found {record.data.found}/{record.data.expected}"
+          + (f"; {missing} missing test sample(s) counted as wrong" if missing else "")
+          + f"; wall {record.provenance.wall_seconds:.1f} s")
+    if record.cache is not None and record.cache.shards_repaired:
+        print(f"WARNING: {record.cache.shards_repaired} cached feature shard(s) failed their checksum or sample-id "
+              "check and were recomputed (record: cache.repaired)")
     print(f"record: {path}")
     return 0
 
@@ -123,6 +133,16 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--cache-dir", help="feature cache directory (default: AVBENCH_CACHE or the user cache dir)")
     e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
+    e.add_argument("--min-coverage", type=float, metavar="FRACTION",
+                   help="stop before classification when usable / expected samples of any evaluated split and side "
+                        "is below FRACTION (default: the card's dataset.min_coverage, e.g. 1.0 for ESC-50, 0.90 "
+                        "for Kinetics-400); above it, missing test samples count as wrong")
+    e.add_argument("--verify-data", choices=["edges", "full"], default="edges",
+                   help="sample identity: edges (size + sha256 of each file's first and last 64 KiB; default) or "
+                        "full (also hash whole files, in parallel: archival runs; keys the feature cache)")
+    e.add_argument("--no-follow-symlinks", action="store_true",
+                   help="refuse (as skips) samples whose symlinks lead out of the data root; by default they are "
+                        "followed and listed in the record (data.outside_root)")
     cache = e.add_mutually_exclusive_group()
     cache.add_argument("--refresh", action="store_true", help="recompute every feature shard (and finetuning "
                        "checkpoint) of this run instead of reusing the cache; the new shards replace the old")
