@@ -87,6 +87,13 @@ def test_below_the_gate_the_cli_stops_with_one_line_and_above_it_missing_test_sa
     assert rec["data"]["coverage"] == 0.875 and cov["min_coverage"] == 0.7
     assert cov["min_coverage_source"] == "--min-coverage"
     assert cov["by_split"]["fold1"]["test"] == {"expected": 8, "usable": 7, "basis": "annotation", "coverage": 0.875}
+    # the leaderboard's recomputation from the predictions sidecar agrees: missing test samples count as wrong there too
+    from avbench.leaderboard.recompute import recompute
+    from avbench.results import ResultRecord, read_sidecar
+
+    record = ResultRecord.model_validate(rec)
+    again = recompute(record, read_sidecar(record_path.parent / record.sidecar.path))
+    assert again["top1"].mean == pytest.approx(rec["metrics"]["top1"]["mean"])
 
 
 def test_finetuning_counts_an_undecodable_test_video_as_wrong(tiny_video, tmp_path):
