@@ -6,6 +6,9 @@ Data root of a data set (first found wins):
   3. ``AVBENCH_DATA_ROOT/<dataset>`` when that folder exists
   4. ``data: {<dataset>: DIR}`` in ``$AVBENCH_CONFIG`` or ``<user config dir>/avbench/config.yaml``
 Cache directory: ``--cache-dir`` / ``AVBENCH_CACHE`` / ``cache_dir:`` in the config file / the user cache dir.
+
+Also the one guarded YAML reader for text avbench did not write (:func:`load_yaml`: task cards, submission cards,
+``--set`` values): a size cap and no alias expansion.
 """
 from __future__ import annotations
 
@@ -15,6 +18,57 @@ from typing import Any
 
 import yaml
 from platformdirs import user_cache_dir, user_config_dir
+
+
+#: task cards and submission cards are a few KB: a YAML file larger than this is refused before it is parsed
+MAX_YAML_BYTES = 256 * 1024
+
+
+class UntrustedYAMLError(ValueError):
+    """Untrusted YAML refused: too large, an alias (``*name``), nested too deeply, or not valid YAML. The message
+    names the file (and line)."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses every alias: a 492-byte card of nested aliases ("billion laughs") expands to
+    gigabytes. Anchors alone are harmless and allowed."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise UntrustedYAMLError(f"{event.start_mark.line + 1}: YAML alias '*{event.anchor}' refused (aliases can "
+                                     "expand exponentially); write the value out in full")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(source: str | Path, where: str | None = None, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
+    """Parse untrusted YAML (a path, or text) with a size cap and no aliases; :class:`UntrustedYAMLError` names
+    ``where`` (default: the path) and the line."""
+    if isinstance(source, Path):
+        where = where or str(source)
+        try:
+            size = source.stat().st_size
+            if size > max_bytes:
+                raise UntrustedYAMLError(f"{where}: {size} bytes, over the {max_bytes}-byte limit for a card")
+            text = source.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UntrustedYAMLError(f"{where}: not UTF-8 text ({exc})") from None
+        except OSError as exc:
+            raise UntrustedYAMLError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    else:
+        text, where = source, where or "<text>"
+        if len(text.encode()) > max_bytes:
+            raise UntrustedYAMLError(f"{where}: over the {max_bytes}-byte limit for a card")
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+    except UntrustedYAMLError as exc:
+        raise UntrustedYAMLError(f"{where}:{exc}") from None
+    except RecursionError:
+        raise UntrustedYAMLError(f"{where}: nested too deeply") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise UntrustedYAMLError(f"{where}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
 
 
 def config_path() -> Path:

@@ -14,6 +14,13 @@ Outputs (:meth:`Encoder.encode_video` / :meth:`Encoder.encode_audio`): a dict fr
 :class:`FeatureMap` with NAMED axes, or, under the key ``"pooled"``, a ``[B, D]`` float tensor. A protocol
 asks for the layers its task card names; an encoder that has no such layer (token or HEAR-style models)
 answers with ``"pooled"`` only, and the protocol records that fallback in the result.
+
+Layer names the shipped cards ask for: ``conv5x`` (every card's main layer: the last stage of R(2+1)D-18 /
+ResNet-18) and ``conv2x``, ``conv3x``, ``conv4x`` (``kinetics400-linear-layers``' probes). An encoder whose maps have
+other names declares :attr:`Encoder.layer_map` (e.g. ``{"conv5x": "layer4"}``); one that offers maps but none by the
+card's name and no map entry is refused before any decoding, naming the fix. Cards that augment spectrograms
+(the ESC-50 cards) need :meth:`Encoder.audio_frontend` to return ``[B, C, F, T]``; ``avbench validate MODEL --task
+CARD`` and ``avbench eval`` check both before any decoding.
 """
 from __future__ import annotations
 
@@ -153,6 +160,11 @@ class Encoder(nn.Module):
     #: set by encoders trained at ONE frame rate (``meta.video.fps``) that take no other: a card's ``video.rate``
     #: then resolves to that rate (:func:`avbench.evaluation.rate.resolve_video_rate`).
     native_fps: ClassVar[bool] = False
+    #: the layer names task cards ask for (``conv2x`` .. ``conv5x``: the R(2+1)D / ResNet stages of the papers) ->
+    #: this encoder's own layer names, e.g. ``{"conv5x": "layer4"}``; ``{"conv5x": "pooled"}`` says the pooled
+    #: vector stands for it (the card's pooling is then not applied). An encoder that offers feature maps but none
+    #: by the card's name, and no entry here, is refused before any decoding (the card's pooling would be skipped).
+    layer_map: ClassVar[Mapping[str, str]] = {}
 
     # ---- video -------------------------------------------------------------------------------------
     def video_preprocess(self, frames: torch.Tensor) -> torch.Tensor:
@@ -175,7 +187,11 @@ class Encoder(nn.Module):
     def audio_frontend(self, waveform: torch.Tensor) -> torch.Tensor:
         """``[B, N] float32`` at meta sample rate -> trunk input (e.g. ``[B, 1, F, T]`` normalised log-mel).
 
-        Spectrogram augmentations run on this output, between front end and trunk. Default: identity.
+        Spectrogram augmentations run on this output, between front end and trunk: a card that augments
+        spectrograms (``train.augment`` with time_warp, freq_mask, time_mask or random_resize_crop: the ESC-50 cards)
+        needs ``[B, C, F, T]`` (channels, frequency bins, time frames) here, and such a card is refused before any
+        decoding otherwise (the fix: return the spectrogram from this method, or ``--set train.augment=null``).
+        Default: identity (a waveform front end: fine for cards that do not augment spectrograms).
         """
         return waveform
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -26,8 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: 1.1 (avbench 0.5): encoder.code (the code fingerprint), determinism, cache, provenance.run_id; record file
 #: names carry the weights / state hash, card hash and selection. 1.2: data.kind (official / custom / synthetic),
-#: data.media_verified, data.identity, data.media, data.root_resolved, data.n_classes, encoder.weights_resolved.
-#: 1.0 and 1.1 records still validate, as data.kind "unverified".
+#: data.media_verified, data.identity (how the copy compares with the release), data.media, data.root_resolved,
+#: data.n_classes, encoder.weights_resolved; data.coverage is the lowest usable/expected over the evaluated splits
+#: and sides (data.coverage_detail; headline metrics count missing test samples as wrong, MetricSummary.usable_only
+#: and SplitRun.metrics_usable_only / n_test_missing beside them), data.sample_identity (content identity of the
+#: samples), data.outside_root, cache.shards_repaired / cache.repaired. 1.0 and 1.1 records still validate, as
+#: data.kind "unverified".
 SCHEMA_VERSION = "1.2"
 #: the data kinds of a record: the release's annotation, an official layout with other classes or counts,
 #: avbench's synthetic data, or a record older than schema 1.2 (data identity never checked)
@@ -47,6 +52,8 @@ class MetricSummary(_Rec):
     ci95: tuple[float, float]
     per_split: dict[str, float]
     per_seed: dict[str, float]
+    #: the same mean over the usable test samples alone (missing ones left out, not counted wrong); schema 1.2
+    usable_only: float | None = None
 
 
 class SplitRun(_Rec):
@@ -64,6 +71,10 @@ class SplitRun(_Rec):
     n_test_samples: int
     n_test_rows: int
     info: dict[str, Any] = Field(default_factory=dict)
+    #: test samples the split lists that did not reach the classifier (counted wrong in ``metrics``); schema 1.2
+    n_test_missing: int = 0
+    #: ``metrics`` over the usable test samples alone; schema 1.2
+    metrics_usable_only: dict[str, float] = Field(default_factory=dict)
 
 
 class EncoderInfo(_Rec):
@@ -139,6 +150,8 @@ class DataInfo(_Rec):
     manifest_sha256: str
     found: int
     expected: int
+    #: schema 1.2: the lowest usable / expected over the evaluated splits and sides (the gated value; 1.0 and 1.1
+    #: records hold found / expected); coverage_detail has each split and side, the basis and the gate
     coverage: float
     evaluated_test_ids_sha256: str
     evaluated_train_ids_sha256: str
@@ -154,6 +167,12 @@ class DataInfo(_Rec):
     media_verified: bool = False
     identity: DataIdentityInfo | None = None
     media: MediaCheckInfo | None = None
+    coverage_detail: dict[str, Any] | None = None
+    #: how samples were identified (:mod:`avbench.datasets.sample_identity`): scheme, mode, whole-file hash in
+    #: full mode
+    sample_identity: dict[str, Any] | None = None
+    #: samples reached through a symlink that leads out of the data root: ``[{id, path, target}]``
+    outside_root: list[dict[str, str]] = Field(default_factory=list)
 
 
 #: seed of the bootstrap behind every ``MetricSummary.ci95`` (test samples resampled within each split).
@@ -210,6 +229,9 @@ class CacheInfo(_Rec):
     shards_reused: int
     shards_computed: int
     keys: dict[str, str] = Field(default_factory=dict)
+    #: shards that failed their check (checksum, size, sample ids) and were recomputed, never used; schema 1.2
+    shards_repaired: int = 0
+    repaired: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ResultRecord(_Rec):
@@ -325,13 +347,36 @@ def write_sidecar(path: Path, rows: list[dict[str, Any]]) -> SidecarInfo:
     bad = first_non_finite(rows)
     if bad:
         raise NonFiniteValueError(f"{path.name}: non-finite value at row {bad}; the predictions are not written")
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as gz:
         gz.write(payload)
-    os.replace(tmp, path)
-    return SidecarInfo(path=path.name, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), rows=len(rows))
+    data = buf.getvalue()
+    write_atomic(path, data, "the predictions sidecar")
+    return SidecarInfo(path=path.name, sha256=hashlib.sha256(data).hexdigest(), rows=len(rows))
+
+
+class RecordWriteError(OSError):
+    """A result record or sidecar could not be written (read-only folder, disk full): the message names the file
+    and the reason; nothing half-written is left behind."""
+
+
+def write_atomic(path: Path, data: bytes, what: str) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename; on failure the temporary file is removed
+    and :class:`RecordWriteError` names ``what``, the path and the reason."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        err = RecordWriteError(f"cannot write {what} {path}: {exc.strerror or exc} (choose another folder with --out)")
+        err.errno = exc.errno
+        raise err from None
 
 
 def read_sidecar(path: Path) -> list[dict[str, Any]]:
@@ -371,10 +416,7 @@ def write_record(path: Path, record: ResultRecord) -> Path:
     bad = first_non_finite(record.model_dump(mode="python"))
     if bad:
         raise NonFiniteValueError(f"{path.name}: non-finite value at {bad}; the record is not written")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(record.model_dump_json(indent=1) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (record.model_dump_json(indent=1) + "\n").encode(), "the result record")
     return path
 
 

@@ -18,10 +18,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import (BaseModel, ConfigDict, Field, SerializeAsAny, SerializerFunctionWrapHandler, ValidationError,
                       field_validator, model_serializer, model_validator)
 
+from avbench.config import UntrustedYAMLError, load_yaml
 from avbench.protocols.base import ProtocolSettings, omit_new_defaults
 
 
@@ -153,8 +153,24 @@ class Features(_Strict):
 
 
 class DatasetRef(_Strict):
+    """The data set (``name``: a registered adapter; ``options``: its ``load`` keywords), the coverage gate's
+    default for this card with its reason (:mod:`avbench.evaluation.coverage`; ``avbench eval --min-coverage``
+    overrides it), and the decoding bounds (:mod:`avbench.media.limits`): a file longer than ``max_seconds`` or
+    with frames larger than ``max_pixels`` is a named skip."""
+
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+    min_coverage: float = Field(default=1.0, ge=0, le=1)
+    coverage_reason: str = ""
+    max_seconds: float = Field(default=600.0, gt=0)
+    max_pixels: int = Field(default=3840 * 2160, gt=0)
+
+    @property
+    def limits(self) -> Any:
+        """The decoding bounds as :class:`avbench.media.limits.MediaLimits`."""
+        from avbench.media.limits import MediaLimits
+
+        return MediaLimits(max_seconds=self.max_seconds, max_pixels=self.max_pixels)
 
 
 class TaskCard(_Strict):
@@ -315,9 +331,9 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise TaskCardError(f"{path}: include cycle through {' -> '.join(map(str, seen))}")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise TaskCardError(f"{path}: not valid YAML: {exc}") from exc
+        raw = load_yaml(path)
+    except UntrustedYAMLError as exc:
+        raise TaskCardError(str(exc)) from None
     if not isinstance(raw, dict):
         raise TaskCardError(f"{path}: a task card must be a YAML mapping, got {type(raw).__name__}")
     raw = _alias_protocol(raw, str(path))
@@ -343,7 +359,10 @@ def parse_override(text: str) -> dict[str, Any]:
     for part in parts[:-1]:
         cur[part] = {}
         cur = cur[part]
-    cur[parts[-1]] = yaml.safe_load(value)
+    try:
+        cur[parts[-1]] = load_yaml(value, f"--set {key.strip()}")
+    except UntrustedYAMLError as exc:
+        raise TaskCardError(str(exc)) from None
     return node
 
 

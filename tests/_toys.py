@@ -55,3 +55,36 @@ class ToyAudio(Encoder):
 def build(weights: str | None = None, init_seed: int = 0, **kw) -> ToyAudio:
     """Factory (``tests._toys:build``) of the correct toy."""
     return ToyAudio(**kw)
+
+
+class WaveToy(Encoder):
+    """A 16 kHz audio encoder with a WAVEFORM front end (``audio_frontend`` is the identity: ``[B, N]``) and its map
+    named ``block4`` (``[B, C, 1, T]``), not the cards' ``conv5x``: the two contract mismatches of the integrity issue.
+    ``layer_map`` can be given per instance."""
+
+    def __init__(self, layer_map: dict | None = None) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.conv = nn.Conv1d(1, 4, 400, stride=160)
+        if layer_map is not None:
+            self.layer_map = layer_map
+        self.meta = EncoderMeta(name="wavetoy", version="0", modalities=("audio",),
+                                audio=AudioSpec(sample_rate=16000, min_seconds=0.5, max_seconds=10.0,
+                                                frontend="waveform", layers=("block4", POOLED)),
+                                embedding_dims={"audio": 4})
+        self.eval()
+
+    def encode_audio(self, x: torch.Tensor, layers: Sequence[str] = (POOLED,)) -> dict:
+        fmap = F.relu(self.conv(x.unsqueeze(1))).unsqueeze(2)  # [B, 4, 1, T]
+        out: dict = {}
+        if "block4" in layers:
+            out["block4"] = FeatureMap(fmap, ("batch", "channel", "freq", "time"))
+        if POOLED in layers:
+            out[POOLED] = fmap.mean((2, 3))
+        return out
+
+
+def build_wave(weights: str | None = None, init_seed: int = 0, **kw) -> WaveToy:
+    """Factory (``tests._toys:build_wave``) of :class:`WaveToy`."""
+    return WaveToy(**kw)

@@ -28,7 +28,7 @@ def test_validate_cards_and_encoder(capsys, tmp_path):
 def test_eval_prints_table_and_record(esc50_root, tmp_path, capsys):
     code = main(["eval", "--model", "crisscross", "--task", "esc50", "--data-root", str(esc50_root),
                  "--set", "train.clips=1", "--set", "test.clips=1", "--selection", "clean", "--backend", "sklearn",
-                 "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "o"), "--no-progress"])
+                 "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "o"), "--no-progress", "--min-coverage", "0.9"])
     assert code == 0
     out = capsys.readouterr().out
     assert "RANDOM INIT (seed 0)" in out.splitlines()[0]

@@ -216,7 +216,7 @@ def test_hmdb51_malformed_lines_name_file_and_line(hmdb, new, message):
     _edit_line(path, 4, new)
     with pytest.raises(DatasetError) as err:
         get_dataset("hmdb51").load(hmdb)
-    assert f"catch_test_split2.txt:4:" in str(err.value) and message in str(err.value)
+    assert "catch_test_split2.txt:4:" in str(err.value) and message in str(err.value)
 
 
 def test_hmdb51_movie_group():

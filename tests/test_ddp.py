@@ -80,7 +80,8 @@ def test_torchrun_eval_finetune_writes_one_record_with_every_ranks_skips(tmp_pat
            "--task", "ucf101-finetune", "--data-root", str(root), "--set", "video.size=64", "--set", "video.resize=72",
            "--set", "splits=[split1]", "--set", "train.clips=1", "--set", "test.clips=2",
            "--set", "classifier.epochs=2", "--set", "classifier.batch_size=8", "--cache-dir", str(tmp_path / "c"),
-           "--out", str(tmp_path / "o"), "--no-progress", "--workers", "0"]
+           "--out", str(tmp_path / "o"), "--no-progress", "--workers", "0",
+           "--min-coverage", "0.5"]  # 8 of split 1's 16 training videos are broken on purpose; the card's gate is 1
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     records = list((tmp_path / "o").rglob("finetune-paper-*.json"))
@@ -88,3 +89,5 @@ def test_torchrun_eval_finetune_writes_one_record_with_every_ranks_skips(tmp_pat
     rec = json.loads(records[0].read_text())
     assert {s["id"] for s in rec["data"]["skipped"]} == {f"{p.parent.name}/{p.stem}" for p in broken}
     assert rec["runs"][0]["selected"]["epoch"] in (1, 2) and len(rec["runs"][0]["sweep"]) == 2
+    # coverage counts every rank's training skips (not rank 0's share alone)
+    assert rec["data"]["coverage_detail"]["by_split"]["split1"]["train"]["usable"] == 8

@@ -22,7 +22,8 @@ from avbench.synth.world import WorldConfig, write_world, write_world_esc50
 #: record fields allowed to differ between two runs of the same command: (path, key) with "*" for any key.
 VARYING = (("provenance", "wall_seconds"), ("provenance", "peak_rss_bytes"), ("provenance", "peak_cuda_bytes"),
            ("provenance", "created_utc"), ("runs.*.info", "classifier_seconds"), ("runs.*.info", "fit_seconds"),
-           ("runs.*.sweep.*", "fit_seconds"), ("runs.*.sweep.*", "seconds"), ("features.*.*", "seconds"))
+           ("runs.*.sweep.*", "fit_seconds"), ("runs.*.sweep.*", "seconds"), ("features.*.*", "seconds"),
+           ("features.*.*", "verify_seconds"))  # the shard checks' timing (issue 17)
 #: pretraining card fields allowed to differ (out dir in the command, timing; the safetensors header embeds the
 #: card, so its sha256 differs too) and the history's throughput.
 VARYING_CARD = ("command", "wall_seconds_this_process", "encoder_sha256")

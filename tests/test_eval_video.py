@@ -18,8 +18,8 @@ SMALL = {"video": {"size": 64, "resize": 72}, "splits": ["split1"], "train": {"c
          "batch_size": 8}
 
 
-def _opts(tmp: Path) -> RunOptions:
-    return RunOptions(cache_dir=tmp / "cache", out_dir=tmp / "out", log=lambda m: None, num_workers=0)
+def _opts(tmp: Path, **kw) -> RunOptions:
+    return RunOptions(cache_dir=tmp / "cache", out_dir=tmp / "out", log=lambda m: None, num_workers=0, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,8 @@ def test_hmdb51_fc_protocol_with_bad_files_recorded(tmp_path):
     victim.write_bytes(victim.read_bytes()[:100])  # damaged beyond use
     overrides = {**SMALL, "classifier": {"epochs": 2, "batch_size": 16}}
     record, _ = run("crisscross", "hmdb51-linear-32f", data_root=root,
-                    overrides={**overrides, "video": {"frames": 8, "size": 64, "resize": 72}}, options=_opts(tmp_path))
+                    overrides={**overrides, "video": {"frames": 8, "size": 64, "resize": 72}},
+                    options=_opts(tmp_path, min_coverage=0.85))  # 8 of 9 training videos usable; the card's gate is 1
     assert record.protocol == "fc-paper" and record.runs[0].selected.get("epoch") in (1, 2)
     skipped = {s["path"]: s["reason"] for s in record.data.skipped}
     assert any(Path(p).name == victim.name for p in skipped), skipped

@@ -11,6 +11,7 @@ from avbench.evaluation.runner import RunOptions, run
 from avbench.protocols import PROTOCOLS
 from avbench.taskcard import TaskCardError, builtin_card_dir, load_card
 from tests._toys import ToyAudio
+from tests.conftest import BAD_ROWS_GATE
 
 CENTROID = '''
 from typing import ClassVar, Literal
@@ -53,7 +54,8 @@ def test_a_new_protocol_is_a_file_a_registry_line_and_a_card(centroid, esc50_roo
     card.write_text(f"include: {builtin_card_dir() / 'esc50.yaml'}\nname: esc50-centroid\n"
                     "protocol: {type: centroid}\nmetrics: [top1]\ntrain: {clips: 1}\ntest: {clips: 1}\n")
     record, _ = run(ToyAudio(), str(card), data_root=esc50_root,
-                    options=RunOptions(cache_dir=tmp_path / "c", out_dir=tmp_path / "o", log=lambda m: None))
+                    options=RunOptions(cache_dir=tmp_path / "c", out_dir=tmp_path / "o", log=lambda m: None,
+                                       min_coverage=BAD_ROWS_GATE))  # esc50_root lists unusable files on purpose
     assert record.protocol == "centroid-none" and record.task.card["classifier"] == {"type": "centroid", "selection": "none"}
     assert len(record.runs) == 5 and 0.0 <= record.metrics["top1"].mean <= 100.0
 

@@ -120,8 +120,9 @@ def _ids_in_record(path: Path, record) -> set[str]:
 def test_nasty_corpus_through_every_task_family(task, roots, encoder, tmp_path):
     layout, kind, overrides = TASKS[task]
     root, injected = roots(layout)
-    record, path = run(encoder, task, data_root=root, overrides=overrides,
-                       options=RunOptions(cache_dir=tmp_path / "cache", out_dir=tmp_path / "out", log=lambda m: None))
+    record, path = run(encoder, task, data_root=root, overrides=overrides,  # the corpus is far below any card's gate
+                       options=RunOptions(cache_dir=tmp_path / "cache", out_dir=tmp_path / "out", log=lambda m: None,
+                                          min_coverage=0.0))
     skipped = {s["id"]: s for s in record.data.skipped}
     evaluated = _ids_in_record(path, record)
     expect = EXPECT[kind]
@@ -166,6 +167,16 @@ def test_nasty_corpus_through_every_task_family(task, roots, encoder, tmp_path):
             assert kind == "audiovisual" and "audio: no audio stream" in s["reason"], s
             assert not probe_video(s["path"]).has_audio
     assert record.metrics and all(np.isfinite(m.mean) for m in record.metrics.values())
+
+    # one coverage policy in every family: each listed test sample that did not reach the protocol counts as wrong
+    by_split = record.data.coverage_detail["by_split"]
+    for r in record.runs:
+        side = by_split[r.split]["test"]
+        assert (r.n_test_samples, r.n_test_missing) == (side["usable"], side["expected"] - side["usable"]), r
+        for name, value in r.metrics.items():
+            if name != "fusion_gain":
+                assert value == pytest.approx(r.metrics_usable_only[name] * side["usable"] / side["expected"])
+    assert any(r.n_test_missing for r in record.runs)  # the corpus leaves test samples out in every family
 
 
 def test_pretraining_records_every_nasty_input_it_skips(corpus, tmp_path):

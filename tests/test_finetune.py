@@ -80,12 +80,15 @@ def test_finetune_card_runs_end_to_end_with_a_damaged_test_video(ucf_root, tmp_p
 
     shutil.copytree(ucf_root, root)
     _, test, _ = _split(root)
-    test[0].path.write_bytes(b"")  # unusable: recorded, left out of the accuracy
+    test[0].path.write_bytes(b"")  # unusable: recorded, and counted as wrong (issue 17's coverage policy)
     overrides = {**SMALL, "classifier": {**SMALL["classifier"], "epochs": 1}}
     record, path = run("crisscross", "ucf101-finetune", data_root=root, overrides=overrides,
-                       options=RunOptions(cache_dir=tmp_path / "cache", out_dir=tmp_path / "out", log=lambda m: None))
+                       options=RunOptions(cache_dir=tmp_path / "cache", out_dir=tmp_path / "out", log=lambda m: None,
+                                          min_coverage=0.8))  # 7 of 8 test videos usable; the card's gate is 1.0
     assert record.protocol == "finetune-paper" and record.runs[0].selected == {"epoch": 1}
-    assert record.runs[0].n_test_samples == len(test) - 1
+    assert record.runs[0].n_test_samples == len(test) - 1 and record.runs[0].n_test_missing == 1
+    usable = record.runs[0].metrics_usable_only["top1"]
+    assert record.runs[0].metrics["top1"] == pytest.approx(usable * (len(test) - 1) / len(test))
     assert [s["id"] for s in record.data.skipped] == [test[0].id] and "zero-byte" in record.data.skipped[0]["reason"]
     assert 0.0 <= record.metrics["top1"].mean <= 100.0 and path.exists()
 

@@ -34,7 +34,7 @@ def test_instance_retrieval_counts_only_the_source_video():
 def vgg_root(tmp_path_factory):
     root = write_vggsound(tmp_path_factory.mktemp("vgg") / "vgg", n_classes=3, train_per_class=1, test_per_class=3,
                           missing=0, seed=5)
-    info = generate_augvgg(root, root / "augvgg", "t", seed=0)
+    generate_augvgg(root, root / "augvgg", "t", seed=0)
     return root
 
 

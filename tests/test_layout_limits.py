@@ -7,7 +7,6 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = {"avbench": REPO / "avbench", "avbench_baselines": REPO / "baselines", "avbench_tasks": REPO / "tasks"}

@@ -127,8 +127,10 @@ def test_extraction_killed_at_a_seeded_shard_resumes_without_recomputing(tiny_we
     assert sum(v["rows_computed"] for v in ref_work) == sum(v["rows"] for v in ref_work)
     assert sum(v["rows_computed"] for v in work) == sum(v["rows"] for v in ref_work) - rows_left
     # the features are the uninterrupted run's, byte for byte, and so is the record
-    killed_files = sorted(p.relative_to(tmp_path / "cache-k") for p in (tmp_path / "cache-k" / "features").rglob("shard-*"))
-    ref_files = sorted(p.relative_to(tmp_path / "cache-ref") for p in (tmp_path / "cache-ref" / "features").rglob("shard-*"))
+    killed_files = sorted(p.relative_to(tmp_path / "cache-k")
+                          for p in (tmp_path / "cache-k" / "features").rglob("shard-*.safetensors"))
+    ref_files = sorted(p.relative_to(tmp_path / "cache-ref")
+                       for p in (tmp_path / "cache-ref" / "features").rglob("shard-*.safetensors"))
     assert killed_files == ref_files and len(ref_files) == total
     for rel in ref_files:
         assert same_shard(tmp_path / "cache-k" / rel, tmp_path / "cache-ref" / rel), rel

@@ -19,6 +19,7 @@ _USER_ERRORS = (
     "avbench.runtime.checkpoint:CheckpointError", "avbench.export.hear:ExportError",
     "avbench.submission.bundle:BundleError", "avbench.submission.card:SubmissionError",
     "avbench.leaderboard.reported:ReportedError", "avbench.leaderboard.recompute:RecomputeError",
+    "avbench.features.store:CacheWriteError", "avbench.results:RecordWriteError", "avbench.config:UntrustedYAMLError",
 )
 
 

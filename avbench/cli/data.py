@@ -79,7 +79,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     name, options, media = _verify_target(args.target)
     adapter = get_dataset(name)
-    manifest = adapter.load(Path(args.root), **options)
+    manifest = adapter.load_checked(Path(args.root), options, f"data set {name!r}")
     report = verify_manifest(manifest, modality=media, decode=not args.no_decode, sample_rate=args.sample_rate,
                              official=adapter.official, checksums=args.checksums)
     info = report.to_dict()

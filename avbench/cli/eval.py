@@ -117,6 +117,8 @@ def _run_one(args: argparse.Namespace, task: str, data_root: str | None, con: An
                           command="avbench " + " ".join(shlex.quote(a) for a in args.argv),
                           cache="refresh" if args.refresh else "off" if args.no_cache else "use",
                           checksums=args.checksums,
+                          verify_data=args.verify_data, follow_symlinks=not args.no_follow_symlinks,
+                          min_coverage=args.min_coverage,
                           log=lambda m: con.print(m, markup=False, highlight=False), progress=bar,
                           override_source="--set")
         return run(args.model, task, data_root=data_root, overrides=_overrides(args, task),
@@ -159,6 +161,14 @@ def _print_record(record: Any, path: Any) -> None:
               f"{record.cache.shards_computed} computed")
     print(data_verdict(record.data))
     print(f"{coverage_line(record)}; wall {record.provenance.wall_seconds:.1f} s")
+    cov = record.data.coverage_detail or {}
+    missing = sum(r.n_test_missing for r in record.runs if r.seed == record.runs[0].seed)
+    print(f"coverage gate: lowest usable/expected {record.data.coverage:.4f} over the evaluated splits and sides "
+          f"(gate {cov.get('min_coverage')}, {cov.get('basis')})"
+          + (f"; {missing} missing test sample(s) counted as wrong in the headline" if missing else ""))
+    if record.cache is not None and record.cache.shards_repaired:
+        print(f"WARNING: {record.cache.shards_repaired} cached feature shard(s) failed their checksum or sample-id "
+              "check and were recomputed (record: cache.repaired)")
     print(f"record: {path}")
 
 
@@ -283,6 +293,16 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--out", default="avbench-results", help="directory for result records (default: ./avbench-results)")
     e.add_argument("--no-progress", action="store_true", help="no progress bars (extraction, SVM fits per C and fold, "
                    "finetuning epochs, with an ETA; drawn only when stderr is a terminal)")
+    e.add_argument("--min-coverage", type=float, metavar="FRACTION",
+                   help="stop before classification when usable / expected samples of any evaluated split and side "
+                        "is below FRACTION (default: the card's dataset.min_coverage, e.g. 1.0 for ESC-50, 0.90 "
+                        "for Kinetics-400); above it, missing test samples count as wrong")
+    e.add_argument("--verify-data", choices=["edges", "full"], default="edges",
+                   help="sample identity: edges (size + sha256 of each file's first and last 64 KiB; default) or "
+                        "full (also hash whole files, in parallel: archival runs; keys the feature cache)")
+    e.add_argument("--no-follow-symlinks", action="store_true",
+                   help="refuse (as skips) samples whose symlinks lead out of the data root; by default they are "
+                        "followed and listed in the record (data.outside_root)")
     cache = e.add_mutually_exclusive_group()
     cache.add_argument("--refresh", action="store_true", help="recompute every feature shard (and finetuning "
                        "checkpoint) of this run instead of reusing the cache; the new shards replace the old")

@@ -77,9 +77,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 print(report.tables())
                 print(f"{len(report.checks) - len(failed)} of {len(report.checks)} checks passed or skipped"
                       + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    cards = _card_checks(models, args) if args.task else []
+    ok &= all(c.ok for c in cards)
     if args.json:
-        print(json.dumps({"ok": bool(ok), "tasks": tasks, "encoders": [r.to_json() for r in reports]}, indent=1))
+        print(json.dumps({"ok": bool(ok), "tasks": tasks, "encoders": [r.to_json() for r in reports],
+                          "cards": [c.to_json() for c in cards]}, indent=1))
     return 0 if ok else 1
+
+
+def _card_checks(models: list[str], args: argparse.Namespace) -> list[Any]:
+    """:func:`avbench.validate.card.check_card` for every (model, ``--task`` card); printed unless ``--json``."""
+    import torch
+
+    from avbench.submission.loader import resolve_encoder
+    from avbench.validate.card import check_card
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = []
+    for model in models:
+        enc = resolve_encoder(model, args.weights, args.init_seed).obj.eval().to(device)
+        for task in args.task:
+            check = check_card(enc, task, device)
+            out.append(check)
+            if not args.json:
+                print(f"{'ok  ' if check.ok else 'FAIL'}  {check.encoder} on task {check.task}"
+                      + "".join(f"\n      note: {n}" for n in check.notes)
+                      + "".join(f"\n      {p}" for p in check.problems))
+    return out
 
 
 def add_parser(sub: Any) -> None:
@@ -96,6 +120,10 @@ def add_parser(sub: Any) -> None:
                         "encoders: a registered name (avbench list models), "
                         "pkg.module:factory, or a submission folder holding card.yaml")
     v.add_argument("--model", help="an encoder to check (same forms as a positional MODEL)")
+    v.add_argument("--task", action="append", metavar="CARD",
+                   help="also run this card's requests on the encoder's outputs before any data is decoded: its "
+                        "layer (or the encoder's layer_map), its pooling on one blank clip, and its spectrogram "
+                        "augmentation on the audio front end; each failure names the fix (repeatable)")
     v.add_argument("--weights", help="weights passed to the encoder's factory (refused with a submission folder: its "
                                      "card names them)")
     v.add_argument("--init-seed", type=int, default=0, help="seed of a random initialisation (default 0)")

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from avbench.datasets.sample_identity import file_problem as file_problem  # re-exported for the adapters
+
 
 class DatasetError(ValueError):
     """The data set's annotation files are malformed or missing: raised before any work starts."""
@@ -53,11 +55,15 @@ class Manifest:
     samples: the samples whose files exist, in a deterministic order.
     classes: class names; ``Sample.label`` indexes this list.
     splits: split name -> {"train": [sample ids], "test": [sample ids]}; e.g. ESC-50 "fold1".."fold5",
-      UCF101 "split1".."split3", DCASE "official".
+      UCF101 "split1".."split3", DCASE "official". Only usable samples.
     expected: how many samples the annotation files list (found + missing).
     skipped: samples the annotations name but that are not usable (missing files, ...).
     listed: what the annotation files list, media present or not (:class:`Listed`; None: the adapter does not say),
       compared with the release's :class:`OfficialFacts` to tell an official copy from a look-alike.
+    expected_by_split: split name -> {"train": n, "test": n}: how many entries the annotation lists for that split
+      and side, usable or not (HMDB51's entries marked 0 left out): the denominators of coverage
+      (:mod:`avbench.evaluation.coverage`). None (an adapter that does not say): the usable counts stand in.
+    identity: filled by :meth:`identify` (the content hash and the facts behind it); None until then.
     """
 
     dataset: str
@@ -69,6 +75,8 @@ class Manifest:
     skipped: list[Skip] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     listed: Listed | None = None
+    expected_by_split: dict[str, dict[str, int]] | None = None
+    identity: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def found(self) -> int:
@@ -77,32 +85,82 @@ class Manifest:
     def by_id(self) -> dict[str, Sample]:
         return {s.id: s for s in self.samples}
 
+    def expected_count(self, split: str, side: str) -> int | None:
+        """How many entries the annotation lists for ``split`` / ``side``, usable or not; None when the adapter does
+        not say (:attr:`expected_by_split`)."""
+        if self.expected_by_split is None or split not in self.expected_by_split:
+            return None
+        return int(self.expected_by_split[split][side])
+
     def restrict(self, split_names: list[str]) -> "Manifest":
         """Keep only the named splits (raises DatasetError on an unknown name)."""
         unknown = [s for s in split_names if s not in self.splits]
         if unknown:
             raise DatasetError(f"{self.dataset}: unknown split(s) {unknown}; known: {sorted(self.splits)}")
+        counts = (None if self.expected_by_split is None
+                  else {k: self.expected_by_split[k] for k in split_names if k in self.expected_by_split})
         return Manifest(self.dataset, self.root, self.samples, self.classes,
-                        {k: self.splits[k] for k in split_names}, self.expected, self.skipped, self.notes, self.listed)
+                        {k: self.splits[k] for k in split_names}, self.expected, self.skipped, self.notes,
+                        listed=self.listed, expected_by_split=counts)
+
+    def identify(self, *, cache_dir: Path | None = None, mode: str = "edges", follow_symlinks: bool = True,
+                 workers: int | None = None) -> "Manifest":
+        """This manifest with every sample's content identity established (:mod:`avbench.datasets.sample_identity`):
+        samples whose path is not a regular file (missing, a FIFO, a directory, a device) become skips naming what
+        they are; a symlink leading out of the data root is listed in ``identity["outside_root"]`` (or, with
+        ``follow_symlinks=False``, refused as a skip); ``identity["sha256"]`` is the content hash. ``cache_dir``
+        holds the local memo that spares re-hashing unchanged files; ``mode="full"`` also hashes whole files."""
+        from avbench.datasets.sample_identity import IdentityMemo, identify_files
+
+        found = identify_files([s.path for s in self.samples], self.root, mode=mode,
+                               memo=IdentityMemo.for_root(cache_dir, self.root), workers=workers)
+        keep: list[tuple[Sample, Any]] = []
+        skipped, outside = list(self.skipped), []
+        for s, f in zip(self.samples, found.facts):
+            if f.outside is not None and not follow_symlinks and f.problem is None:
+                skipped.append(Skip(s.id, str(s.path), f"refused: a symlink leads out of the data root to {f.outside} "
+                                                        "(--no-follow-symlinks); never opened"))
+            elif f.problem is not None:
+                skipped.append(Skip(s.id, str(s.path), f.problem))
+            else:
+                keep.append((s, f))
+                if f.outside is not None:
+                    outside.append({"id": s.id, "path": str(s.path), "target": f.outside})
+        usable = {s.id for s, _ in keep}
+        splits = {k: {side: [i for i in ids if i in usable] for side, ids in v.items()} for k, v in self.splits.items()}
+        out = Manifest(self.dataset, self.root, [s for s, _ in keep], self.classes, splits, self.expected, skipped,
+                       self.notes,
+                       listed=self.listed, expected_by_split=self.expected_by_split)
+        out.identity = {"sha256": _content_sha256(out, [f for _, f in keep]), "mode": mode,
+                        "full_sha256": (hashlib.sha256(json.dumps([[s.id, f.full] for s, f in keep]).encode()).hexdigest()
+                                        if mode == "full" else None),
+                        "outside_root": outside, "follow_symlinks": follow_symlinks, "files": len(keep),
+                        "hashed": found.hashed, "memo_hits": found.memo_hits, "seconds": round(found.seconds, 3)}
+        return out
 
     def content_hash(self) -> str:
-        """sha256 over (id, relative path, label, group, file size) of every sample, the classes and splits."""
-        h = hashlib.sha256()
-        h.update(json.dumps(self.classes).encode())
-        h.update(json.dumps(self.splits, sort_keys=True).encode())
-        for s in self.samples:
-            try:
-                size = s.path.stat().st_size
-            except OSError:
-                size = -1
-            rel = str(s.path.relative_to(self.root)) if s.path.is_relative_to(self.root) else str(s.path)
-            h.update(json.dumps([s.id, rel, s.label, s.group, size]).encode())
-        return h.hexdigest()
+        """sha256 over the identity scheme, the classes and splits, and (id, relative path, label, group, file size,
+        sha256 of the file's first and last 64 KiB) of every sample (:meth:`identify` establishes it, once)."""
+        if self.identity is None:
+            self.identity = self.identify().identity
+        return str(self.identity["sha256"])
 
     def summary(self) -> dict:
         return {"dataset": self.dataset, "root": str(self.root), "found": self.found, "expected": self.expected,
                 "n_classes": len(self.classes), "splits": {k: {p: len(v) for p, v in d.items()} for k, d in self.splits.items()},
                 "skipped": [asdict(s) for s in self.skipped], "notes": self.notes}
+
+
+def _content_sha256(m: Manifest, facts: list[Any]) -> str:
+    from avbench.datasets.sample_identity import IDENTITY_SCHEME
+
+    h = hashlib.sha256(IDENTITY_SCHEME.encode())
+    h.update(json.dumps(m.classes).encode())
+    h.update(json.dumps(m.splits, sort_keys=True).encode())
+    for s, f in zip(m.samples, facts):
+        rel = str(s.path.relative_to(m.root)) if s.path.is_relative_to(m.root) else str(s.path)
+        h.update(json.dumps([s.id, rel, s.label, s.group, f.size, f.edges]).encode())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -169,6 +227,25 @@ class DatasetAdapter:
 
     def load(self, root: Path, **options: Any) -> Manifest:
         raise NotImplementedError
+
+    def option_names(self) -> list[str] | None:
+        """The options :meth:`load` takes (keyword names after ``root``), or None when it takes any (``**options``)."""
+        import inspect
+
+        params = list(inspect.signature(self.load).parameters.values())
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        return [p.name for p in params[1:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+    def load_checked(self, root: Path, options: Mapping[str, Any], where: str) -> Manifest:
+        """:meth:`load` with ``options``, an unknown option name refused first: a :class:`DatasetError` naming
+        ``where`` (e.g. the task card), the unknown names and the known ones."""
+        known = self.option_names()
+        unknown = sorted(set(options) - set(known)) if known is not None else []
+        if unknown:
+            raise DatasetError(f"{where}: dataset.options: unknown option(s) {unknown} for data set {self.name!r}; "
+                               f"it takes {known or 'no options'}")
+        return self.load(root, **options)
 
     @classmethod
     def detect(cls, root: Path) -> bool:
@@ -238,6 +315,30 @@ def refused_notes(skipped: list[Skip]) -> list[str]:
     if not paths:
         return []
     return [f"{len(paths)} listed path(s) escape the data root and were refused, never opened: {paths[:5]}"]
+
+
+class csv_reader:
+    """``csv.reader`` over ``text`` whose errors (a field over the csv module's 131,072-character limit, a NUL byte,
+    an unclosed quote) are :class:`DatasetError` naming ``where`` and the line; ``line_num`` as the csv reader's."""
+
+    def __init__(self, text: str, where: str, **kwargs: Any):
+        import csv
+        import io
+
+        self._csv, self._reader, self.where = csv, csv.reader(io.StringIO(text), **kwargs), where
+
+    @property
+    def line_num(self) -> int:
+        return self._reader.line_num
+
+    def __iter__(self) -> "csv_reader":
+        return self
+
+    def __next__(self) -> list[str]:
+        try:
+            return next(self._reader)
+        except self._csv.Error as exc:
+            raise DatasetError(f"{self.where}:{max(1, self._reader.line_num)}: malformed CSV ({exc})") from None
 
 
 def read_utf8(path: Path) -> str:

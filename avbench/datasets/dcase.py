@@ -111,8 +111,9 @@ class DCASE2013(DatasetAdapter):
         if len(samples) != expected:
             notes.append(f"found {len(samples)} recordings, the set has {expected} "
                          f"({n_classes} classes x {per_class} x train/test)")
+        counts = {"official": {side: max(per_class * n_classes, len(ids[side])) for side in _SETS}}
         return Manifest("dcase2013", root, samples, classes, {"official": ids}, expected=expected, notes=notes,
-                        listed=_listed(classes, labelled))
+                        expected_by_split=counts, listed=_listed(classes, labelled))
 
     @classmethod
     def detect(cls, root: Path) -> bool:

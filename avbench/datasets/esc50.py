@@ -39,7 +39,9 @@ from avbench.datasets.base import (
     PathOutsideRoot,
     Sample,
     Skip,
+    csv_reader,
     escapes,
+    file_problem,
     refused,
     refused_notes,
     safe_join,
@@ -66,7 +68,7 @@ def parse_csv(text: str, where: str) -> list[_Row]:
     """Parse and validate an ESC-50 metadata CSV; every error names ``where`` and the line (header = line 1)."""
     if not text.strip():
         raise DatasetError(f"{where}:1: empty file (expected the header {','.join(HEADER)})")
-    reader = csv.reader(io.StringIO(text))
+    reader = csv_reader(text, where)
     header = [h.strip() for h in next(reader)]
     lacking = [c for c in REQUIRED if c not in header]
     if lacking:
@@ -83,10 +85,11 @@ def parse_csv(text: str, where: str) -> list[_Row]:
             continue
         if len(fields) != len(header):
             raise DatasetError(f"{where}:{line}: {len(fields)} fields, the header has {len(header)}")
-        filename, fold_s, target_s, category = (fields[col[c]].strip() for c in REQUIRED)
+        fold_s, target_s, category = (fields[col[c]].strip() for c in REQUIRED[1:])
+        filename = fields[col["filename"]]  # as written: a file name may start or end with a space
         nested = "/" in filename or "\\" in filename
         climbs = nested and escapes(Path("audio"), filename.replace("\\", "/"))
-        if not filename or filename in (".", "..") or (nested and not climbs):
+        if not filename.strip() or filename.strip() in (".", "..") or (nested and not climbs):
             raise DatasetError(f"{where}:{line}: bad filename {filename!r} (a bare file name under audio/ is expected)")
         # a name that climbs out of audio/ (e.g. ../../etc/passwd) is kept here and refused as a skip on loading
         try:
@@ -187,11 +190,18 @@ class ESC50(DatasetAdapter):
             except PathOutsideRoot as exc:
                 skipped.append(refused(r.filename, exc))
                 continue
-            if path.is_file():
+            problem = file_problem(path)
+            if problem == "missing file" and r.filename != r.filename.strip():  # "a.wav " written for "a.wav"
+                trimmed = audio_dir / r.filename.strip()
+                if file_problem(trimmed) is None:
+                    notes.append(f"{csv_path}:{r.line}: file name {r.filename!r} not found; {r.filename.strip()!r} "
+                                 "(without the surrounding spaces) used")
+                    path, problem = trimmed, None
+            if problem is None:
                 samples.append(Sample(sid, path, label_of[r.target], f"fold{r.fold}"))
                 fold_of[sid] = r.fold
             else:
-                skipped.append(Skip(sid, str(path), "missing file"))
+                skipped.append(Skip(sid, str(path), problem))
         splits = {f"fold{k}": {"train": [s.id for s in samples if fold_of[s.id] != k],
                                "test": [s.id for s in samples if fold_of[s.id] == k]} for k in FOLDS}
         empty = [k for k, v in splits.items() if not v["test"]]
@@ -201,8 +211,10 @@ class ESC50(DatasetAdapter):
         if missing:
             notes.append(f"{len(missing)} listed file(s) missing under {audio_dir}")
         notes.extend(refused_notes(skipped))
+        counts = {f"fold{k}": {"train": sum(r.fold != k for r in rows), "test": sum(r.fold == k for r in rows)}
+                  for k in FOLDS}
         return Manifest("esc50", root, samples, classes, splits, expected=len(rows), skipped=skipped, notes=notes,
-                        listed=_listed(rows, classes))
+                        expected_by_split=counts, listed=_listed(rows, classes))
 
 
     @classmethod

@@ -33,6 +33,7 @@ from avbench.datasets.base import (
     Sample,
     Skip,
     escapes,
+    file_problem,
     refused,
     refused_notes,
     safe_join,
@@ -165,10 +166,10 @@ class HMDB51(DatasetAdapter):
                 listed[sid] = cls
                 if cls not in on_disk:
                     skipped.append(Skip(sid, str(path), f"missing file (no folder {cls})"))
-                elif path.is_file():
+                elif (problem := file_problem(path)) is None:
                     samples.append(Sample(sid, path, label[cls], movie_group(Path(name).stem, cls)))
                 else:
-                    skipped.append(Skip(sid, str(path), "missing file"))
+                    skipped.append(Skip(sid, str(path), problem))
         samples.sort(key=lambda s: s.id)
         found = {s.id for s in samples}
         splits: dict[str, dict[str, list[str]]] = {}
@@ -187,8 +188,11 @@ class HMDB51(DatasetAdapter):
         if missing:
             notes.append(f"{len(missing)} listed file(s) missing under {video_root}")
         notes.extend(refused_notes(skipped))
+        counts = {f"split{k}": {side: sum(mark == m for cls in classes for mark in marks[cls][k].values())
+                                for side, m in (("train", 1), ("test", 2))} for k in split_ids}  # 0 = unused: never counted
         return Manifest("hmdb51", root, samples, classes, splits, expected=len(listed) + n_refused,
-                        skipped=skipped, notes=notes, listed=_listed(classes, marks, len(listed) + n_refused))
+                        skipped=skipped, notes=notes, expected_by_split=counts,
+                        listed=_listed(classes, marks, len(listed) + n_refused))
 
     @classmethod
     def detect(cls, root: Path) -> bool:

@@ -26,15 +26,13 @@ have train rows; val rows of a listed class without train rows are dropped (note
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
-from avbench.datasets.base import (DatasetAdapter, DatasetError, Listed, Manifest, Sample, Skip, read_utf8,
-                                   whole_seconds)
+from avbench.datasets.base import (DatasetAdapter, DatasetError, Listed, Manifest, Sample, Skip, csv_reader,
+                                   read_utf8, whole_seconds)
 from avbench.datasets.official import KINETICS400 as KINETICS400_FACTS, kinetics_sound
 
 #: The 32 Kinetics-Sound classes of CrissCross / XKD. Source: pritamqu/XKD
@@ -83,7 +81,7 @@ def parse_csv(path: Path) -> tuple[list[Row], int]:
     text = read_utf8(path)
     if not text.strip():
         raise DatasetError(f"{path}:1: empty file (expected the header label,youtube_id,time_start,time_end,split)")
-    reader = csv.reader(io.StringIO(text))
+    reader = csv_reader(text, str(path))
     header = [h.strip() for h in next(reader)]
     lacking = [c for c in REQUIRED if c not in header]
     if lacking:
@@ -312,8 +310,10 @@ def load_kinetics(dataset: str, root: Path, *, annotations: PathOption = None, v
         notes.append(f"{len(skipped)} of {len(rows)} annotated clip(s) have no video (normal for YouTube-sourced copies)")
     splits = {"official": {"train": [s.id for s in samples if split_of[s.id] == "train"],
                            "test": [s.id for s in samples if split_of[s.id] == "val"]}}
+    counts = {"official": {"train": sum(r.split == "train" for r in rows), "test": sum(r.split == "val" for r in rows)}}
     return Manifest(dataset, root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes,
-                    listed=listed)
+                    expected_by_split=counts, listed=listed)
+
 
 
 def listed_rows(rows: Sequence[Any], names: Sequence[str], label_of: Callable[[Any], str], sides: Mapping[str, str],

@@ -1,6 +1,8 @@
 """``--limit N``: a smoke run's manifest, at most N samples per class on each side of each split."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from avbench.datasets.base import Manifest
 
 __all__ = ["limit_per_class"]
@@ -25,5 +27,5 @@ def limit_per_class(manifest: Manifest, n: int) -> Manifest:
                     per[c] = per.get(c, 0) + 1
                     kept.append(i)
             splits[name][side] = [i for i in ids if i in set(kept)]
-    return Manifest(manifest.dataset, manifest.root, manifest.samples, manifest.classes, splits, manifest.expected,
-                    manifest.skipped, manifest.notes)
+    # the subset's usable samples are its expected ones: no listed count stands as a coverage denominator
+    return replace(manifest, splits=splits, expected_by_split=None, identity=None)

@@ -32,6 +32,7 @@ from avbench.datasets.base import (
     Sample,
     Skip,
     escapes,
+    file_problem,
     read_utf8,
     refused,
     refused_notes,
@@ -182,10 +183,11 @@ class UCF101(DatasetAdapter):
                 skipped.append(refused(rel, exc))
                 continue
             sid = rel.rsplit(".", 1)[0]
-            if path.is_file():
+            problem = file_problem(path)
+            if problem is None:
                 samples.append(Sample(sid, path, label[e.folder], e.group))
             else:
-                skipped.append(Skip(sid, str(path), "missing file"))
+                skipped.append(Skip(sid, str(path), problem))
         samples.sort(key=lambda s: s.id)
         found = {s.id for s in samples}
         splits = {f"split{k}": {side: sorted(i for i in (e.rel.rsplit(".", 1)[0] for e in entries) if i in found)
@@ -201,8 +203,9 @@ class UCF101(DatasetAdapter):
         if missing:
             notes.append(f"{len(missing)} listed file(s) missing under {video_dir}")
         notes.extend(refused_notes(skipped))
+        counts = {f"split{k}": {side: len(entries) for side, entries in sides.items()} for k, sides in parsed.items()}
         return Manifest("ucf101", root, samples, classes, splits, expected=len(first), skipped=skipped, notes=notes,
-                        listed=_listed(classes, first, parsed))
+                        expected_by_split=counts, listed=_listed(classes, first, parsed))
 
     @classmethod
     def detect(cls, root: Path) -> bool:

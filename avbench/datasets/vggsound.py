@@ -21,15 +21,14 @@ evaluated subset: rows not in it are dropped and NOT counted in ``expected``; li
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from avbench.datasets.base import DatasetAdapter, DatasetError, Manifest, Sample, Skip, read_utf8, whole_seconds
+from avbench.datasets.base import (DatasetAdapter, DatasetError, Manifest, Sample, Skip, csv_reader, read_utf8,
+                                   whole_seconds)
 from avbench.datasets.kinetics import (VIDEO_EXTS, first_of_each_id, index_videos, listed_rows, load_id_list,
                                       pin_to_id_list)
 from avbench.datasets.official import VGGSOUND as VGGSOUND_FACTS
@@ -57,7 +56,7 @@ class Row:
 def parse_csv(path: Path) -> tuple[list[Row], list[str]]:
     """(rows, notes) of a headerless ``vggsound.csv``; malformed rows raise DatasetError naming ``path:line``."""
     text = read_utf8(path)
-    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    reader = csv_reader(text, str(path), skipinitialspace=True)
     rows: list[Row] = []
     notes: list[str] = []
     first = True
@@ -160,8 +159,9 @@ def load_vggsound(root: Path, *, csv_path: PathLike | None = None, id_list: Path
     if skipped:
         notes.append(f"{len(skipped)} of {len(rows)} annotated clip(s) have no video (normal for VGG-Sound copies)")
     splits = {"official": {p: [s.id for s in samples if split_of[s.id] == p] for p in SPLITS}}
+    counts = {"official": {p: sum(r.split == p for r in rows) for p in SPLITS}}
     return Manifest("vggsound", root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes,
-                    listed=listed)
+                    expected_by_split=counts, listed=listed)
 
 
 class VGGSound(DatasetAdapter):

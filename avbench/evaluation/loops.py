@@ -39,7 +39,8 @@ def _extract(plan: Plan, opts: Any, side: str, samples: list[Sample], sampling: 
     """One view (side x modality x seed, or a training epoch's own view) through the feature store: reused shards
     read, missing ones computed."""
     view = ExtractionSpec(side=side, modality=modality, clip=plan.clips[modality], sampling=sampling,
-                features=plan.feats[modality], layer=plan.layers[modality], seed=None)
+                          features=plan.feats[modality], layer=plan.layers[modality], seed=None,
+                          limits=plan.card.dataset.limits)
     if view.random:
         view = ExtractionSpec(**{**view.__dict__, "seed": seed if epoch is None else derive_seed(seed, "epoch", epoch)})
     entry = plan.store.entry({**plan.base_key, "view": view.cache_fields(), "samples": ids_sha([s.id for s in samples])})
@@ -89,7 +90,8 @@ def _empty_side(split: str, train: ClipFeatures, test: ClipFeatures, skips: Skip
 
 
 def frozen_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: SkipLog) -> dict[str, Any]:
-    """One modality: per seed and split, the protocol on each probed layer's columns. Returns the feature info."""
+    """One modality: per seed and split, the protocol on each probed layer's columns. Returns the feature info.
+    Every view's skips are known before the first classifier runs: the coverage gate is checked then."""
     info: dict[str, Any] = {}
     by_id = plan.by_id
     for seed in plan.seeds:
@@ -99,6 +101,9 @@ def frozen_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: Sk
         info[f"seed{seed}"].update({f"train_epoch{e}": view_summary(v) for e, (v, _) in enumerate(epochs[1:], 2)})
         for v in (train_view, test_view, *(v for v, _ in epochs[1:])):
             skips.merge_view(v)
+    cov = plan.check_coverage(None, "after extraction (files that did not decode are skipped)", skips.skipped)
+    for seed in plan.seeds:
+        (train_view, _), (test_view, _) = views[(seed, plan.mods[0])]
         for split_name, split in plan.manifest.splits.items():
             train = select(train_view, plan.train_samples, [i for i in split["train"] if i in by_id])
             test = select(test_view, plan.test_samples, [i for i in split["test"] if i in by_id])
@@ -111,7 +116,7 @@ def frozen_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: Sk
                          f"{plan.card.classifier.type} on {tr.n_rows} x {tr.dim} train rows"
                          f"{f' (a fresh view each of {len(ep)} epochs)' if ep else ''}, {te.n_samples} test samples")
                 result, seconds = _classify(plan, tr, te, seed, ep)
-                results.add(split_name, seed, layer_name, tr, te, result, seconds)
+                results.add(split_name, seed, layer_name, tr, te, result, seconds, missing=cov.missing(split_name))
     return info
 
 
@@ -126,6 +131,9 @@ def fusion_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: Sk
         for m in plan.mods:
             for ev, _ in (*per_mod[m][:2], *per_mod[m][2][1:]):
                 skips.merge_view(ev, prefix=f"{m}: ")
+    cov = plan.check_coverage(None, "after extraction (a sample needs both streams)", skips.skipped)
+    for seed in plan.seeds:
+        per_mod = {m: views[(seed, m)] for m in plan.mods}
         for split_name, split in plan.manifest.splits.items():
             sides = _fusion_sides(plan, per_mod, split, skips)
             if any(sides[sd][m].n_samples == 0 for sd in ("train", "test") for m in plan.mods):
@@ -133,13 +141,15 @@ def fusion_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: Sk
             single: dict[str, float] = {}
             for m in plan.mods:
                 result, seconds = _classify(plan, sides["train"][m], sides["test"][m], seed, sides["epochs"][m])
-                run = results.add(split_name, seed, m, sides["train"][m], sides["test"][m], result, seconds, suffix=f"@{m}")
+                run = results.add(split_name, seed, m, sides["train"][m], sides["test"][m], result, seconds,
+                                  suffix=f"@{m}", missing=cov.missing(split_name))
                 single[m] = run.metrics[f"{main}@{m}"]
             tr_av, te_av = (fuse(sides[sd]["audio"], sides[sd]["video"]) for sd in ("train", "test"))
             ep_av = [fuse(a, v) for a, v in zip(sides["epochs"]["audio"], sides["epochs"]["video"])]
             opts.log(f"{split_name} seed {seed}: {plan.card.classifier.type} on {tr_av.n_rows} x {tr_av.dim} fused rows")
             result, seconds = _classify(plan, tr_av, te_av, seed, ep_av)
-            results.add(split_name, seed, "audio+video", tr_av, te_av, result, seconds, suffix="")
+            results.add(split_name, seed, "audio+video", tr_av, te_av, result, seconds, suffix="",
+                        missing=cov.missing(split_name))
             results.add_gain(split_name, main, max(single, key=single.get))  # the better single modality
     return info
 
@@ -158,8 +168,11 @@ def _fusion_sides(plan: Plan, per_mod: dict, split: dict, skips: SkipLog) -> dic
 
 def training_loop(plan: Plan, opts: Any, results: Results, skips: SkipLog) -> bool:
     """A training protocol (finetuning) per seed and split; every rank trains, rank 0 scores and records.
-    Returns False on the other ranks (they write nothing)."""
+    Returns False on the other ranks (they write nothing). The coverage gate was checked before decoding (files
+    missing from the listing); files that did not decode are known after training: the gate is checked again
+    then, before the record is written, and missing test samples count as wrong in the headline."""
     by_id = plan.by_id
+    pending: list[tuple[Any, ...]] = []
     for seed in plan.seeds:
         for split_name, split in plan.manifest.splits.items():
             tr_s = [by_id[i] for i in split["train"] if i in by_id]
@@ -175,5 +188,13 @@ def training_loop(plan: Plan, opts: Any, results: Results, skips: SkipLog) -> bo
                 checkpoint_dir=ckpt, log=opts.log)
             skips.merge_log(log)
             if result is not None:  # rank 0 (the only one that scores the test set)
-                results.add(split_name, seed, plan.layer, tr, te, result, time.perf_counter() - t0)
-    return plan.rank == 0
+                pending.append((split_name, seed, plan.layer, tr, te, result, time.perf_counter() - t0))
+    if plan.rank != 0:
+        return False
+    usable = {sp: {side: [] for side in ("train", "test")} for sp in plan.manifest.splits}
+    for split_name, _, _, tr, te, *_ in pending:
+        usable[split_name] = {"train": list(tr.sample_ids), "test": list(te.sample_ids)}
+    cov = plan.check_coverage(usable, "after training (files that did not decode are skipped)")
+    for split_name, *rest in pending:
+        results.add(split_name, *rest, missing=cov.missing(split_name))
+    return True

@@ -33,6 +33,14 @@ class RunOptions:
     #: a media checksum manifest (sha256sum format, paths relative to the data root): every media file is hashed and
     #: the record says whether all matched (``data.media_verified``)
     checksums: str | Path | None = None
+    #: sample identity (:mod:`avbench.datasets.sample_identity`): "edges" (size + sha256 of each file's first and last
+    #: 64 KiB) or "full" (whole files too, in parallel: archival runs; the whole-file hash keys the cache)
+    verify_data: str = "edges"
+    #: follow symlinks that lead out of the data root (recorded per sample in ``data.outside_root``); False refuses
+    #: such samples as skips
+    follow_symlinks: bool = True
+    #: the coverage gate (:mod:`avbench.evaluation.coverage`); None: the card's ``dataset.min_coverage``
+    min_coverage: float | None = None
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     progress: Callable[[str, int], Callable[[int], None]] | None = None  # (description, total) -> advance(n)
     #: how errors name the card overrides (the CLI: "--set")

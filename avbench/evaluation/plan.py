@@ -17,16 +17,17 @@ from avbench.datasets import Manifest, Sample, get_dataset
 from avbench.evaluation.rate import resolve_video_rate
 from avbench.datasets.checksums import MediaCheck, check_media
 from avbench.datasets.identity import Identity, identify
-from avbench.encoder import Encoder, check_geometry, encoder_fingerprint
-from avbench.features.pooling import requested_layers, resolve_layer
-from avbench.features.probe import pooled_dims
+from avbench.encoder import POOLED, Encoder, GeometryError, check_geometry, encoder_fingerprint
+from avbench.evaluation.coverage import Coverage, measure
+from avbench.features.pooling import requested_layers
+from avbench.features.probe import card_layers, check_augmentation, pooled_dims
 from avbench.features.store import FeatureStore
 from avbench.media.audio_decode import decoder_version
 from avbench.protocols import get_protocol
 from avbench.protocols.base import Protocol
 from avbench.provenance import code_fingerprint
 from avbench.datasets.roots import data_root as resolve_root
-from avbench.runtime.distributed import dist_context, local_device
+from avbench.runtime.distributed import dist_context, local_device, rank0_first
 from avbench.submission.loader import resolve_encoder
 from avbench.taskcard import Features, TaskCard, load_card
 
@@ -75,6 +76,25 @@ class Plan:
     scratch: tempfile.TemporaryDirectory | None = None
     identity: Identity | None = None
     media: MediaCheck | None = None
+    #: the coverage gate and where it comes from; the last measured coverage (:mod:`.coverage`)
+    min_coverage: float = 1.0
+    coverage_source: str = ""
+    coverage: Coverage | None = None
+
+    def check_coverage(self, usable: dict[str, dict[str, list[str]]] | None, stage: str,
+                       skipped: Any = ()) -> Coverage:
+        """Measure coverage of ``usable`` (split -> side -> ids; default: every usable sample of the manifest not
+        in ``skipped``) and stop the run below the gate (:class:`~avbench.evaluation.coverage.CoverageError`)."""
+        if usable is None:
+            by_id = self.manifest.by_id()
+            usable = {sp: {side: [i for i in ids if i in by_id and i not in skipped] for side, ids in v.items()}
+                      for sp, v in self.manifest.splits.items()}
+        # a --limit run evaluates a subset on purpose: its usable samples are its expected ones
+        official = None if self.card.limit is not None else get_dataset(self.card.dataset.name).official
+        self.coverage = measure(self.manifest, official, usable,
+                                gate=self.min_coverage, gate_source=self.coverage_source,
+                                per_class=getattr(self.card.classifier, "match", "class") != "instance", stage=stage)
+        return self.coverage
 
     @property
     def layer(self) -> str:
@@ -105,16 +125,15 @@ def _seeds(card: TaskCard, seeds: int | Sequence[int] | None) -> list[int]:
     return [int(s) for s in seeds]
 
 
-def _layers(card: TaskCard, enc: Encoder, log: Callable[[str], None]
+def _layers(card: TaskCard, enc: Encoder, device: torch.device, log: Callable[[str], None]
             ) -> tuple[tuple[str, ...], dict, dict, dict, str | None, dict | None]:
     """(modalities, clip geometry, feature spec and requested layer per modality, the fallback note, the video rate
-    entry of :func:`~avbench.evaluation.rate.resolve_video_rate`). Checks the encoder takes each geometry
-    (GeometryError before any work)."""
+    entry of :func:`~avbench.evaluation.rate.resolve_video_rate`). Checks the encoder takes each geometry, offers
+    the card's layers (or maps them: ``layer_map``) and, for a card that augments spectrograms, that its audio front
+    end returns ``[B, C, F, T]``: GeometryError before any work."""
     mods = ("video", "audio") if card.modality == "audiovisual" else (card.modality,)
     clips = {m: card.video if m == "video" else card.audio for m in mods}
     feats = {m: card.features_audio if (m == "audio" and len(mods) == 2) else card.features for m in mods}
-    layers: dict[str, str] = {}
-    fallbacks: list[str] = []
     video_rate = None
     if "video" in mods:
         clips["video"], video_rate = resolve_video_rate(card.video, enc)
@@ -125,41 +144,63 @@ def _layers(card: TaskCard, enc: Encoder, log: Callable[[str], None]
         c = clips[m]
         check_geometry(enc.meta, m, seconds=getattr(c, "seconds", None), frames=getattr(c, "frames", None),
                        size=getattr(c, "size", None), fps=getattr(c, "fps", None))
-        layers[m], fb = resolve_layer(enc.layers(m), feats[m].layer)
-        if fb:
-            fallbacks.append(f"{m}: {fb}" if len(mods) == 2 else fb)
-            log(f"note: {fallbacks[-1]}")
-    return mods, clips, feats, layers, "; ".join(fallbacks) or None, video_rate
+    layers, notes = card_layers(enc, card)
+    for m in mods:  # a layer_map entry: the card's pooling runs on the encoder's own map of that name
+        if layers[m] not in (feats[m].layer, POOLED):
+            feats[m] = feats[m].model_copy(update={"layer": layers[m]})
+    for note in notes:
+        log(f"note: {note}")
+    problem = check_augmentation(enc, card, device)
+    if problem:
+        raise GeometryError(problem)
+    return mods, clips, feats, layers, "; ".join(notes) or None, video_rate
 
 
 def _data(card: TaskCard, explicit: str | Path | None, cache_dir: Path, world: int, rank: int,
-          log: Callable[[str], None]) -> tuple[Path, Manifest, Identity]:
-    """(data root, the manifest restricted to the card's splits, its data identity: official / custom /
-    synthetic, the last also for the built-in synthetic set)."""
+          opts: Any) -> tuple[Path, Manifest, Identity]:
+    """(data root, the manifest restricted to the card's splits (and ``limit``) with every sample's content
+    identity established (:meth:`~avbench.datasets.base.Manifest.identify`), the data set's identity: official /
+    custom / synthetic (:func:`~avbench.datasets.identity.identify`), the last also for the built-in set)."""
+    log = opts.log
     root, synthetic = resolve_root(card.dataset.name, explicit, cache_dir=cache_dir, log=log, world=world, rank=rank)
-    adapter = get_dataset(card.dataset.name)
-    manifest = adapter.load(Path(root), **card.dataset.options).restrict(list(card.splits))
-    log(f"{card.dataset.name}: {manifest.found} of {manifest.expected} samples found under {root}"
-        + (f"; {len(manifest.skipped)} listed but unusable" if manifest.skipped else ""))
+    manifest = load_manifest(card, Path(root)).restrict(list(card.splits))
     # the identity of the data set itself: a --limit subset of the official set is still the official data
-    identity = identify(manifest, adapter.official, synthetic=synthetic)
+    identity = identify(manifest, get_dataset(card.dataset.name).official, synthetic=synthetic)
     if card.limit is not None:
         from avbench.datasets.limit import limit_per_class
 
         manifest = limit_per_class(manifest, card.limit)
-        log(f"limit: at most {card.limit} sample(s) per class on each side of each split (a smoke run; override track)")
+        log(f"limit: at most {card.limit} sample(s) per class on each side of each split (a smoke run; override "
+            "track; no coverage gate)")
+    # rank 0 hashes and keeps the memo; the other ranks then find every file in it (stat only)
+    loaded = manifest
+    memo = None if opts.cache == "off" else cache_dir  # --no-cache keeps nothing, the identity memo included
+    manifest = rank0_first(lambda: loaded.identify(cache_dir=memo, mode=opts.verify_data,
+                                                   follow_symlinks=opts.follow_symlinks), world)
+    ident = manifest.identity or {}
+    log(f"{card.dataset.name}: {manifest.found} of {manifest.expected} samples found under {root}"
+        + (f"; {len(manifest.skipped)} listed but unusable" if manifest.skipped else "")
+        + f"; content identity ({ident.get('mode')}): {ident.get('hashed')} file(s) hashed, {ident.get('memo_hits')} "
+          f"unchanged since last time, {ident.get('seconds')} s")
+    if ident.get("outside_root"):
+        log(f"note: {len(ident['outside_root'])} sample(s) are symlinks leading out of the data root (recorded in "
+            "data.outside_root; --no-follow-symlinks refuses them)")
     log(f"{card.dataset.name}: {identity.kind} data" + (f" ({len(identity.differences)} difference(s) from the "
                                                          f"release; first: {identity.differences[0]})"
                                                          if identity.differences else ""))
     return root, manifest, identity
 
 
+def load_manifest(card: TaskCard, root: Path) -> Manifest:
+    """The card's data set under ``root`` with the card's ``dataset.options`` (an unknown option name is a
+    DatasetError naming the card, before any file is read)."""
+    return get_dataset(card.dataset.name).load_checked(root, card.dataset.options, f"task card {card.name!r}")
+
+
 def column_spans(enc: Encoder, card: TaskCard, layer: str, device: torch.device) -> dict[str, tuple[int, int]]:
     """Feature columns of each probed layer: {layer: (first, end)}, the card's layer first. Without
     ``features.probe_layers`` the single span is left open-ended; otherwise one blank clip measures each layer's
     pooled dimension (:mod:`avbench.features.probe`; a missing layer fails here, before any extraction)."""
-    from avbench.encoder import GeometryError
-
     if not card.features.probe_layers:
         return {layer: (0, -1)}
     missing = [n for n in card.features.probe_layers if n not in enc.layers(card.modality)]
@@ -192,9 +233,9 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
     if not isinstance(found.obj, Encoder):
         raise TypeError(f"factory for {encoder!r} returned {type(found.obj).__name__}, not an avbench Encoder")
     enc = found.obj.eval().to(device)
-    mods, clips, feats, layers, fallback, video_rate = _layers(card, enc, opts.log)
+    mods, clips, feats, layers, fallback, video_rate = _layers(card, enc, device, opts.log)
     cache_dir = resolve_cache_dir(opts.cache_dir)
-    root, manifest, identity = _data(card, data_root, cache_dir, world, rank, opts.log)
+    root, manifest, identity = _data(card, data_root, cache_dir, world, rank, opts)
     media = check_media(manifest, Path(opts.checksums)) if opts.checksums and rank == 0 else None
     splits = manifest.splits.values()
     train_ids = {i for sp in splits for i in sp["train"]}
@@ -213,8 +254,18 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
                 store=FeatureStore(work_dir), work_dir=work_dir,
                 base_key={"format": 1, "encoder": fingerprint, "code": code, "dtype": opts.dtype,
                           "decoder": decoder_version(), "manifest": manifest.content_hash(), "task": card.name,
-                          "task_version": card.version},
+                          "task_version": card.version,
+                          **({"data_full": manifest.identity["full_sha256"]}
+                             if manifest.identity and manifest.identity.get("full_sha256") else {})},
                 batch=opts.batch_size or card.batch_size, shard=shard, scratch=scratch)
+    if card.limit is not None:
+        plan.min_coverage, plan.coverage_source = 0.0, "--limit: a smoke run on a subset, no coverage gate"
+    elif opts.min_coverage is not None:
+        plan.min_coverage, plan.coverage_source = float(opts.min_coverage), "--min-coverage"
+    else:
+        plan.min_coverage = card.dataset.min_coverage
+        plan.coverage_source = f"card {card.name}: {card.dataset.coverage_reason or 'the default'}"
+    plan.check_coverage(None, "before decoding")  # files missing from the listing: stop before any work
     if protocol.kind == "frozen":
         plan.spans = column_spans(enc, plan.run_card, plan.layer, device)
     return plan

@@ -17,6 +17,7 @@ import torch
 
 from avbench._version import __version__
 from avbench.encoder import Encoder
+from avbench.datasets.sample_identity import IDENTITY_SCHEME
 from avbench.evaluation.plan import Plan
 from avbench.features.skips import SkipLog
 from avbench.media.audio_decode import decoder_version
@@ -70,6 +71,7 @@ class Results:
     runs: list[SplitRun] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     correct: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)
+    usable_only: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     evaluated_test: set[str] = field(default_factory=set)
     evaluated_train: set[str] = field(default_factory=set)
     ids_by_split: dict[str, dict[str, list[str]]] = field(default_factory=dict)
@@ -78,14 +80,18 @@ class Results:
         self.correct = {m: {} for m in self.metrics}
 
     def add(self, split: str, seed: int, layer: str, train: ClipFeatures, test: ClipFeatures, result: ProtocolResult,
-            seconds: float, suffix: str | None = None) -> SplitRun:
-        """Record one run; ``suffix`` (default ``@<layer>`` for a probed layer) names its metrics."""
+            seconds: float, suffix: str | None = None, missing: int = 0) -> SplitRun:
+        """Record one run; ``suffix`` (default ``@<layer>`` for a probed layer) names its metrics. ``missing``: test
+        samples the split lists that did not reach the protocol (:mod:`avbench.evaluation.coverage`): each counts
+        as wrong in the headline metrics; the metrics over the usable test samples alone are kept beside them."""
         suffix = ("" if layer == self.layer else f"@{layer}") if suffix is None else suffix
-        hits = {m + suffix: per_sample_hits(m, result, test.labels) for m in self.metrics}
-        run = SplitRun(split=split, seed=seed, layer=layer, metrics={m: float(h.mean()) for m, h in hits.items()},
+        usable = {m + suffix: per_sample_hits(m, result, test.labels) for m in self.metrics}
+        hits = {m: np.concatenate([h, np.zeros(missing)]) for m, h in usable.items()}
+        run = SplitRun(split=split, seed=seed, layer=layer, metrics={m: _mean(h) for m, h in hits.items()},
                        selected=result.selected, sweep=result.sweep, backend=result.backend,
                        n_train_samples=train.n_samples, n_train_rows=train.n_rows, n_test_samples=test.n_samples,
-                       n_test_rows=test.n_rows, info={**result.info, "classifier_seconds": round(seconds, 3)})
+                       n_test_rows=test.n_rows, info={**result.info, "classifier_seconds": round(seconds, 3)},
+                       n_test_missing=missing, metrics_usable_only={m: _mean(h) for m, h in usable.items()})
         self.runs.append(run)
         for m, h in hits.items():
             self.correct.setdefault(m, {}).setdefault(split, []).append(h)
@@ -114,6 +120,13 @@ class Results:
         self.correct.setdefault("fusion_gain", {}).setdefault(split, []).append(gain)
         self.runs[-1].metrics["fusion_gain"] = float(gain.mean())
         self.runs[-1].info["fusion_gain_vs"] = best
+        usable = self.runs[-1].metrics_usable_only
+        usable["fusion_gain"] = usable[main] - next(r.metrics_usable_only[f"{main}@{best}"] for r in reversed(self.runs)
+                                                    if f"{main}@{best}" in r.metrics_usable_only and r.split == split)
+
+
+def _mean(h: np.ndarray) -> float:
+    return float(h.mean()) if h.size else 0.0
 
 
 def summarise(results: Results, splits: Sequence[str], seeds: Sequence[int]) -> dict[str, MetricSummary]:
@@ -127,9 +140,11 @@ def summarise(results: Results, splits: Sequence[str], seeds: Sequence[int]) -> 
         per_split = {sp: mean_of(lambda r, sp=sp: r.split == sp) for sp in splits}
         per_seed = {str(sd): mean_of(lambda r, sd=sd: r.seed == sd) for sd in seeds}
         values = np.array(list(per_split.values()))
+        usable = [np.mean([r.metrics_usable_only[name] for r in results.runs
+                           if r.split == sp and name in r.metrics_usable_only]) for sp in splits]
         ci = bootstrap_ci({sp: np.mean(v, axis=0) for sp, v in results.correct[name].items()}, seed=BOOTSTRAP_SEED)
         out[name] = MetricSummary(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                                  ci95=ci, per_split=per_split, per_seed=per_seed)
+                                  ci95=ci, per_split=per_split, per_seed=per_seed, usable_only=float(np.mean(usable)))
     return out
 
 
@@ -151,7 +166,9 @@ def _cache_info(mode: str, feature_info: dict[str, Any]) -> CacheInfo:
     views = {name: v for name, v in _view_stats(feature_info).items() if "key" in v}
     return CacheInfo(mode=mode, shards_reused=sum(v["shards_reused"] for v in views.values()),
                      shards_computed=sum(v["shards_computed"] for v in views.values()),
-                     keys={name: v["key"] for name, v in views.items()})
+                     keys={name: v["key"] for name, v in views.items()},
+                     shards_repaired=sum(v.get("shards_repaired", 0) for v in views.values()),
+                     repaired=[{"view": name, **r} for name, v in views.items() for r in v.get("repaired", [])])
 
 
 def _target(out_dir: Path, enc: Encoder, state_sha256: str, card: TaskCard, protocol: str, run_id: str,
@@ -219,10 +236,15 @@ def write(plan: Plan, results: Results, skips: SkipLog, feature_info: dict[str, 
     path = _target(Path(opts.out_dir), enc, fp["state_sha256"], card, protocol, run_id, opts.log)
     stem = path.name.removesuffix(".json")
     sidecar = write_sidecar(path.with_name(f"{stem}.predictions.jsonl.gz"), results.rows)
-    ids_file = write_sidecar(path.with_name(f"{stem}.ids.jsonl.gz"),
-                             [{"split": sp, "side": side, "ids": ids[side]} for sp, ids in results.ids_by_split.items()
-                              for side in ("train", "test")])
+    try:
+        ids_file = write_sidecar(path.with_name(f"{stem}.ids.jsonl.gz"),
+                                 [{"split": sp, "side": side, "ids": ids[side]}
+                                  for sp, ids in results.ids_by_split.items() for side in ("train", "test")])
+    except Exception:
+        path.with_name(sidecar.path).unlink(missing_ok=True)
+        raise
     m = plan.manifest
+    ident = m.identity or {}
     record = ResultRecord(
         encoder=EncoderInfo(name=enc.meta.name, version=enc.meta.version, source=plan.source, weights=plan.weights,
                             weights_sha256=enc.meta.weights_sha256, state_sha256=fp["state_sha256"],
@@ -236,7 +258,11 @@ def write(plan: Plan, results: Results, skips: SkipLog, feature_info: dict[str, 
         metrics=summarise(results, list(m.splits), plan.seeds), runs=results.runs, features=feature_info,
         data=DataInfo(dataset=card.dataset.name, root=str(plan.root), synthetic=plan.synthetic,
                       manifest_sha256=m.content_hash(), found=m.found, expected=m.expected,
-                      coverage=round(m.found / m.expected, 6) if m.expected else 0.0,
+                      coverage=round(plan.coverage.lowest, 6) if plan.coverage else 0.0,
+                      coverage_detail=plan.coverage.to_dict() if plan.coverage else None,
+                      sample_identity={"scheme": IDENTITY_SCHEME, "mode": ident.get("mode"),
+                                "full_sha256": ident.get("full_sha256")},
+                      outside_root=list(ident.get("outside_root", [])),
                       evaluated_test_ids_sha256=ids_sha(sorted(results.evaluated_test)),
                       evaluated_train_ids_sha256=ids_sha(sorted(results.evaluated_train)), ids_sidecar=ids_file,
                       skipped=sorted(skips.skipped.values(), key=lambda s: s["id"]),

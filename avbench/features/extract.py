@@ -232,6 +232,10 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: ExtractionSp
     all meet at a collective (the gathering of the work counts), and rank 0 alone reads the view back; other
     ranks get an empty view carrying the work counts. ``stats`` counts the work of ALL ranks: ``shards_computed``,
     ``shards_reused`` (finished before this run), ``rows_computed`` (clip feature rows forwarded), ``shards_by_rank``.
+
+    Before any feature is read back, rank 0 checks every shard against the entry's index (sha256, size) and the
+    plan (sample ids, positions); a shard that fails is recomputed, never used, and listed in ``stats["repaired"]``
+    (``shards_repaired``; ``verify_seconds`` is what the check took).
     """
     if world_size > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         raise RuntimeError(f"extract_view(world_size={world_size}) needs an initialised torch.distributed process group")
@@ -264,7 +268,32 @@ def extract_view(encoder: Encoder, samples: Sequence[Sample], view: ExtractionSp
         return ExtractedView([], empty, empty, [], [], [], stats)
     if world_size > 1:
         _await_shards(entry, plan.n_shards, float(os.environ.get("AVBENCH_SHARD_WAIT", "120")))
+    t1 = time.perf_counter()
+    repaired = _verify_and_repair(plan, forward, num_workers)
+    stats.update(shards_repaired=len(repaired), repaired=repaired,
+                 verify_seconds=round(time.perf_counter() - t1, 3))
     return read_view(entry, plan.n_shards, stats=stats)
+
+
+def _verify_and_repair(plan: ShardPlan, forward: _Forward, num_workers: int) -> list[dict[str, Any]]:
+    """Check every shard of the view against the entry's index and the plan (:meth:`StoreEntry.verify_shard`);
+    recompute each one that fails (never use it). Returns ``[{shard, reason}]`` of the shards recomputed."""
+    entry, samples = forward.entry, forward.samples
+    repaired = []
+    for shard in range(plan.n_shards):
+        positions = plan.positions(shard)
+        ids = [samples[p].id for p in positions]
+        reason = entry.verify_shard(shard, ids, positions)
+        if reason is None:
+            continue
+        entry.discard_shard(shard)
+        _compute_shard(shard, list(positions), forward, num_workers, None)
+        again = entry.verify_shard(shard, ids, positions)
+        if again is not None:
+            raise RuntimeError(f"{entry.shard_path(shard)}: failed its check right after being recomputed ({again}); "
+                               "the cache folder may be failing")
+        repaired.append({"shard": shard, "reason": reason})
+    return repaired
 
 
 def read_view(entry: StoreEntry, n_shards: int, stats: dict[str, Any] | None = None) -> ExtractedView:

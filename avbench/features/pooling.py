@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from avbench.encoder import POOLED, FeatureMap
+from typing import Mapping
+
+from avbench.encoder import POOLED, FeatureMap, GeometryError
 from avbench.taskcard import Features, Pooling
 
 _POOL_FNS = {
@@ -86,10 +88,34 @@ def requested_layers(layer: str, spec: Features) -> list[str]:
     return [layer, *(name for name in spec.probe_layers if name != layer)]
 
 
-def resolve_layer(available: tuple[str, ...], wanted: str) -> tuple[str, str | None]:
-    """(layer to request, fallback note or None). Encoders without ``wanted`` fall back to "pooled"."""
+def resolve_layer(available: tuple[str, ...], wanted: str, layer_map: Mapping[str, str] | None = None,
+                  who: str = "encoder") -> tuple[str, str | None]:
+    """(layer to request, note or None) for the card's layer ``wanted`` on an encoder offering ``available``:
+
+    * ``wanted`` itself when offered;
+    * else the encoder's own name for it from its ``layer_map`` (:attr:`avbench.encoder.Encoder.layer_map`; mapping
+      to ``"pooled"`` says the pooled vector stands for it and the card's pooling is not applied), noted;
+    * else ``"pooled"`` when the encoder offers no feature map at all (token / HEAR-style models), noted;
+    * else :class:`~avbench.encoder.GeometryError`: the encoder has maps but none by the card's name, and silently
+      using its pooled vector would skip the card's pooling. The message names the fixes."""
     if wanted in available:
         return wanted, None
-    if POOLED in available:
+    mapped = (layer_map or {}).get(wanted)
+    if mapped is not None:
+        if mapped not in available:
+            raise GeometryError(f"{who}: its layer_map sends the card's layer {wanted!r} to {mapped!r}, which it does "
+                                f"not offer (it offers {list(available)})")
+        if mapped == POOLED:
+            return POOLED, (f"{who} maps the card's layer {wanted!r} to its pooled vector (layer_map); the card's "
+                            "pooling is not applied")
+        return mapped, f"the card's layer {wanted!r} is {who}'s layer {mapped!r} (its layer_map)"
+    maps = [name for name in available if name != POOLED]
+    if not maps and POOLED in available:
         return POOLED, f"encoder has no layer {wanted!r}; used its pooled vector (pooling spec not applied)"
-    raise ValueError(f"encoder offers layers {available}, neither {wanted!r} nor {POOLED!r}")
+    if not maps:
+        raise GeometryError(f"{who} offers no layer at all: neither {wanted!r} nor {POOLED!r}")
+    raise GeometryError(
+        f"{who} has no layer {wanted!r}, the card's feature map (it offers {list(available)}); the card's pooling "
+        f"needs a map. Fix: give the encoder a layer_map naming its map for {wanted!r} (e.g. layer_map = "
+        f"{{{wanted!r}: {maps[-1]!r}}} on the Encoder), or run with --set features.layer={maps[-1]} (or "
+        f"--set features.layer={POOLED} to use the pooled vector without the card's pooling)")

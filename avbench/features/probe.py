@@ -1,5 +1,7 @@
 """THE feature-dimension probe: one blank clip of a card's geometry through the encoder, measured instead of
-guessed. Used for the columns of probed layers, the finetuning head's input size and the HEAR export's frame size.
+guessed. Used for the columns of probed layers, the finetuning head's input size and the HEAR export's frame size;
+and the card-against-encoder checks that ``avbench eval`` and ``avbench validate --task`` run before any decoding
+(:func:`card_layers`, :func:`check_augmentation`).
 """
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from avbench.encoder import Encoder
-from avbench.features.pooling import features_from_output
+from avbench.features.pooling import features_from_output, resolve_layer
 from avbench.taskcard import Features
 
-__all__ = ["blank_output", "pooled_dims"]
+__all__ = ["blank_output", "card_layers", "check_augmentation", "pooled_dims"]
 
 
 def blank_output(encoder: Encoder, modality: str, layers: tuple[str, ...], *, frames: int | None = None,
@@ -36,3 +38,48 @@ def pooled_dims(encoder: Encoder, modality: str, clip: Any, specs: Mapping[str, 
     geometry = ({"frames": clip.frames, "size": clip.size} if modality == "video" else {"seconds": clip.seconds})
     out = blank_output(encoder, modality, tuple(layers), device=device, **geometry)
     return {name: int(features_from_output(out, modality, spec).shape[1]) for name, spec in specs.items()}
+
+
+#: the audio augmentations that run on the front end's output (the spectrogram), not on the waveform
+SPECTROGRAM_AUGMENTS = ("time_warp", "freq_mask", "time_mask", "random_resize_crop")
+
+
+def card_layers(encoder: Encoder, card: Any) -> tuple[dict[str, str], list[str]]:
+    """(the encoder layer each modality of ``card`` requests, notes): :func:`~avbench.features.pooling.resolve_layer`
+    with the encoder's ``layer_map``; :class:`~avbench.encoder.GeometryError` names the fix."""
+    mods = ("video", "audio") if card.modality == "audiovisual" else (card.modality,)
+    layers, notes = {}, []
+    for m in mods:
+        feats = card.features_audio if (m == "audio" and len(mods) == 2) else card.features
+        layers[m], note = resolve_layer(encoder.layers(m), feats.layer, getattr(encoder, "layer_map", {}),
+                                        f"encoder {encoder.meta.name!r} ({m})")
+        if note:
+            notes.append(f"{m}: {note}" if len(mods) == 2 else note)
+    return layers, notes
+
+
+def check_augmentation(encoder: Encoder, card: Any, device: torch.device | str = "cpu") -> str | None:
+    """Why the card's spectrogram augmentation cannot run on this encoder's audio front end, with the fix, or None:
+    two clips of silence go through ``audio_frontend`` and the card's augmentation (no trunk)."""
+    from avbench.media.audio_augment import AudioAugmentConfig, augment_spectrogram
+
+    if card.modality != "audio" or card.audio is None:
+        return None
+    for side_name in ("train", "test"):
+        side = getattr(card, side_name)
+        cfg = AudioAugmentConfig.from_dict(side.augment) if side.augment else None
+        if cfg is None or all(getattr(cfg, op) is None for op in SPECTROGRAM_AUGMENTS):
+            continue
+        sr = encoder.meta.audio.sample_rate
+        with torch.inference_mode():
+            spec = encoder.audio_frontend(torch.zeros(2, int(round(card.audio.seconds * sr)), device=device))
+            shape = tuple(getattr(spec, "shape", ()))
+            try:
+                augment_spectrogram(spec.float(), cfg, [torch.Generator().manual_seed(j) for j in range(2)])
+            except Exception as exc:
+                ops = [op for op in SPECTROGRAM_AUGMENTS if getattr(cfg, op) is not None]
+                return (f"card {card.name!r} augments spectrograms ({side_name}.augment: {', '.join(ops)}), which needs "
+                        f"the encoder's audio_frontend to return [B, C, F, T]; encoder {encoder.meta.name!r} returned "
+                        f"shape {shape} ({type(exc).__name__}: {exc}). Fix: return the spectrogram (e.g. a log-mel "
+                        f"[B, 1, F, T]) from audio_frontend, or run without augmentation: --set {side_name}.augment=null")
+    return None

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from avbench.datasets.base import Sample
 from avbench.encoder import FeatureMap
 from avbench.media.errors import MediaError
+from avbench.media.limits import DEFAULT_LIMITS, MediaLimits
 from avbench.media.seeding import generator_for
 
 from avbench.taskcard import AudioClip, ClipSampling, Features, VideoClip
@@ -29,11 +30,13 @@ class ExtractionSpec:
     features: Features
     layer: str
     seed: int | None
+    #: decoding bounds (the card's ``dataset.max_seconds`` / ``max_pixels``): which files are skipped
+    limits: MediaLimits = DEFAULT_LIMITS
 
     def cache_fields(self) -> dict[str, Any]:
         return {"side": self.side, "modality": self.modality, "clip": self.clip.model_dump(mode="json"),
                 "sampling": self.sampling.model_dump(mode="json"), "features": self.features.model_dump(mode="json"),
-                "layer": self.layer, "seed": self.seed}
+                "layer": self.layer, "seed": self.seed, "limits": self.limits.to_dict()}
 
     @property
     def random(self) -> bool:

@@ -7,6 +7,7 @@ Layout::
         plan.json                     how the view's samples are cut into shards (samples, shard size)
         shard-00000.safetensors       features [n, D] float32, sample [n] int64, clip [n] int64,
         shard-00001.safetensors       metadata: sample ids, skipped samples with reasons, padded and damaged samples
+        index/shard-00000.json        the entry's index: each committed shard's sha256 and size in bytes
         complete.json                 written once every shard exists
 
 A shard covers a fixed, deterministic range of samples (``plan.json``), so an interrupted run resumes by
@@ -16,6 +17,12 @@ temporary file (``.shard-NNNNN.safetensors.<pid>@<host>.tmp``), flushed to disk 
 so a kill never leaves a half-written shard under the final name. A later run removes the temporary files that
 dead processes of this host left behind.
 
+Integrity: before a shard is renamed into place its sha256 and size go into the entry's index
+(``index/shard-NNNNN.json``, one small file per shard, so that processes on several nodes never write one file).
+:meth:`StoreEntry.verify_shard` checks a shard against its index record and the sample ids the plan puts in it; the
+extraction (:func:`avbench.features.extract.extract_view`) recomputes a shard that fails, and records it, before
+any feature of it is used.
+
 Shard names do not depend on the number of processes: in a multi-process run each rank computes and writes
 its share of the missing shards, and a run killed with 8 processes resumes with 4, or with one. Shards are read
 back memory-mapped (:meth:`StoreEntry.read_shard`), so a feature set larger than memory is paged in as a
@@ -23,6 +30,7 @@ classifier streams over it, not loaded at once.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,16 +42,17 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from avbench.runtime import faults
 
 FORMAT = "avbench-features-1"
 PLAN_FORMAT = "avbench-shard-plan-1"
+INDEX_FORMAT = "avbench-shard-index-1"
 _SHARD = re.compile(r"^shard-(\d{5,})\.safetensors$")
 _TMP = re.compile(r"^\.shard-\d{5,}\.safetensors\.(\d+)@(.+)\.tmp$")
 
@@ -53,13 +62,37 @@ def key_of(fields: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class CacheWriteError(OSError):
+    """The feature cache could not be written (a read-only folder, a full disk): the message names the path, the
+    reason and the way out (``--cache-dir`` elsewhere, or ``--no-cache``); nothing half-written is left behind."""
+
+
+@contextlib.contextmanager
+def cache_writes(path: Path) -> Iterator[None]:
+    """Turn an OSError raised inside into :class:`CacheWriteError` naming ``path``."""
+    try:
+        yield
+    except CacheWriteError:
+        raise
+    except OSError as exc:
+        err = CacheWriteError(f"cannot write the feature cache at {path}: {exc.strerror or exc}; choose a writable "
+                              "cache with --cache-dir (or AVBENCH_CACHE), or run with --no-cache")
+        err.errno = exc.errno
+        raise err from None
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with cache_writes(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def _pid_alive(pid: int) -> bool:
@@ -147,8 +180,9 @@ class StoreEntry:
 
     def open(self) -> "StoreEntry":
         """Create the entry's folder and ``key.json``; remove temporary shard files that dead processes of this
-        host left behind (a kill during a commit)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        host left behind (a kill during a commit). A cache that cannot be written: :class:`CacheWriteError`."""
+        with cache_writes(self.dir):
+            self.dir.mkdir(parents=True, exist_ok=True)
         key_file = self.dir / "key.json"
         if not key_file.exists():
             _atomic_write_text(key_file, json.dumps(self.fields, indent=1, sort_keys=True, default=str))
@@ -211,12 +245,63 @@ class StoreEntry:
                    "clip": clip.to("cpu", torch.int64).contiguous()}
         meta = {"format": FORMAT, "sample_ids": json.dumps(sample_ids), "skipped": json.dumps(skipped),
                 "padded": json.dumps(padded), "damaged": json.dumps(damaged or [])}
-        save_file(tensors, str(tmp), metadata=meta)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        faults.point("extract-commit")
-        os.replace(tmp, path)
+        data = safetensors_bytes(tensors, metadata=meta)
+        with cache_writes(tmp):
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                self.index_path(index).parent.mkdir(exist_ok=True)
+                _atomic_write_text(self.index_path(index), json.dumps({"format": INDEX_FORMAT, "shard": index,
+                                                                      "sha256": hashlib.sha256(data).hexdigest(),
+                                                                      "bytes": len(data)}))
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            faults.point("extract-commit")
+            os.replace(tmp, path)
         return path
+
+    def index_path(self, index: int) -> Path:
+        """The index record of shard ``index`` (its sha256 and size)."""
+        return self.dir / "index" / f"shard-{index:05d}.json"
+
+    def verify_shard(self, index: int, sample_ids: Sequence[str], positions: range) -> str | None:
+        """Why shard ``index`` must not be used, or None: it has no index record, its size or sha256 differs from
+        the record (truncated, flipped bytes), it cannot be read, or its sample ids and rows are not the plan's
+        (``sample_ids`` at ``positions``). Reads the whole file once (streamed)."""
+        path = self.shard_path(index)
+        try:
+            record = json.loads(self.index_path(index).read_text())
+        except (OSError, ValueError):
+            return "no checksum in the entry's index (written by an older avbench, or the index was lost)"
+        try:
+            size = path.stat().st_size
+            if size != record.get("bytes"):
+                return f"{size} bytes, the index records {record.get('bytes')} (truncated or altered)"
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    h.update(chunk)
+        except OSError as exc:
+            return f"cannot read it ({exc.strerror or exc})"
+        if h.hexdigest() != record.get("sha256"):
+            return "sha256 differs from the index (the file changed after it was written)"
+        try:
+            sh = self.read_shard(index, mmap=False)
+        except ValueError as exc:
+            return str(exc)
+        if sh.sample_ids != list(sample_ids):
+            return "its sample ids are not the ones the plan puts in this shard"
+        if sh.sample.numel() and (int(sh.sample.min()) < positions.start or int(sh.sample.max()) >= positions.stop):
+            return f"rows name sample positions outside {positions.start}..{positions.stop - 1}"
+        return None
+
+    def discard_shard(self, index: int) -> None:
+        """Remove shard ``index`` and its index record (a shard that failed :meth:`verify_shard`)."""
+        self.shard_path(index).unlink(missing_ok=True)
+        self.index_path(index).unlink(missing_ok=True)
 
     def read_shard(self, index: int, mmap: bool = True) -> Shard:
         """Shard ``index``; with ``mmap`` its features are a memory map of the file (see :func:`_mapped`)."""
@@ -248,7 +333,7 @@ class StoreEntry:
         if not self.dir.is_dir():
             return 0
         n = 0
-        for p in list(self.dir.iterdir()):
+        for p in [*self.dir.iterdir(), *(self.dir / "index").glob("*")]:
             if p.name != "key.json" and p.is_file():
                 p.unlink(missing_ok=True)
                 n += 1

@@ -36,7 +36,8 @@ class VideoClipSource(ClipSource):
         v = self.view
         out = decode_clips(sample.path, fps=v.clip.fps, frames=v.clip.frames, clips=v.sampling.clips,
                            sampling=v.sampling.sampling, generators=self.start_generators(sample),
-                           trim_to_first_clip=v.sampling.trim_to_first_clip, timeline=v.clip.timeline)
+                           trim_to_first_clip=v.sampling.trim_to_first_clip, timeline=v.clip.timeline,
+                           limits=v.limits)
         return DecodedSample(pos, out.frames, padded=out.padded, notes=out.notes)
 
 

@@ -15,7 +15,8 @@ interval (ties against / ties for); almost always both ends agree. A stored per-
 recomputed one (within :data:`TOL`), or lie inside the interval when some samples tie after rounding. Means,
 stds, per-split and per-seed values are then re-derived from the per-run values, and the bootstrap interval
 from the per-sample hits (only where no sample ties; otherwise the record's own interval is kept and the
-number of tied samples reported).
+number of tied samples reported). A run's ``n_test_missing`` listed test samples that never reached the protocol
+(record schema 1.2, :mod:`avbench.evaluation.coverage`) count as wrong: each adds a zero hit after the sidecar's.
 """
 from __future__ import annotations
 
@@ -231,6 +232,11 @@ def recompute(record: ResultRecord, rows: list[dict[str, Any]]) -> dict[str, Met
             run, where = runs[key], f"{name} at {key[0]} seed {key[1]}"
             if len(s.ids) != run.n_test_samples:
                 raise RecomputeError(f"{where}: record says {run.n_test_samples} test samples, sidecar has {len(s.ids)}")
+            missing = int(getattr(run, "n_test_missing", 0) or 0)
+            if missing:  # listed test samples that never reached the protocol count as wrong (schema 1.2)
+                pad = np.zeros(missing)
+                s = samples[key] = RunSamples(s.ids + tuple(f"<missing {i}>" for i in range(missing)),
+                                              np.concatenate([s.lo, pad]), np.concatenate([s.hi, pad]))
             lo, hi, value = float(s.lo.mean()), float(s.hi.mean()), float(run.metrics[name])
             if s.n_tied == 0 and not _close(value, lo):
                 raise RecomputeError(f"{where}: record says {value!r}, the sidecar gives {lo!r}")

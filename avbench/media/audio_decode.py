@@ -9,6 +9,10 @@ Policy for damaged files (recorded, never silent):
 
 * missing, zero-byte, not a media file, no audio stream, or fewer than 10 ms of decoded audio
   -> :class:`MediaError` with a specific reason;
+* a declared sample rate outside 1-384 kHz, or a duration beyond ``limits.max_seconds`` (declared, or reached while
+  decoding) -> :class:`MediaError` before the memory is spent (:mod:`avbench.media.limits`);
+* float samples beyond twice full scale (``|x| > 2``) are clipped to [-1, 1] before any conversion, and noted
+  (a recorded repair); smaller codec overshoot is clamped after resampling, as always;
 * a packet the decoder rejects mid-stream is dropped and decoding goes on (what the ffmpeg CLI does);
   the demuxer failing mid-file ends decoding there; a stream shorter than its header declares
   ("truncated") is kept as decoded. Each of these adds a note to :class:`DecodedAudio` and is logged at
@@ -35,6 +39,7 @@ import torchaudio.functional.functional as _AFF
 from avbench.media.container import declared_seconds
 from avbench.media.container import open_container as _open
 from avbench.media.errors import MediaError
+from avbench.media.limits import DEFAULT_LIMITS, FLOAT_FULL_SCALE_LIMIT, MediaLimits
 from avbench.media.threads import one_cpu_thread
 from avbench.media.video_decode import VIDEO_DECODE_POLICY
 
@@ -161,9 +166,19 @@ def probe_audio(path: str | PathLike[str]) -> AudioInfo:
                          seconds=declared_seconds(container, stream), codec=cc.name, container=container.format.name)
 
 
-def _to_mono(frame: av.AudioFrame) -> np.ndarray:
-    """One decoded frame -> ``[samples]`` float32 mono in [-1, 1] (full scale of its integer format)."""
+def _to_mono(frame: av.AudioFrame, clipped: list | None = None) -> np.ndarray:
+    """One decoded frame -> ``[samples]`` float32 mono in [-1, 1] (full scale of its integer format). Float samples
+    beyond :data:`~avbench.media.limits.FLOAT_FULL_SCALE_LIMIT` are clipped to [-1, 1] first (in their own
+    precision, so a 1e300 never becomes an infinity); ``clipped`` ``[count, peak]`` counts them."""
     a = frame.to_ndarray()
+    if a.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):  # NaN / inf stay as they are: the non-finite check refuses them
+            out = np.isfinite(a) & (np.abs(a) > FLOAT_FULL_SCALE_LIMIT)
+        if out.any():
+            if clipped is not None:
+                clipped[0] += int(out.sum())
+                clipped[1] = max(clipped[1], float(np.nanmax(np.abs(a[out]))))
+            a = np.where(out, np.sign(a), a)
     n_ch = max(1, len(frame.layout.channels))
     if not frame.format.is_planar:  # packed: (1, samples * channels), interleaved
         a = a.reshape(-1, n_ch).T
@@ -177,47 +192,33 @@ def _to_mono(frame: av.AudioFrame) -> np.ndarray:
     return x.mean(axis=0) if x.shape[0] > 1 else x[0]
 
 
-def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = False) -> DecodedAudio:
+def _check_header(p: Path, stream: av.audio.stream.AudioStream, declared: float | None, limits: MediaLimits) -> None:
+    """Refuse a stream whose declared sample rate or duration is beyond ``limits`` (before any decoding)."""
+    problem = limits.check_rate(int(stream.codec_context.sample_rate or 0)) or limits.check_seconds(declared)
+    riff = _riff_data_seconds(p)
+    problem = problem or (limits.check_seconds(riff[0], "declared duration") if riff else None)
+    if problem:
+        raise MediaError(p, problem)
+
+
+def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = False,
+               limits: MediaLimits | None = None) -> DecodedAudio:
     """Decode ``path`` to mono float32 at ``sample_rate`` Hz, with notes on anything kept despite damage.
 
-    Raises MediaError for unusable files (see the module docstring); ``strict`` raises on any note too.
+    Raises MediaError for unusable files and files beyond ``limits`` (default
+    :data:`~avbench.media.limits.DEFAULT_LIMITS`; see the module docstring); ``strict`` raises on any note too.
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    limits = limits or DEFAULT_LIMITS
     p = Path(path)
     notes: list[str] = []
-    segments: list[tuple[int, list[np.ndarray]]] = []  # runs of equal source rate
-    channels = 0
-    dropped = 0
-    first_drop: str | None = None
+    clipped = [0, 0.0]  # out-of-range float samples, their peak
     with _open(p, _WAV_OPEN if _is_riff_wave(p) else None) as container:
         stream = _audio_stream(p, container)
         declared = declared_seconds(container, stream)
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:  # the demuxer gave up: keep what was decoded so far
-                notes.append(f"demux error after {_seconds(segments):.3f} s, rest of file dropped: {exc}")
-                break
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as exc:
-                dropped += 1
-                first_drop = first_drop or f"{exc}"
-                continue
-            for frame in frames:
-                if frame.samples == 0:
-                    continue
-                channels = max(channels, len(frame.layout.channels))
-                rate = int(frame.sample_rate)
-                if not segments or segments[-1][0] != rate:
-                    segments.append((rate, []))
-                segments[-1][1].append(_to_mono(frame))
-        if dropped:
-            notes.append(f"{dropped} undecodable packet(s) dropped (first: {first_drop})")
+        _check_header(p, stream, declared, limits)
+        segments, channels = _decode_stream(p, container, stream, declared, limits, notes, clipped)
     source_rate = segments[0][0] if segments else 0
     decoded = _seconds(segments)
     riff = _riff_data_seconds(p)
@@ -229,6 +230,8 @@ def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = Fa
     if decoded < MIN_DECODED_SECONDS:
         what = "no audio samples decoded" if decoded == 0 else f"only {decoded * 1000:.1f} ms of audio decoded"
         raise MediaError(p, f"{what} (< {MIN_DECODED_SECONDS * 1000:.0f} ms)" + (f"; {'; '.join(notes)}" if notes else ""))
+    if clipped[0]:
+        notes.append(f"{clipped[0]} sample(s) outside [-1, 1] full scale (peak {clipped[1]:.3g}) clipped to [-1, 1]")
     if len(segments) > 1:
         notes.append(f"sample rate changes mid-stream ({sorted({r for r, _ in segments})} Hz); each run resampled")
     if notes:
@@ -246,6 +249,49 @@ def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = Fa
     wave = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
     wave = wave.clamp_(-1.0, 1.0).contiguous()
     return DecodedAudio(wave, sample_rate, source_rate, channels, declared, tuple(notes))
+
+
+def _decode_stream(p: Path, container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+                   declared: float | None, limits: MediaLimits, notes: list[str],
+                   clipped: list) -> tuple[list[tuple[int, list[np.ndarray]]], int]:
+    """(runs of equal source rate ``[(rate Hz, [mono float32 chunks])]``, the most channels seen) of ``stream``;
+    damage goes to ``notes``, out-of-range float samples to ``clipped``; a rate or a length beyond ``limits`` is a
+    MediaError as soon as it is seen."""
+    segments: list[tuple[int, list[np.ndarray]]] = []
+    channels, dropped, so_far = 0, 0, 0.0
+    first_drop: str | None = None
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as exc:  # the demuxer gave up: keep what was decoded so far
+            notes.append(f"demux error after {_seconds(segments):.3f} s, rest of file dropped: {exc}")
+            break
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            dropped += 1
+            first_drop = first_drop or f"{exc}"
+            continue
+        for frame in frames:
+            if frame.samples == 0:
+                continue
+            channels = max(channels, len(frame.layout.channels))
+            rate = int(frame.sample_rate)
+            if not segments or segments[-1][0] != rate:
+                if limits.check_rate(rate):
+                    raise MediaError(p, f"{limits.check_rate(rate)} (mid-stream)")
+                segments.append((rate, []))
+            segments[-1][1].append(_to_mono(frame, clipped))
+            so_far += frame.samples / rate
+        if so_far > limits.max_seconds:
+            raise MediaError(p, f"{limits.check_seconds(so_far, 'decoded audio')}; the header "
+                                f"declares {'no duration' if declared is None else f'{declared:.1f} s'}")
+    if dropped:
+        notes.append(f"{dropped} undecodable packet(s) dropped (first: {first_drop})")
+    return segments, channels
 
 
 def decode_audio(path: str | PathLike[str], sample_rate: int) -> torch.Tensor:

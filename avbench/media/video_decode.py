@@ -22,6 +22,11 @@ are turned by its rotation (a multiple of 90 degrees) so they are upright as a p
 (:attr:`DecodedClips.rotation`); a rotation that is not a multiple of 90 degrees is not applied and noted. This is
 :data:`VIDEO_DECODE_POLICY`, part of :func:`avbench.media.audio_decode.decoder_version` (and so of every cache key).
 
+Bounds (:mod:`avbench.media.limits`): a frame larger than ``limits.max_pixels``, or a stream longer than
+``limits.max_seconds`` (declared by the header, or reached while demuxing: a timestamp jump) is a MediaError before
+the memory is spent. The resampled timeline is never materialised: only the target frames the clips use are looked
+up (a gap in the timestamps costs nothing).
+
 Damage is kept and noted, never silent: packets the decoder rejects are dropped (counted), a demuxer that
 gives up mid-file ends the stream there, and a stream much shorter than its header declares is "truncated".
 Unusable files raise :class:`MediaError` with a specific reason (zero-byte, not a media file, no video
@@ -34,7 +39,7 @@ import logging
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import av
 import numpy as np
@@ -43,6 +48,7 @@ import torch
 from avbench.media.clips import clip_starts
 from avbench.media.container import declared_seconds, demux_tolerant, open_container
 from avbench.media.errors import MediaError
+from avbench.media.limits import DEFAULT_LIMITS, MediaLimits
 
 log = logging.getLogger("avbench.media")
 
@@ -134,12 +140,7 @@ def target_timeline(times: np.ndarray, fps: float, rule: str = "nearest") -> np.
         shown = np.searchsorted(times, np.arange(n_floor) / fps + 1e-9, side="right") - 1
         return shown.clip(0, times.size - 1).astype(np.int64)
     n_target = max(1, int(np.ceil(duration * fps - 1e-6)))
-    targets = np.arange(n_target) / fps
-    right = np.searchsorted(times, targets, side="left").clip(0, times.size - 1)
-    left = (right - 1).clip(0)
-    # nearest frame; a tie goes to the earlier one
-    use_left = np.abs(targets - times[left]) <= np.abs(times[right] - targets)
-    return np.where(use_left, left, right).astype(np.int64)
+    return nearest_frames(times, np.arange(n_target) / fps)
 
 
 def clip_target_indices(n_target: int, frames: int, starts: Sequence[int]) -> np.ndarray:
@@ -149,7 +150,7 @@ def clip_target_indices(n_target: int, frames: int, starts: Sequence[int]) -> np
 
 def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: int, sampling: str = "uniform",
                  generators: Sequence[torch.Generator] | None = None, trim_to_first_clip: bool = False,
-                 strict: bool = False, timeline: str = "nearest") -> DecodedClips:
+                 strict: bool = False, timeline: str = "nearest", limits: MediaLimits | None = None) -> DecodedClips:
     """Decode ``path`` once and cut ``clips`` clips of ``frames`` frames at ``fps`` Hz (module docstring).
 
     sampling: "uniform" (evenly spaced starts, deterministic), "random" (start j drawn from
@@ -157,12 +158,14 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     stream drawn from ``generators[j]``, so an audio clip cut with the same generators starts at the same time;
     see :func:`avbench.media.clips.synced_starts`). trim_to_first_clip: only the first clip
     length of the video is used. strict: any damage note raises MediaError instead of being kept. timeline: the
-    target-frame rule of :func:`target_timeline` ("nearest" or the released decoders' "floor").
+    target-frame rule of :func:`target_timeline` ("nearest" or the released decoders' "floor"). limits: the
+    bounds (default :data:`~avbench.media.limits.DEFAULT_LIMITS`); beyond them, a MediaError.
     Returns :class:`DecodedClips` with ``frames`` ``[K, T, H, W, 3]`` uint8.
     """
     if fps <= 0 or frames <= 0 or clips <= 0:
         raise ValueError(f"need fps > 0, frames > 0, clips > 0; got fps={fps}, frames={frames}, clips={clips}")
     p = Path(path)
+    limits = limits or DEFAULT_LIMITS
     notes: list[str] = []
     plan_on = functools.partial(_plan, fps=fps, frames=frames, clips=clips, sampling=sampling, generators=generators,
                                 trim=trim_to_first_clip, rule=timeline)
@@ -170,14 +173,18 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
         stream = _video_stream(p, container)
         stream.thread_type = "AUTO"
         declared = declared_seconds(container, stream)
+        cc = stream.codec_context
+        problem = limits.check_area(int(cc.width or 0), int(cc.height or 0)) or limits.check_seconds(declared)
+        if problem:
+            raise MediaError(p, problem)
         declared_frames = int(stream.frames or 0)  # the header's count (AVI keeps it even when truncated)
-        packets = list(demux_tolerant(container, stream, notes))  # a demuxer giving up ends the stream there
         tb = float(stream.time_base) if stream.time_base else None
+        packets = _bounded(p, demux_tolerant(container, stream, notes), tb, limits)  # a demuxer giving up ends it
         rate = stream.average_rate or stream.guessed_rate
         times = _packet_times(packets, tb)
         plan = None if times is None else plan_on(times)
         needed = None if plan is None else set(np.unique(plan[2]).tolist())
-        frames_out, decoded_pts, n, rotation = _decode_packets(stream.codec_context, packets, needed, tb, notes)
+        frames_out, decoded_pts, n, rotation = _decode_packets(p, cc, packets, needed, tb, notes, limits)
     if n == 0:
         raise MediaError(p, "no decodable video frames" + (f"; {'; '.join(notes)}" if notes else ""))
     if times is None or n != times.size:
@@ -204,6 +211,22 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
                         rotation=90 * (turn or 0))
 
 
+def _bounded(p: Path, packets: Iterator[av.Packet], tb: float | None, limits: MediaLimits) -> list[av.Packet]:
+    """The packets, refusing (MediaError) a stream whose timestamps run past ``limits.max_seconds`` from the first
+    one: a timestamp jump, or a header that understates the length. Demuxing stops there."""
+    out: list[av.Packet] = []
+    first: float | None = None
+    for pk in packets:
+        stamp = pk.pts if pk.pts is not None else pk.dts
+        if stamp is not None and tb is not None:
+            t = float(stamp) * tb
+            first = t if first is None else min(first, t)
+            if (problem := limits.check_seconds(t - first, "timestamps reach")):
+                raise MediaError(p, f"{problem} (packet {len(out)})")
+        out.append(pk)
+    return out
+
+
 def _packet_times(packets: Sequence[av.Packet], tb: float | None) -> np.ndarray | None:
     """Presentation times (s from the first) of the packets, sorted (= presentation order), so that pass 1 has the
     timeline before decoding; None when a packet has no timestamp or the stream no time base."""
@@ -214,11 +237,13 @@ def _packet_times(packets: Sequence[av.Packet], tb: float | None) -> np.ndarray 
     return times - times[0]
 
 
-def _decode_packets(cc: av.codec.context.CodecContext, packets: Sequence[av.Packet], needed: set[int] | None,
-                    tb: float | None, notes: list[str]) -> tuple[dict[int, np.ndarray], list[float], int, int | None]:
+def _decode_packets(p: Path, cc: av.codec.context.CodecContext, packets: Sequence[av.Packet],
+                    needed: set[int] | None, tb: float | None, notes: list[str],
+                    limits: MediaLimits) -> tuple[dict[int, np.ndarray], list[float], int, int | None]:
     """Decode every packet once, keeping the RGB ``[H, W, 3]`` uint8 frames (decode order) in ``needed`` (all when
     None). Returns (kept frames, decoded frame times in s, frames decoded, display rotation of the first frame);
-    packets the decoder rejects are dropped and counted in ``notes``."""
+    packets the decoder rejects are dropped and counted in ``notes``; a frame beyond ``limits.max_pixels`` (a size
+    the header did not declare) is a MediaError before it is converted."""
     frames_out: dict[int, np.ndarray] = {}
     decoded_pts: list[float] = []
     dropped, first_drop, n = 0, None, 0
@@ -231,6 +256,8 @@ def _decode_packets(cc: av.codec.context.CodecContext, packets: Sequence[av.Pack
             first_drop = first_drop or str(exc)
             continue
         for frame in out:
+            if (problem := limits.check_area(frame.width, frame.height)):
+                raise MediaError(p, problem)
             if rotation is None:  # VideoFrame.rotation: the display matrix (PyAV >= 14; older PyAV: none)
                 rotation = int(getattr(frame, "rotation", 0) or 0)
             if needed is None or n in needed:
@@ -291,13 +318,36 @@ def display_turns(rotation: int) -> int | None:
 def _plan(times: np.ndarray, fps: float, frames: int, clips: int, sampling: str,
           generators: Sequence[torch.Generator] | None, trim: bool, rule: str = "nearest"
           ) -> tuple[list[int], int, np.ndarray]:
-    """(starts, N, ``[K, T]`` source indices) for a timeline of source frame ``times`` (s)."""
-    timeline = target_timeline(times, fps, rule)
+    """(starts, N, ``[K, T]`` source indices) for a timeline of source frame ``times`` (s). Equal to indexing
+    :func:`target_timeline` (same ``rule``), without materialising it: only the K x T target frames the clips use
+    are looked up (a timestamp gap never allocates a timeline)."""
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError("a clip plan needs at least one frame time")
+    if rule not in ("nearest", "floor"):
+        raise ValueError(f"timeline rule must be 'nearest' or 'floor'; got {rule!r}")
+    step = float(np.median(np.diff(times))) if times.size > 1 else 1.0 / fps
+    duration = float(times[-1]) + step
+    if rule == "floor":
+        n_target = max(1, int(duration * fps + 1e-6))
+    else:
+        n_target = max(1, int(np.ceil(duration * fps - 1e-6)))
     if trim:
-        timeline = timeline[:frames]
-    n_target = int(timeline.size)
+        n_target = min(n_target, frames)
     starts = clip_starts(sampling, n_target, frames, clips, generators)
-    return starts, n_target, timeline[clip_target_indices(n_target, frames, starts)]
+    targets = clip_target_indices(n_target, frames, starts) / fps
+    if rule == "floor":  # the frame displayed at each target time (target_timeline's "floor")
+        shown = np.searchsorted(times, targets + 1e-9, side="right") - 1
+        return starts, n_target, shown.clip(0, times.size - 1).astype(np.int64)
+    return starts, n_target, nearest_frames(times, targets)
+
+
+def nearest_frames(times: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Source frame shown at each target time: ``times`` ``[n]`` sorted presentation times (s), ``targets`` any
+    shape (s) -> int64 indices of the same shape; the nearest frame, a tie going to the earlier one."""
+    right = np.searchsorted(times, targets, side="left").clip(0, times.size - 1)
+    left = (right - 1).clip(0)
+    use_left = np.abs(targets - times[left]) <= np.abs(times[right] - targets)
+    return np.where(use_left, left, right).astype(np.int64)
 
 
 def _decode_indices(path: Path, wanted: set[int], have: dict[int, np.ndarray]) -> dict[int, np.ndarray]:

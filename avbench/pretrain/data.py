@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 
 from avbench.datasets import get_dataset
-from avbench.datasets.base import PathOutsideRoot, refused, safe_join
+from avbench.datasets.base import DatasetError, PathOutsideRoot, file_problem, refused, safe_join
 from avbench.media.audio_decode import load_audio
 from avbench.media.errors import MediaError
 from avbench.media.seeding import generator_for
@@ -57,7 +57,10 @@ class Sources:
 
 def read_world(root: Path, split: str = "train") -> Sources:
     """Items of a world-layout root (``labels.csv``: id,path,label,class_name,split)."""
-    rows = list(csv.DictReader((root / "labels.csv").open(encoding="utf-8")))
+    try:
+        rows = list(csv.DictReader((root / "labels.csv").open(encoding="utf-8")))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{root / 'labels.csv'}: malformed CSV ({exc})") from None
     need = {"id", "path", "label", "split"}
     if not rows or not need <= set(rows[0]):
         raise ValueError(f"{root / 'labels.csv'}: expected columns {sorted(need)}")
@@ -71,10 +74,11 @@ def read_world(root: Path, split: str = "train") -> Sources:
         except PathOutsideRoot as exc:
             skipped.append(asdict(refused(r["id"], exc)))
             continue
-        if path.is_file():
+        problem = file_problem(path)
+        if problem is None:
             items.append(Item(r["id"], path, int(r["label"])))
         else:
-            skipped.append({"id": r["id"], "path": str(path), "reason": "missing file"})
+            skipped.append({"id": r["id"], "path": str(path), "reason": problem})
     return Sources(items, f"world layout at {root} ({split} split)", root, False, skipped,
                    [classes[k] for k in sorted(classes)])
 

@@ -29,9 +29,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from avbench.config import UntrustedYAMLError, load_yaml
 from avbench.models.weights import sha256_file
 
 __all__ = ["CARD_FILE", "PICKLE_SUFFIXES", "SubmissionCard", "SubmissionError", "load_card", "sha256_file"]
@@ -105,9 +105,9 @@ def load_card(folder: str | Path, *, check_weights: bool = True) -> SubmissionCa
     if not path.is_file():
         raise SubmissionError(f"{path}: no submission card (expected {CARD_FILE} in the submission folder)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SubmissionError(f"{path}: not valid YAML: {exc}") from exc
+        raw = load_yaml(path)
+    except UntrustedYAMLError as exc:
+        raise SubmissionError(str(exc)) from None
     if not isinstance(raw, dict):
         raise SubmissionError(f"{path}: expected a mapping of card fields, got {type(raw).__name__}")
     try:

@@ -23,6 +23,10 @@ entry is real media):
 Annotation-only entries (:data:`NASTY_LISTED`): ``missing`` (a listed file that does not exist) and ``traversal``
 (the listed path :data:`TRAVERSAL`, ``../../etc/passwd``).
 
+Decoding bombs (:data:`avbench.synth.bombs.BOMBS`, written by :func:`avbench.synth.bombs.write_bombs`: a 1-Hz wav, a
+3-hour FLAC, a timestamp jump, 7680x4320 frames, samples scaled by 1e300) are injected the same way: pass their
+corpus and names to :func:`inject_nasty`.
+
 :func:`inject_nasty` copies the corpus into a fixture root written by :mod:`avbench.synth.audio_fixtures`,
 :mod:`avbench.synth.video_fixtures`, :mod:`avbench.synth.vggsound_fixtures` or :mod:`avbench.synth.world`, under
 names the layout expects (``.wav`` for ESC-50 / DCASE, ``.avi`` for UCF101 / HMDB51, ``.mp4`` elsewhere: FFmpeg
@@ -43,6 +47,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from avbench.synth.bombs import BOMBS
 from avbench.synth.signals import class_signature, render
 from avbench.synth.video_fixtures import h264_encoder, render_frames, visual_signature
 
@@ -176,14 +181,14 @@ def write_nasty_corpus(out: Path, *, seed: int = 0) -> dict[str, Path]:
 # ---- injecting into a layout -------------------------------------------------------------------------------------
 def _names(names: tuple[str, ...] | None) -> tuple[str, ...]:
     chosen = tuple(names) if names is not None else NASTY_FILES + NASTY_LISTED
-    unknown = [n for n in chosen if n not in NASTY_FILES + NASTY_LISTED]
+    unknown = [n for n in chosen if n not in NASTY_FILES + NASTY_LISTED + BOMBS]
     if unknown:
-        raise ValueError(f"unknown nasty entries {unknown}; known: {list(NASTY_FILES + NASTY_LISTED)}")
+        raise ValueError(f"unknown nasty entries {unknown}; known: {list(NASTY_FILES + NASTY_LISTED + BOMBS)}")
     return chosen
 
 
 def _copy(corpus: dict[str, Path], name: str, dest: Path) -> None:
-    if name in NASTY_FILES:
+    if name in NASTY_FILES or name in BOMBS:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(corpus[name], dest)
 
@@ -220,7 +225,7 @@ def inject_dcase(root: Path, corpus: dict[str, Path], names: tuple[str, ...]) ->
             "test": root / "set1" / "scenes_stereo_testset" / "scenes_stereo_testset"}
     cls = sorted(p.name[:-6] for p in dirs["train"].glob("*.wav"))[0]
     out = []
-    for i, name in enumerate(n for n in names if n in NASTY_FILES):
+    for i, name in enumerate(n for n in names if n in NASTY_FILES or n in BOMBS):
         side = ("train", "test")[i % 2]
         nn = 99 - i
         dest = dirs[side] / f"{cls}{nn:02d}.wav"

@@ -58,8 +58,12 @@ class HearEncoder(Encoder):
     """A HEAR 2021 module behind the encoder contract; see the module docstring.
 
     Audio: ``[B, N]`` float32 waveform at ``meta.audio.sample_rate`` Hz -> :meth:`audio_frontend` -> ``[B, N']`` at
-    the module's rate -> {"pooled": ``[B, scene_embedding_size]``, "timestamps": FeatureMap ``[B, D, 1, T]``}.
+    the module's rate -> {"pooled": ``[B, scene_embedding_size]``, "timestamps": FeatureMap ``[B, D, 1, T]``}. The
+    cards' ``conv5x`` is the scene embedding (``layer_map``; the card's pooling is not applied, and the record says
+    so).
     """
+
+    layer_map = {"conv5x": POOLED}
 
     def __init__(self, name: str, module: ModuleType, model: nn.Module, *, sample_rate: int | None,
                  weights: str, init_seed: int | None, load_options: dict[str, Any]) -> None:

@@ -98,8 +98,11 @@ class TimmFramesEncoder(Encoder):
     """A timm image model applied per frame; see the module docstring.
 
     Input: preprocessed ``[B, 3, T, H, W]`` float (timm's mean/std). Output: {layer: FeatureMap ``[B, C, T, h, w]``,
-    "pooled": ``[B, D]`` (time mean of the per-frame pre-logits features)}.
+    "pooled": ``[B, D]`` (time mean of the per-frame pre-logits features)}. The cards' ``conv5x`` is the pooled
+    vector (``layer_map``; the card's pooling is not applied, and the record says so).
     """
+
+    layer_map = {"conv5x": POOLED}
 
     def __init__(self, name: str, model: nn.Module, *, fps: float, weights_sha256: str | None, init_seed: int | None,
                  pretraining: str, options: dict[str, Any]) -> None:

@@ -64,7 +64,11 @@ class Trunk(nn.Module):
 
 
 class TinyAVEncoder(Encoder):
-    """The example encoder (shapes in the module docstring)."""
+    """The example encoder (shapes in the module docstring). Its maps are named block1..block3, not the cards'
+    conv5x: ``layer_map`` says the pooled vector stands for conv5x (the card's pooling is then not applied, and
+    the record says so); ``{"conv5x": "block3"}`` would pool block3 with the card's pooling instead."""
+
+    layer_map = {"conv5x": POOLED}
 
     def __init__(self, init_seed: int = 0) -> None:
         super().__init__()

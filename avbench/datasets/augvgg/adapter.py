@@ -26,6 +26,7 @@ from avbench.datasets.base import (
     PathOutsideRoot,
     Sample,
     Skip,
+    file_problem,
     refused,
     refused_notes,
     safe_join,
@@ -111,8 +112,8 @@ class AugVGG(DatasetAdapter):
                 continue
             if line["id"] not in label:
                 skipped.append(Skip(qid, str(path), "source video not in the clean gallery"))
-            elif not path.is_file():
-                skipped.append(Skip(qid, str(path), "missing file"))
+            elif (problem := file_problem(path)) is not None:
+                skipped.append(Skip(qid, str(path), problem))
             else:
                 samples.append(Sample(qid, path, label[line["id"]], line["id"]))
                 queries_ok.append(qid)
@@ -127,4 +128,6 @@ class AugVGG(DatasetAdapter):
                                                                  per_class_splits={})
         return Manifest("augvgg", root, sorted(samples, key=lambda s: s.id), list(gallery_ids),
                         {"official": {"train": gallery_ids, "test": sorted(queries_ok)}},
-                        expected=expected, skipped=skipped, notes=notes, listed=listed)
+                        expected=expected, skipped=skipped, notes=notes, listed=listed,
+                        expected_by_split={"official": {"train": clean.expected_count("official", "test") or len(gallery_ids),
+                                                        "test": len(lines)}})

@@ -49,7 +49,7 @@ def finetune_split(encoder: Encoder, card: TaskCard, layer: str, train: list[Sam
     enc = copy.deepcopy(encoder).to(device)
     model = FinetuneModel(enc, layer, card.features.pool, trunk_dim(enc, card, layer, device), n_classes,
                           clf.dropout, init_seed=seed)
-    base = dict(modality="video", clip=card.video, features=card.features, layer=layer)
+    base = dict(modality="video", clip=card.video, features=card.features, layer=layer, limits=card.dataset.limits)
     train_view = ExtractionSpec(side="train", sampling=card.train, seed=seed, **base)
     test_path = VideoPath(enc, ExtractionSpec(side="test", sampling=card.test, seed=None, **base), device, dtype)
     cutout = test_path.augment  # None for the test view
