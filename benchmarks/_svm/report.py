@@ -13,12 +13,24 @@ from typing import Any
 import torch
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, Any]:
-    """CPU name, CPU count, torch threads and the load average before the run (1, 5, 15 min)."""
-    return {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+    """CPU name, CPU count, torch threads, the load average before the run (1, 5, 15 min) and the OpenMP
+    environment (``OMP_WAIT_POLICY=PASSIVE`` changes torch's CPU times on shared cores by up to 40x)."""
+    return {"cpu": _cpu_name(), "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+            "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")}}
 
 
 def print_table(results: dict[str, dict[float, dict]], costs: list[float],
