@@ -71,7 +71,7 @@ def _line_search(problem: SquaredHingeProblem, cols: torch.Tensor, wc: torch.Ten
     t = torch.ones_like(gts)
     accepted = torch.zeros_like(gts, dtype=torch.bool)
     for _ls in range(_MAX_LINESEARCH):
-        change = t * wts + 0.5 * t * t * sts + C * loss_change(zs, xs, ys, t.to(zs[0].dtype))
+        change = t * wts + 0.5 * t * t * sts + C * loss_change(zs, xs, ys, t)
         accepted = accepted | (change <= _ETA_ARMIJO * t * gts)
         if bool(accepted.all()):
             break
