@@ -1,4 +1,5 @@
-"""CPU thread choices: the torch SVM's (measured on its own C path, restored, recorded in the models) and the
+"""CPU thread choices: the torch SVM's (a rule of problem size and torch's thread count, never timing; restored,
+recorded in the models) and the
 per-clip augmentations' (one intra-op thread on the CPU, the same pixels as on two)."""
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from avbench.media.seeding import generator_for
 from avbench.media.threads import one_cpu_thread
 from avbench.media.video_augment import VideoAugmentConfig, draw_clip_params, transform_clip, transform_clips
 from avbench.protocols.base import ClipFeatures
-from avbench.protocols.svm_torch import _PathThreads, fit_squared_hinge_ovr
+from avbench.protocols.svm_torch import decision_function, fit_squared_hinge_ovr, path_threads
 
 
 @pytest.fixture
@@ -20,20 +21,13 @@ def two_threads():
     torch.set_num_threads(before)
 
 
-def test_path_threads_trial_then_the_faster(two_threads):
+def test_path_threads_is_a_rule_of_size_and_torch_threads(two_threads):
     cpu = torch.device("cpu")
-    t = _PathThreads(cpu, 1e9, n_costs=8)
-    assert [t.count(0), t.count(1)] == [1, 2]  # the trial: one thread, then all
-    t.record(0, 1.0, 10)
-    t.record(1, 0.5, 10)  # all threads twice as fast per data pass
-    assert t.count(2) == t.count(7) == 2
-    t = _PathThreads(cpu, 1e9, n_costs=8)
-    t.record(0, 1.0, 10)
-    t.record(1, 0.95, 10)  # less than 10 % faster: one thread
-    assert t.count(2) == 1
-    assert _PathThreads(cpu, 1e3, n_costs=8).count(0) == 1  # tiny steps: one thread, no trial
-    assert _PathThreads(cpu, 1e9, n_costs=2).count(1) == 2  # too short a path to try
-    assert _PathThreads(torch.device("meta"), 1e9, n_costs=8).count(0) == 2  # not the CPU: untouched
+    assert path_threads(cpu, 1e9) == 2  # large steps: torch's intra-op count
+    assert path_threads(cpu, 1e3) == 1  # tiny steps: one thread
+    assert path_threads(torch.device("meta"), 1e3) == 2  # not the CPU: untouched
+    torch.set_num_threads(1)
+    assert path_threads(cpu, 1e9) == 1
 
 
 def _features(n: int, dim: int, k: int) -> ClipFeatures:
@@ -45,16 +39,46 @@ def _features(n: int, dim: int, k: int) -> ClipFeatures:
 
 
 def test_fit_records_threads_and_restores_them(two_threads):
-    feats = _features(400, 4096, 8)  # 4 n (dim + 1) k = 5.2e7 flops per step: large enough for the trial
+    feats = _features(400, 4096, 8)  # 4 n (dim + 1) k = 5.2e7 flops per step: all threads
     costs = [1e-5, 1e-4, 1e-3]
     models = fit_squared_hinge_ovr(feats, costs, n_classes=8)
-    assert [m.info["cpu_threads"] for m in models[:2]] == [1, 2] and models[2].info["cpu_threads"] in (1, 2)
+    assert all(m.info["cpu_threads"] == 2 for m in models)
     assert torch.get_num_threads() == 2
     torch.set_num_threads(1)  # a one-thread process is left alone
     ref = fit_squared_hinge_ovr(feats, costs, n_classes=8)
     assert all(m.info["cpu_threads"] == 1 for m in ref) and torch.get_num_threads() == 1
     for a, b in zip(models, ref):  # the thread count does not change the solution beyond rounding
         torch.testing.assert_close(a.weights, b.weights, rtol=1e-3, atol=1e-4)
+
+
+def _skewed_clock(slow_while_threads: int):
+    """A ``time.perf_counter`` that advances 10 s per call while torch runs on ``slow_while_threads`` threads and
+    0.01 s otherwise: a machine whose load makes the other thread count look faster."""
+    state = {"t": 0.0}
+
+    def clock() -> float:
+        state["t"] += 10.0 if torch.get_num_threads() == slow_while_threads else 0.01
+        return state["t"]
+
+    return clock
+
+
+def test_same_input_same_predictions_whatever_the_timing(two_threads, monkeypatch):
+    """The thread count (and so the rounding of every GEMM) must not follow the clock: under two clocks that each
+    make the other thread count look faster, the fitted models are bit-identical and record the same count.
+    (The timed ``_PathThreads`` of 0.5.0 took 1 thread under one clock and 2 under the other.)"""
+    from avbench.protocols import svm_torch
+
+    feats = _features(400, 4096, 8)
+    costs = [1e-5, 1e-4, 1e-3, 1e-2]
+    fits = []
+    for slow in (1, 2):
+        monkeypatch.setattr(svm_torch.time, "perf_counter", _skewed_clock(slow))
+        fits.append(fit_squared_hinge_ovr(feats, costs, n_classes=8))
+    for a, b in zip(*fits):
+        assert a.info["cpu_threads"] == b.info["cpu_threads"] == 2
+        assert torch.equal(a.weights, b.weights) and torch.equal(a.bias, b.bias)
+        assert torch.equal(decision_function(a, feats), decision_function(b, feats))
 
 
 def test_one_cpu_thread_only_on_cpu(two_threads):

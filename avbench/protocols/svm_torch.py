@@ -27,11 +27,17 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from avbench.protocols.base import ClipFeatures
-from avbench.protocols.svm_newton import RowStream, SquaredHingeProblem, newton_one_c
+from avbench.protocols.svm_direction import Subspace, subspace_rank
+from avbench.protocols.svm_newton import newton_one_c
+from avbench.protocols.svm_problem import RowStream, SquaredHingeProblem
 from avbench.runtime.progress import tick
 
 __all__ = ["LinearModel", "fit_squared_hinge_ovr", "primal_objective", "decision_function", "device_label",
-           "single_thread_if_small"]
+           "single_thread_if_small", "path_threads", "SOLVERS", "SUBSPACE_MIN_FLOPS"]
+
+SOLVERS = ("auto", "subspace", "plain")
+#: flops per pass over the rows (``4 n (D + 1) K``) from which ``solver="auto"`` uses the subspace solver
+SUBSPACE_MIN_FLOPS = 5e7
 
 
 @dataclass
@@ -78,7 +84,7 @@ def single_thread_if_small(flops_per_step: float, device: torch.device, limit: f
 def fit_squared_hinge_ovr(features: ClipFeatures, costs: Sequence[float], *, n_classes: int,
                           device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                           tol: float = 1e-4, max_iter: int = 1000, intercept_scaling: float = 1.0,
-                          warm_start: bool = True, precondition: bool = False, eps_cg: float = 0.5,
+                          warm_start: bool = True, solver: str = "auto", eps_cg: float = 0.5,
                           max_cg: int = 500, chunk_rows: int | None = None, resident: bool | None = None
                           ) -> list[LinearModel]:
     """Fit liblinear's OvR L2-regularised squared-hinge SVM for every C in ``costs`` (solved in ascending order,
@@ -87,14 +93,21 @@ def fit_squared_hinge_ovr(features: ClipFeatures, costs: Sequence[float], *, n_c
     features: the training rows (every clip row is one training example with its sample's label).
     n_classes: K; labels must lie in ``0..K-1`` (a class with no rows still gets a fitted all-negative column).
     tol: liblinear's ``eps`` (sklearn's ``tol``). max_iter: Newton iterations per C (sklearn's ``max_iter``).
+    solver: ``"subspace"`` (CG preconditioned by the data's top singular subspace, exact steps for classes with
+      few active rows: :mod:`~avbench.protocols.svm_direction`), ``"plain"`` (unpreconditioned CG), or
+      ``"auto"``: subspace from :data:`SUBSPACE_MIN_FLOPS` flops per pass over the rows, plain below (where the
+      subspace's set-up passes cost more than they save).
     chunk_rows: rows per GEMM chunk (default 2048 on CPU, 65536 on CUDA).
-    resident: keep the converted rows on the device (default: when they fit, see ``svm_newton._fits``).
-    Returns one ``LinearModel`` per C (weights ``[D, K]``, bias ``[K]``, on CPU, in ``dtype``).
+    resident: keep the converted rows on the device (default: when they fit, see ``svm_problem._fits``).
+    Returns one ``LinearModel`` per C (weights ``[D, K]``, bias ``[K]``, on CPU, in ``dtype``); ``info`` records
+    the solver, the CPU threads and the work done.
     """
     if n_classes < 2:
         raise ValueError("fit_squared_hinge_ovr needs at least 2 classes")
     if not costs or any(c <= 0 for c in costs):
         raise ValueError("costs must be a non-empty list of positive numbers")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}")
     dev = torch.device(device)
     labels = features.row_labels
     if labels.numel() == 0:
@@ -107,93 +120,69 @@ def fit_squared_hinge_ovr(features: ClipFeatures, costs: Sequence[float], *, n_c
     n = stream.n
     pos = torch.bincount(labels, minlength=n_classes).to(torch.float64)
     rel_eps = (tol * torch.clamp(torch.minimum(pos, n - pos), min=1.0) / n).to(dev)
-    threads = _PathThreads(dev, 4.0 * stream.n * (stream.dim + 1) * n_classes, len(costs))
+    flops = 4.0 * stream.n * (stream.dim + 1) * n_classes
+    if solver == "auto":
+        solver = "subspace" if flops >= SUBSPACE_MIN_FLOPS else "plain"
     before = torch.get_num_threads()
+    threads = path_threads(dev, flops)
     try:
-        threads.apply(0)
+        torch.set_num_threads(threads)
         # ||grad f_k(0)|| = 2C ||X~^T y_k||: all rows are active at w = 0 and z - y = -y.
         xty = torch.zeros(stream.dim + 1, n_classes, dtype=torch.float64, device=dev)
         for c, x in stream.chunks():
             problem.xtr_add(xty, x, stream.targets[c])
-        g0_unit = xty.norm(dim=0)
-        out = _fit_path(problem, stream, costs, n_classes, dev, dtype, rel_eps, g0_unit, tol, max_iter,
-                        intercept_scaling, warm_start, eps_cg, max_cg, precondition, threads)
+        t0 = time.perf_counter()
+        sub = Subspace(problem, subspace_rank(n, stream.dim)) if solver == "subspace" else None
+        setup = {"solver": solver, "cpu_threads": threads if dev.type == "cpu" else None,
+                 "subspace_rank": None if sub is None else int(sub.basis.shape[1]),
+                 "setup_seconds": time.perf_counter() - t0, "tol": tol, "warm_start": warm_start}
+        out = _fit_path(problem, costs, dtype, rel_eps, xty.norm(dim=0), setup,
+                        dict(max_iter=max_iter, eps_cg=eps_cg, max_cg=max_cg, sub=sub, exact=sub is not None))
     finally:
         torch.set_num_threads(before)
     return [out[i] for i in range(len(costs))]
 
 
-class _PathThreads:
-    """The CPU thread count of one C path, measured on the path itself rather than guessed.
+def path_threads(device: torch.device, flops_per_step: float, limit: float = 5e7) -> int:
+    """The CPU thread count of a C path, fixed by a rule (never by timing, so that neither the count nor the
+    solution depends on the machine's load): one thread for problems below ``limit`` flops per step (OpenMP
+    hand-offs cost more than such work), else torch's intra-op count (``torch.get_num_threads()``, i.e.
+    ``OMP_NUM_THREADS`` or the core count). Not the CPU: the current count, untouched.
 
-    Every small parameter-space operation of the solver ends at an OpenMP barrier, and when the cores are shared a
-    barrier waits for a descheduled thread while libgomp's default spin-wait burns the waiting thread's slice. A
-    GEMM-only probe does not show it (it picked 2 threads; the sweep then ran 4-10x slower than on 1), so the
-    first C of the path runs on one thread and the second on all of them, and the rest of the path takes the
-    count with fewer seconds per data pass (all threads must win by 10 %: one thread also spares the neighbours).
-    Measured on the shared 2-core EPYC with two busy processes beside it, the 8-C ESC-50 sweep on one fold of
-    real extracted features (1 640 x 1 153 rows, 50 classes) took 190-230 s on 2 threads and 9-17 s on 1; on the
-    same machine without them both took 3.4-3.6 s and the trial keeps 2 threads. Problems below ``limit`` flops
-    per step run on one thread (:func:`single_thread_if_small`); paths of fewer than 3 C values are not tried.
-    """
-
-    def __init__(self, device: torch.device, flops_per_step: float, n_costs: int, limit: float = 5e7) -> None:
-        self.all = torch.get_num_threads()
-        cpu = device.type == "cpu" and self.all > 1
-        self.trial = [1, self.all] if cpu and flops_per_step >= limit and n_costs >= 3 else []
-        self.fixed = 1 if cpu and flops_per_step < limit else self.all
-        self.seconds_per_pass: dict[int, float] = {}
-
-    def count(self, step: int) -> int:
-        """Threads for the ``step``-th C of the path (0-based, ascending C)."""
-        if step < len(self.trial):
-            return self.trial[step]
-        if self.seconds_per_pass:
-            return self.all if self.seconds_per_pass[self.all] < 0.9 * self.seconds_per_pass[1] else 1
-        return self.fixed
-
-    def apply(self, step: int) -> int:
-        n = self.count(step)
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
-        return n
-
-    def record(self, step: int, seconds: float, passes: int) -> None:
-        if step < len(self.trial):
-            self.seconds_per_pass[self.trial[step]] = seconds / max(1, passes)
+    The count changes the solution only through rounding (BLAS sums in another order on another thread count),
+    far inside the stopping tolerance: tests/test_threads.py fits one problem on 1 and 2 threads and compares."""
+    if device.type != "cpu" or flops_per_step >= limit:
+        return torch.get_num_threads()
+    return 1
 
 
-def _fit_path(problem: SquaredHingeProblem, stream: RowStream, costs: Sequence[float], n_classes: int,
-              dev: torch.device, dtype: torch.dtype, rel_eps: torch.Tensor, g0_unit: torch.Tensor, tol: float,
-              max_iter: int, intercept_scaling: float, warm_start: bool, eps_cg: float, max_cg: int,
-              precondition: bool, threads: _PathThreads) -> dict[int, LinearModel]:
-    """Solve the C path in ascending order (warm-started unless told otherwise); models keyed by position in costs."""
+def _fit_path(problem: SquaredHingeProblem, costs: Sequence[float], dtype: torch.dtype, rel_eps: torch.Tensor,
+              g0_unit: torch.Tensor, setup: dict[str, Any], newton_kw: dict[str, Any]) -> dict[int, LinearModel]:
+    """Solve the C path in ascending order (warm-started unless ``setup["warm_start"]`` is false); models keyed by
+    position in ``costs``. ``setup`` goes into every model's ``info``; ``newton_kw`` to :func:`newton_one_c`."""
+    stream = problem.s
+    dev = stream.device
     label = device_label(dev, dtype)
+    n_classes = stream.targets[0].shape[1]
     order = sorted(range(len(costs)), key=lambda i: costs[i])
     w = torch.zeros(stream.dim + 1, n_classes, dtype=torch.float64, device=dev)  # parameters kept in float64
     out: dict[int, LinearModel] = {}
-    for step, i in enumerate(order):
+    for i in order:
         C = float(costs[i])
-        if not warm_start:
+        if not setup["warm_start"]:
             w.zero_()
-        n_threads = threads.apply(step)
         passes0 = problem.passes
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        diag = newton_one_c(problem, w, C, rel_eps, g0_unit, max_iter, eps_cg, max_cg, precondition)
+        diag = newton_one_c(problem, w, C, rel_eps, g0_unit, **newton_kw)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        seconds = time.perf_counter() - t0
-        iters = diag["iterations_per_class"]
-        conv = diag["converged_per_class"]
         info = {k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in diag.items()}
-        info.update(seconds=seconds, data_passes=problem.passes - passes0, tol=tol, warm_start=warm_start,
-                    cpu_threads=n_threads if dev.type == "cpu" else None)
-        threads.record(step, seconds, problem.passes - passes0)
-        out[i] = LinearModel(weights=w[:-1].to(dtype).cpu().clone(), bias=(w[-1] * intercept_scaling).to(dtype).cpu(),
-                             C=C, intercept_scaling=float(intercept_scaling), iterations=int(iters.max()),
-                             converged=bool(conv.all()), backend=label, info=info)
+        info.update(setup, seconds=time.perf_counter() - t0, data_passes=problem.passes - passes0)
+        out[i] = LinearModel(weights=w[:-1].to(dtype).cpu().clone(), bias=(w[-1] * problem.scale).to(dtype).cpu(),
+                             C=C, intercept_scaling=problem.scale, iterations=int(diag["iterations_per_class"].max()),
+                             converged=bool(diag["converged_per_class"].all()), backend=label, info=info)
         tick()  # one C of the sweep done (a progress bar when the run shows them)
     return out
 
