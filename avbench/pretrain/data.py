@@ -3,6 +3,8 @@
 ``--data`` accepts (see :func:`resolve_sources`):
 
 * ``world``: the synthetic audio-visual world (:mod:`avbench.synth.world`), written to the cache on first use;
+* ``identity-world``: the identity world (:mod:`avbench.synth.identity_world`), rendered on the fly, a fresh clip
+  for every sample (:mod:`avbench.pretrain.identity_source`);
 * a data-set name with audio (``kinetics400``, ``kinetics_sound``, ``vggsound``) or a task card that uses one
   (``ksounds-fusion``): the TRAIN split of that data set through its adapter, at the root configured as for
   ``avbench eval`` (``--data-root``, ``AVBENCH_DATA_<DATASET>``, config file), else its synthetic copy;
@@ -53,6 +55,8 @@ class Sources:
     synthetic: bool
     skipped: list[dict[str, str]]
     classes: list[str]
+    #: for rendered sources: ``(index, epoch, fps, sample_rate) -> Decoded`` instead of decoding ``path``
+    renderer: Callable[[int, int, float, int], Decoded] | None = None
 
 
 def read_world(root: Path, split: str = "train") -> Sources:
@@ -104,6 +108,10 @@ def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
     from ..config import resolve_data_root
     from ..synth.defaults import synthetic_root
 
+    if data == "identity-world":
+        from .identity_source import identity_sources
+
+        return identity_sources()
     if data == "world":
         root = synthetic_root("world", cache_dir, log=log)
         src = read_world(root)
@@ -164,11 +172,15 @@ class PretrainDataset(torch.utils.data.Dataset):
     takes 1.46 s decoding every file and 0.13 s from the cache, against 0.30 s for the training step itself.
     Views are identical either way (the sampler never writes into a :class:`Decoded`). The cache lives in the
     process that reads it: :meth:`warm` fills it before DataLoader workers are forked, so they inherit it.
+
+    ``renderer`` (a rendered source, :attr:`Sources.renderer`): video ``v`` of epoch ``e`` is
+    ``renderer(v, e, fps, sample_rate)`` instead of a decoded file, a fresh clip every epoch; nothing is cached.
     """
 
     def __init__(self, items: list[Item], sampler: Callable[[Decoded, torch.Generator], dict[str, torch.Tensor]],
-                 *, fps: float, sample_rate: int, seed: int, clips_per_video: int = 1, cache_mb: float = 0) -> None:
-        self.items, self.sampler = items, sampler
+                 *, fps: float, sample_rate: int, seed: int, clips_per_video: int = 1, cache_mb: float = 0,
+                 renderer: Callable[[int, int, float, int], Decoded] | None = None) -> None:
+        self.items, self.sampler, self.renderer = items, sampler, renderer
         self.fps, self.sample_rate, self.seed = fps, sample_rate, seed
         self.clips_per_video = clips_per_video
         self.epoch = 0
@@ -178,6 +190,8 @@ class PretrainDataset(torch.utils.data.Dataset):
 
     def _decoded(self, v: int) -> Decoded:
         """Video ``v`` decoded (from the cache when there); raises MediaError for an undecodable file."""
+        if self.renderer is not None:
+            return self.renderer(v, self.epoch, self.fps, self.sample_rate)
         hit = self._cache.get(v)
         if isinstance(hit, str):
             raise MediaError(self.items[v].path, hit)
@@ -197,7 +211,7 @@ class PretrainDataset(torch.utils.data.Dataset):
 
     def warm(self) -> tuple[int, float]:
         """Decode videos in order into the cache until it is full; returns (videos cached, MiB used)."""
-        for v in range(len(self.items)):
+        for v in range(0 if self.renderer is not None else len(self.items)):
             if self._cached_bytes >= self.cache_bytes:
                 break
             try:
