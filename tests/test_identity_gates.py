@@ -3,9 +3,7 @@ the features and not one that is not; the class is not in first-order per-clip s
 re-estimates statistics without touching weights; a random-init trunk sits near chance."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +13,11 @@ from avbench.pretrain.probe import (C_GRID, calibrate_batchnorm, embed, fit_prob
                                     probe_encoder, scene_windows)
 from avbench.registry import build_encoder
 from avbench.synth.identity_world import IdentityWorldConfig
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests._bench import load_benchmark
 
 
 def _evidence_module():
-    spec = importlib.util.spec_from_file_location("identity_evidence", ROOT / "benchmarks" / "identity_evidence.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("identity_evidence")
 
 
 def test_probe_reads_a_class_that_is_there_and_not_one_that_is_not() -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from avbench.media.threads import one_cpu_thread
 from avbench.pretrain.data import PretrainDataset, resolve_sources
 from avbench.pretrain.identity_source import CLIPS_PER_EPOCH, IdentityRenderer
 from avbench.pretrain.trainer import PretrainOptions, pretrain
@@ -30,20 +31,12 @@ def test_sources_render_a_fresh_labelled_clip_per_sample(tmp_path) -> None:
     assert d.segments == ((0.0, 1.0), (1.0, 2.0)) and d.seconds == 2.0
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: on 2 shared cores, two threads per process spin against each other and the other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("method", ["crisscross", "avcl", "temporal-ssl", "supervised"])
-def test_world_preset_pretrains_20_steps(method, tmp_path, one_thread) -> None:
+def test_world_preset_pretrains_20_steps(method, tmp_path) -> None:
     out = tmp_path / method
-    path = pretrain(method, preset="world", overrides={"train": {"batch_size": 8, "max_steps": 20}},
-                    options=PretrainOptions(out=out, data="identity-world", progress=False, log=lambda m: None))
+    with one_cpu_thread("cpu"):  # on 2 shared cores, two torch threads spin against each other and other jobs
+        path = pretrain(method, preset="world", overrides={"train": {"batch_size": 8, "max_steps": 20}},
+                        options=PretrainOptions(out=out, data="identity-world", progress=False, log=lambda m: None))
     assert path == out / "encoder.safetensors" and path.is_file()
     card = json.loads((out / "card.json").read_text())
     assert card["steps"] == 20 and card["n_videos"] == CLIPS_PER_EPOCH and card["n_skipped"] == 0
