@@ -103,3 +103,13 @@ def test_evidence_script_commands_and_table(tmp_path) -> None:
     text = ev.table(ev.read_rows(out))
     assert "| crisscross | 0,1 | 576 | 22.5 ± 0.5 → **61.0 ± 1.0** | 25.0 ± 0.0 → **80.0 ± 0.0** | 20.0 ± 0.0 |" in text
     assert "random init (avcl trunks)" in text
+
+
+def test_parallel_rendering_gives_the_same_probe_and_calibration_clips() -> None:
+    from avbench.pretrain.probe import calibration_windows
+
+    cfg = IdentityWorldConfig(n_segments=1)
+    one, two = (probe_clips("probe-test", 1, cfg, workers=w) for w in (1, 2))
+    assert all(np.array_equal(a.frames, b.frames) and np.array_equal(a.audio, b.audio) for a, b in zip(one, two))
+    assert torch.equal(calibration_windows(16.0, 16000, 3, "audio"), calibration_windows(16.0, 16000, 3, "audio",
+                                                                                         workers=2))

@@ -38,13 +38,29 @@ def world_config(fps: float, sample_rate: int, *, n_classes: int = 6, size: int 
                                sample_rate=sample_rate)
 
 
+def _render_job(job: tuple[int, IdentityWorldConfig, str, tuple[int, ...], bool, bool]) -> IdentityClip:
+    """``(class, cfg, stream, rng key, video, audio)`` -> the clip (top level, so worker processes can run it)."""
+    k, cfg, stream, key, video, audio = job
+    return render_identity_clip(k, cfg, identity_rng(stream, *key), video=video, audio=audio)
+
+
+def _render_all(jobs: list, workers: int) -> list[IdentityClip]:
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as ex:
+            return list(ex.map(_render_job, jobs, chunksize=16))
+    return [_render_job(j) for j in jobs]
+
+
 def probe_clips(stream: str, n_per_class: int, cfg: IdentityWorldConfig, *, seed: int = 0,
-                modalities: Sequence[str] = ("video", "audio")) -> list[IdentityClip]:
+                modalities: Sequence[str] = ("video", "audio"), workers: int = 1) -> list[IdentityClip]:
     """``n_per_class * cfg.n_classes`` clips of ``stream`` (class-major order; clip ``i`` of class ``k`` is
-    ``identity_rng(stream, seed, k, i)``): the same clips for every encoder with the same frame and sample rate."""
-    return [render_identity_clip(k, cfg, identity_rng(stream, seed, k, i), video="video" in modalities,
-                                 audio="audio" in modalities)
+    ``identity_rng(stream, seed, k, i)``): the same clips for every encoder with the same frame and sample rate,
+    rendered in ``workers`` processes when > 1."""
+    jobs = [(k, cfg, stream, (seed, k, i), "video" in modalities, "audio" in modalities)
             for k in range(cfg.n_classes) for i in range(n_per_class)]
+    return _render_all(jobs, workers)
 
 
 def scene_windows(clips: Sequence[IdentityClip], cfg: IdentityWorldConfig, modality: str,
@@ -70,14 +86,14 @@ def _video_input(enc: nn.Module, windows: torch.Tensor) -> torch.Tensor:
     """``[B, T, H, W, 3]`` uint8 -> ``[B, 3, T, H, W]`` float, normalised with the encoder's mean/std."""
     a = enc.arch
     x = windows.permute(0, 4, 1, 2, 3).float().div_(255.0)
-    mean = torch.tensor(a.mean).view(1, 3, 1, 1, 1)
-    std = torch.tensor(a.std).view(1, 3, 1, 1, 1)
+    mean = torch.tensor(a.mean, device=x.device).view(1, 3, 1, 1, 1)
+    std = torch.tensor(a.std, device=x.device).view(1, 3, 1, 1, 1)
     return (x - mean) / std
 
 
 def trunk_input(enc: nn.Module, windows: torch.Tensor, modality: str) -> torch.Tensor:
     """Scene windows (:func:`scene_windows`) -> the trunk's input (video ``[B, 3, T, H, W]``, audio
-    ``[B, 1, F, T]`` through the encoder's own front end)."""
+    ``[B, 1, F, T]`` through the encoder's own front end), on the windows' device."""
     if modality == "video":
         return _video_input(enc, windows)
     return enc.audio_frontend(windows.float())
@@ -88,10 +104,11 @@ def embed(enc: nn.Module, windows: torch.Tensor, modality: str, n_segments: int,
           device: str | torch.device = "cpu") -> np.ndarray:
     """Pooled trunk features of every scene window, averaged over the ``n_segments`` scenes of a clip:
     ``[N, D]`` float32. The encoder runs in eval mode (running BatchNorm statistics)."""
-    trunk = enc.trunk(modality).eval().to(device)
+    enc.to(device)
+    trunk = enc.trunk(modality).eval()
     feats = []
     for i in range(0, windows.shape[0], batch):
-        x = trunk_input(enc, windows[i:i + batch], modality).to(device)
+        x = trunk_input(enc, windows[i:i + batch].to(device), modality)
         feats.append(trunk(x, ["pool"])["pool"].float().cpu())
     f = torch.cat(feats)
     return f.view(-1, n_segments, f.shape[1]).mean(1).numpy()
@@ -102,7 +119,8 @@ def calibrate_batchnorm(enc: nn.Module, windows: torch.Tensor, modality: str, *,
                         device: str | torch.device = "cpu") -> int:
     """Re-estimate every BatchNorm running mean/variance of the ``modality`` trunk from ``windows`` (cumulative
     average over batches of ``batch``; the weights are untouched). Returns the number of BatchNorm layers reset."""
-    trunk = enc.trunk(modality).to(device)
+    enc.to(device)
+    trunk = enc.trunk(modality)
     bns = [m for m in trunk.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
     for m in bns:
@@ -111,7 +129,7 @@ def calibrate_batchnorm(enc: nn.Module, windows: torch.Tensor, modality: str, *,
     trunk.train()
     try:
         for i in range(0, windows.shape[0], batch):
-            trunk(trunk_input(enc, windows[i:i + batch], modality).to(device), ["pool"])
+            trunk(trunk_input(enc, windows[i:i + batch].to(device), modality), ["pool"])
     finally:
         for m, mom in zip(bns, saved):
             m.momentum = mom
@@ -163,24 +181,27 @@ class ProbeData:
 
 
 def make_probe_data(fps: float, sample_rate: int, n_per_class: int, *, seed: int = 0,
-                    modalities: Sequence[str] = ("video", "audio")) -> ProbeData:
-    """Render the probe's train and test clips once and cut their scene windows (reuse across encoders)."""
+                    modalities: Sequence[str] = ("video", "audio"), workers: int = 1) -> ProbeData:
+    """Render the probe's train and test clips once and cut their scene windows (reuse across encoders);
+    ``workers`` > 1 renders in that many processes (the same clips)."""
     cfg = world_config(fps, sample_rate)
     windows: dict[str, dict[str, torch.Tensor]] = {}
     labels: dict[str, np.ndarray] = {}
     for split in ("train", "test"):
-        clips = probe_clips(f"probe-{split}", n_per_class, cfg, seed=seed, modalities=modalities)
+        clips = probe_clips(f"probe-{split}", n_per_class, cfg, seed=seed, modalities=modalities, workers=workers)
         windows[split] = {m: scene_windows(clips, cfg, m) for m in modalities}
         labels[split] = np.array([c.label for c in clips])
     return ProbeData(cfg, windows, labels)
 
 
-def calibration_windows(fps: float, sample_rate: int, n_clips: int, modality: str, *, seed: int = 0) -> torch.Tensor:
-    """Scene windows of ``n_clips`` unlabelled clips of the ``calibrate`` stream (classes in turn)."""
+def calibration_windows(fps: float, sample_rate: int, n_clips: int, modality: str, *, seed: int = 0,
+                        workers: int = 1) -> torch.Tensor:
+    """Scene windows of ``n_clips`` unlabelled clips of the ``calibrate`` stream (classes in turn; clip ``i`` is
+    ``identity_rng("calibrate", seed, i)``), rendered in ``workers`` processes when > 1."""
     cfg = world_config(fps, sample_rate)
-    clips = [render_identity_clip(i % cfg.n_classes, cfg, identity_rng("calibrate", seed, i),
-                                  video=modality == "video", audio=modality == "audio") for i in range(n_clips)]
-    return scene_windows(clips, cfg, modality)
+    jobs = [(i % cfg.n_classes, cfg, "calibrate", (seed, i), modality == "video", modality == "audio")
+            for i in range(n_clips)]
+    return scene_windows(_render_all(jobs, workers), cfg, modality)
 
 
 def probe_encoder(enc: nn.Module, data: ProbeData, modality: str, *, device: str | torch.device = "cpu",
