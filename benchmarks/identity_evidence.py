@@ -157,7 +157,8 @@ def measure(run: str, seed: int, args: argparse.Namespace, probes: Probes) -> di
         out = pretrain_run(run, seed, args.epochs, Path(args.work), args.workers, args.threads)
         train_cpu = cpu_seconds() - c0
         card = json.loads((out / "card.json").read_text())
-        row.update(epochs=args.epochs, steps=card["steps"], overrides=over, loss_first=card["loss_first"],
+        row.update(epochs=args.epochs, steps=card["steps"], batch_size=card["config"]["train"]["batch_size"],
+                   overrides=over, loss_first=card["loss_first"],
                    loss_last10=card["loss_last10_mean"], train_wall_minutes=round(card["wall_seconds_this_process"] / 60, 1),
                    train_cpu_minutes=round(train_cpu / 60, 1), command=card["command"])
         row.update(probes.floor(encoder, seed))
@@ -183,8 +184,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
     lines = ["| run | seeds | steps | video: random (cal.) → trained | audio: random (cal.) → trained | CPU min/run |",
              "|---|---|---|---|---|---|"]
-    for run in dict.fromkeys(r["run"] for r in rows):
-        rs = [r for r in rows if r["run"] == run]
+    for run, steps in dict.fromkeys((r["run"], r.get("steps")) for r in rows):
+        rs = [r for r in rows if r["run"] == run and r.get("steps") == steps]
         seeds = ",".join(str(r["seed"]) for r in rs)
         if run == "floor":
             for fam in FAMILIES:
@@ -195,7 +196,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             continue
         cells = [f"{ms([r[m + '_random_cal'] for r in rs])} → **{ms([r[m + '_trained'] for r in rs])}**"
                  for m in MODALITIES]
-        lines.append(f"| {run} | {seeds} | {rs[0]['steps']} | {cells[0]} | {cells[1]} | "
+        lines.append(f"| {run} | {seeds} | {steps} | {cells[0]} | {cells[1]} | "
                      f"{ms([r['cpu_minutes'] for r in rs])} |")
     return "\n".join(lines)
 
@@ -204,7 +205,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", nargs="*", default=["floor", "supervised"], choices=["floor", *RUNS])
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
-    ap.add_argument("--epochs", type=int, default=10, help="epochs of 96 steps at batch 64 (the world preset's 10)")
+    ap.add_argument("--epochs", type=int, default=10,
+                    help="epochs of 6,144 clips (the world preset's 10: 1,920 steps at batch 32)")
     ap.add_argument("--n-per-class", type=int, default=100, help="probe clips per class, train and test each")
     ap.add_argument("--calibration-clips", type=int, default=500)
     ap.add_argument("--out", default="docs/evidence/identity_world.jsonl")

@@ -44,7 +44,7 @@ def test_gpu_views_draw_per_sample_parameters_and_method_batches() -> None:
                         augment=False)
     assert torch.allclose(plain[0, :, 0].permute(1, 2, 0) * 255, pool.frames[0, 0].float(), atol=1e-3)
     shapes = {"crisscross": {"v1": (2, 3, 8, 48, 48), "a2": (2, 1, 80, 101)},
-              "avcl": {"v": (2, 3, 8, 48, 48), "a": (2, 1, 256, 101)},
+              "avcl": {"v": (2, 3, 8, 48, 48), "a": (2, 1, 256, 201)},
               "temporal-ssl": {"v_s": (2, 3, 8, 48, 48), "a_r": (2, 1, 80, 51), "order": (2, 4)},
               "supervised": {"v1": (2, 3, 8, 48, 48), "label": (2,)}}
     for method, want in shapes.items():

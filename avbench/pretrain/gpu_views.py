@@ -9,8 +9,8 @@ shares augmentation parameters. The view geometry is each method's ``world`` pre
 * crisscross: two audio-visual views in adjacent scenes (relaxation ``medium``); each view's video is the first
   ``frames`` frames of its scene and its audio the whole 1-s scene (as :meth:`CrissCrossViews.scene_starts` with
   1-s audio views); supervised: view 1 only, in a random scene, with the clip's label;
-* avcl: a clip of ``frames`` frames at the start of a random scene and that scene's native 1-s log-mel
-  (``audio_window``), resampled to the encoder's rate;
+* avcl: two adjacent scenes (the CPU path's 2-scene clip); a clip of ``frames`` frames at the start of one of
+  them and the native log-mel of both (``native_mel``), resampled to the encoder's rate;
 * temporal-ssl: views r and s in two different scenes, each with its own speed and direction, the audio of the
   same span sped up by resampling and reversed with the video; speed, direction and order labels.
 
@@ -165,11 +165,11 @@ class GpuViews:
                 return out
             out.update(v2=self._video(pool, clip, (s1 + 1) * fps_n, gen), a2=self._scene_audio(pool, clip, s1 + 1, gen))
             return out
-        if self.method == "avcl":
-            s1 = rint(k)
+        if self.method == "avcl":  # a 2-scene stretch as on the CPU; the clip in one scene, the mel of both
+            s1 = rint(k - 1)
             n = pool.samples_per_scene
-            wave = _resample(audio_batch(pool, clip, s1 * n, n), pool.sample_rate, self.sample_rate)
-            return {"v": self._video(pool, clip, s1 * fps_n, gen), "a": self.audio.frontend(wave)}
+            wave = _resample(audio_batch(pool, clip, s1 * n, 2 * n), pool.sample_rate, self.sample_rate)
+            return {"v": self._video(pool, clip, (s1 + rint(2)) * fps_n, gen), "a": self.audio.frontend(wave)}
         if self.method == "temporal-ssl":
             return self._temporal(pool, clip, gen, rint)
         raise ValueError(f"no GPU views for method {self.method!r}")

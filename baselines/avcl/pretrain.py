@@ -23,8 +23,7 @@ from pydantic import Field
 from avbench.media.logmel import LogMelConfig, LogMelFrontend
 from avbench.media.video_augment import VideoAugmentConfig
 from avbench.pretrain.method import MethodConfig, Pretrainer, TrainConfig
-from avbench.pretrain.views import (Decoded, cut_frames, cut_wave, pick_scenes, randint, uniform, video_view,
-                                    window_in_scene)
+from avbench.pretrain.views import Decoded, cut_frames, pick_scenes, randint, uniform, video_view, window_in_scene
 from avbench.pretrain.world_preset import WORLD_ARCH, WORLD_BATCH, WORLD_EPOCHS, WORLD_VIDEO_AUGMENT
 
 from .encoder import ARCH, AVCLEncoder
@@ -46,17 +45,17 @@ class AVCLConfig(MethodConfig):
     tau: float = Field(DEFAULT_TAU, gt=0)
     gate: Literal["relu", "sigmoid"] = "relu"
     fusion: bool = True
-    audio_window: float | None = Field(None, gt=0, description=(
-        "None: the paper's whole-clip mel resized to mel_size and cropped (Section 2.1). A number: instead a window "
-        "of that many seconds of the native log-mel (all bands, 10-ms frames), starting with the video clip (inside "
-        "its scene when the source has scene cuts): the scale at which avbench's probes and cards evaluate."))
+    native_mel: bool = Field(False, description=(
+        "False: the paper's whole-clip mel resized to mel_size and cropped (Section 2.1). True: the whole clip's "
+        "native log-mel (all bands, 10-ms frames), neither resized nor cropped: the time and frequency scale at "
+        "which avbench's probes and cards evaluate (a difference noted in notes/protocol-audit.md, item 8)"))
     video_augment: dict[str, Any] = Field(default_factory=lambda: VideoAugmentConfig(
         crop_scale=(0.25, 1.0), flip=0.5, color_jitter=None, grayscale=0.0, blur=0.0, cutout=0).to_dict())
 
 
 class AVCLViews:
     """``(Decoded, generator) ->`` v ``[3, T, S, S]`` float and a ``[1, S, S]`` (a crop of the resized whole-clip mel),
-    or with ``audio_window`` a ``[1, n_mels, T']`` native log-mel window starting with the clip."""
+    or with ``native_mel`` the whole clip's ``[1, n_mels, T']`` native log-mel."""
 
     def __init__(self, cfg: AVCLConfig, fps: float, mean: tuple, std: tuple, logmel: dict[str, Any]) -> None:
         self.cfg, self.fps, self.mean, self.std, self.logmel = cfg, fps, mean, std, logmel
@@ -66,16 +65,15 @@ class AVCLViews:
     def __call__(self, d: Decoded, gen: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         span = cfg.frames / self.fps
-        if d.segments:  # a source with scene cuts: the clip (and an audio window) inside one scene
-            scene = pick_scenes(len(d.segments), "same", gen)[0]
-            start = window_in_scene(d, scene, max(span, cfg.audio_window or 0.0), gen)
+        if d.segments:  # a source with scene cuts: the clip inside one scene
+            start = window_in_scene(d, pick_scenes(len(d.segments), "same", gen)[0], span, gen)
         else:
             start = uniform(gen, 0.0, max(0.0, d.frames.shape[0] / self.fps - span))
         v = video_view(cut_frames(d, start, cfg.frames), self.vaug, cfg.crop, gen, self.mean, self.std)
         if self._frontend is None:
             self._frontend = LogMelFrontend(LogMelConfig(**self.logmel))
-        if cfg.audio_window is not None:
-            return {"v": v, "a": self._frontend(cut_wave(d, start, cfg.audio_window)[None].float())[0]}
+        if cfg.native_mel:
+            return {"v": v, "a": self._frontend(d.wave[None].float())[0]}
         mel = self._frontend(d.wave[None].float())  # [1, 1, F, T], the whole clip
         mel = F.interpolate(mel, size=(cfg.mel_size, cfg.mel_size), mode="bilinear", align_corners=False)[0]
         y, x = randint(gen, cfg.mel_size - cfg.crop + 1), randint(gen, cfg.mel_size - cfg.crop + 1)
@@ -96,10 +94,10 @@ class AVCLPretrainer(Pretrainer):
                   # Loss_cor climbs 32.8 -> 98.8 (lr 0.05) / 88.9 (lr 0.002); with the sigmoid gate it falls 52 -> 17.
                   "gate": "sigmoid"},
         # the identity world (`--data identity-world`, issue 20) on a CPU: width 8, 8x48² clips inside one scene,
-        # the audio as that scene's native 1-s log-mel (audio_window; the probe's scale), sigmoid gate as `small`
+        # the audio as the whole clip's (2 scenes') native log-mel (the probe's scale), sigmoid gate as `small`
         "world": {"arch": WORLD_ARCH, "train": {"epochs": WORLD_EPOCHS, "batch_size": WORLD_BATCH, "lr": 0.05,
                                                 "final_lr": 0.0, "warmup_epochs": 1},
-                  "frames": 8, "crop": 48, "audio_window": 1.0, "gate": "sigmoid", "video_augment": WORLD_VIDEO_AUGMENT},
+                  "frames": 8, "crop": 48, "native_mel": True, "gate": "sigmoid", "video_augment": WORLD_VIDEO_AUGMENT},
     }
 
     def __init__(self, cfg: AVCLConfig, init_seed: int = 0) -> None:

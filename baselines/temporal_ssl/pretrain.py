@@ -150,10 +150,11 @@ class TemporalSSLPretrainer(Pretrainer):
                   "proj_hidden": 256, "proj_dim": 128},
         # the identity world (`--data identity-world`, issue 20) on a CPU: width 8, 8x48², speeds 1x and 2x (a 2x
         # view spans one 1-s scene), r and s in different scenes; the memory bank holds 16 batches of fresh clips
-        # (1,024 rows, negatives from the median: m = 512), the paper's ratio (4,096 rows at batch 256)
+        # (512 rows, negatives from the median: m = 256), the paper's ratio (4,096 rows at batch 256); the data
+        # set is infinite (a fresh clip per sample), so the bank never holds a clip's own earlier embedding
         "world": {"arch": {**WORLD_ARCH, "audio_depth": 18},
                   "train": {"epochs": WORLD_EPOCHS, "batch_size": WORLD_BATCH, "lr": 1e-3, "warmup_epochs": 1},
-                  "frames": 8, "crop": 48, "speeds": [1, 2], "queue_size": 1024, "m": 512,
+                  "frames": 8, "crop": 48, "speeds": [1, 2], "queue_size": 512, "m": 256,
                   "proj_hidden": 256, "proj_dim": 128, "video_augment": WORLD_VIDEO_AUGMENT},
     }
 
