@@ -136,13 +136,37 @@ def pretrain_command(run: str, seed: int, epochs: int, out: Path, workers: int) 
             *[x for kv in sets for x in ("--set", kv)]]
 
 
+class Busy(RuntimeError):
+    """Another live process is training this run (its ``.evidence.lock`` names it)."""
+
+
 def pretrain_run(run: str, seed: int, epochs: int, work: Path, workers: int, threads: int) -> Path:
-    """Run (or resume) ``avbench pretrain`` for one run in a child process with ``threads`` torch threads."""
+    """Run (or resume) ``avbench pretrain`` for one run in a child process with ``threads`` torch threads.
+    ``OUT/.evidence.lock`` holds this process's pid while it trains, so parallel invocations (e.g. one per seed)
+    never train the same directory at once: a run locked by a live process raises :class:`Busy`."""
     out = work / f"seed{seed}" / f"{run}-e{epochs}"
-    if not (out / "encoder.safetensors").is_file():
+    if (out / "encoder.safetensors").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".evidence.lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        pid = int(lock.read_text() or 0)
+        try:
+            os.kill(pid, 0)
+            raise Busy(f"{out} is being trained by process {pid}") from None
+        except ProcessLookupError:  # a stale lock from a killed run: take it over
+            lock.unlink()
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
         cmd = pretrain_command(run, seed, epochs, out, workers)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         subprocess.run([sys.executable, "-m", "avbench.cli", *cmd[1:]], check=True, env=env)
+    finally:
+        lock.unlink(missing_ok=True)
     return out
 
 
@@ -226,7 +250,11 @@ def main() -> None:
             done = {(r["run"], r["seed"], r.get("epochs")) for r in read_rows(out)}
             if (run, seed, None if run == "floor" else args.epochs) in done:
                 continue
-            row = measure(run, seed, args, probes)
+            try:
+                row = measure(run, seed, args, probes)
+            except Busy as exc:
+                print(f"skipped: {exc}", flush=True)
+                continue
             out.parent.mkdir(parents=True, exist_ok=True)
             with out.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
