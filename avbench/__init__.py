@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .encoder import AudioSpec, Encoder, EncoderMeta, FeatureMap, GeometryError, VideoSpec
-from .registry import build_encoder, register_encoder
+from avbench.encoder import AudioSpec, Encoder, EncoderMeta, FeatureMap, GeometryError, VideoSpec
+from avbench.registry import build_encoder, register_encoder
 
-__version__ = "0.1.0"
+from avbench import _compat
+from avbench._version import __version__
+
+_compat.install()
 
 __all__ = ["AudioSpec", "Encoder", "EncoderMeta", "FeatureMap", "GeometryError", "VideoSpec", "build_encoder",
            "evaluate", "register_encoder", "__version__"]
@@ -25,8 +28,8 @@ __all__ = ["AudioSpec", "Encoder", "EncoderMeta", "FeatureMap", "GeometryError",
 def evaluate(encoder: "str | Encoder", task: str, **kwargs: Any) -> dict:
     """Evaluate ``encoder`` (registered name, ``"pkg.module:factory"``, or an Encoder instance) on ``task``.
 
-    See :func:`avbench.runner.evaluate` for the keyword arguments; returns the result record as a dict.
+    See :func:`avbench.evaluation.runner.evaluate` for the keyword arguments; returns the result record as a dict.
     """
-    from .runner import evaluate as _evaluate
+    from avbench.evaluation.runner import evaluate as _evaluate
 
     return _evaluate(encoder, task, **kwargs)

@@ -1,6 +1,6 @@
 """``python -m avbench`` (what ``torchrun -m avbench ...`` runs)."""
 import sys
 
-from .cli import main
+from avbench.cli.app import main
 
 sys.exit(main())

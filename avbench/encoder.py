@@ -37,6 +37,14 @@ CANONICAL_AXES: dict[str, tuple[str, ...]] = {
 }
 
 
+class UnknownEncoderError(KeyError):
+    """No encoder by that name (registry name, zoo string or ``"pkg.module:factory"``); the message says what is
+    known. Defined here, with the contract, so that the registry and the model zoo both import it from a leaf."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
 class GeometryError(ValueError):
     """A task card asks for a clip geometry the encoder does not support."""
 
@@ -120,6 +128,9 @@ class EncoderMeta:
     pretraining_data: str = "none"
     license: str = "unknown"
     reference: str = ""
+    #: optional: a version string the author changes when the encoder's computation changes in a way avbench's
+    #: code hash cannot see (compiled extensions, downloaded code); part of every feature-cache key
+    code_version: str | None = None
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modalities if m not in MODALITIES]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -22,7 +24,9 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+#: 1.1 (avbench 0.5): encoder.code (the code fingerprint), determinism, cache, provenance.run_id; record file
+#: names carry the weights / state hash, card hash and selection. 1.0 records still validate (new fields absent).
+SCHEMA_VERSION = "1.1"
 
 
 class _Rec(BaseModel):
@@ -66,6 +70,8 @@ class EncoderInfo(_Rec):
     state_sha256: str
     init_seed: int | None
     meta: dict[str, Any]
+    #: what code computed the features (:func:`avbench.provenance.code_fingerprint`); part of the cache key
+    code: dict[str, Any] | None = None
 
 
 class TaskInfo(_Rec):
@@ -134,10 +140,35 @@ class Provenance(_Rec):
     peak_cuda_bytes: int | None
     created_utc: str
     command: str | None
+    #: hash of what makes this run this run (encoder identity and code, card, seeds, data); in the record's name
+    run_id: str | None = None
+
+
+class DeterminismInfo(_Rec):
+    """The determinism probe of the extraction: the first computed batch of each feature view forwarded twice.
+
+    checked: at least one view was probed (a run that reused every shard reads the verdict stored with them);
+    deterministic: every probed view gave the same features within ``1e-5`` of the largest feature magnitude;
+    max_abs_diff: the largest absolute difference seen; views: per view ``{checked, max_abs_diff, ...}``."""
+
+    checked: bool
+    deterministic: bool | None
+    max_abs_diff: float | None
+    views: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class CacheInfo(_Rec):
+    """How the feature cache served the run: mode ``use`` (reuse finished shards), ``refresh`` (recompute every
+    shard) or ``off`` (a temporary store, removed afterwards); shard counts over every view; the entry keys."""
+
+    mode: Literal["use", "refresh", "off"]
+    shards_reused: int
+    shards_computed: int
+    keys: dict[str, str] = Field(default_factory=dict)
 
 
 class ResultRecord(_Rec):
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
     encoder: EncoderInfo
     task: TaskInfo
     protocol: str
@@ -149,6 +180,8 @@ class ResultRecord(_Rec):
     data: DataInfo
     sidecar: SidecarInfo
     provenance: Provenance
+    determinism: DeterminismInfo | None = None
+    cache: CacheInfo | None = None
 
 
 def json_schema() -> dict[str, Any]:
@@ -202,8 +235,35 @@ def packages() -> dict[str, str | None]:
                                  "safetensors", "cuml-cu13")}
 
 
+class NonFiniteValueError(ValueError):
+    """A value about to be written into a result record or its sidecar is NaN or +-inf. Nothing is written:
+    pydantic would serialise NaN as ``null`` and a reader could take the record at face value."""
+
+
+def first_non_finite(obj: Any, where: str = "") -> str | None:
+    """The path (``metrics.top1.mean``, ``[3].scores[7]``) of the first NaN / inf float in a JSON-like ``obj``,
+    or None when every number is finite."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (where or "(value)")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            found = first_non_finite(v, f"{where}.{k}" if where else str(k))
+            if found:
+                return found
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            found = first_non_finite(v, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def write_sidecar(path: Path, rows: list[dict[str, Any]]) -> SidecarInfo:
-    """Write per-sample predictions as gzip JSON lines (deterministic bytes); return its path and sha256."""
+    """Write per-sample predictions as gzip JSON lines (deterministic bytes); return its path and sha256.
+    Raises :class:`NonFiniteValueError` (and writes nothing) if any row holds NaN or inf."""
+    bad = first_non_finite(rows)
+    if bad:
+        raise NonFiniteValueError(f"{path.name}: non-finite value at row {bad}; the predictions are not written")
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
     tmp = path.with_name(f".{path.name}.tmp")
@@ -218,7 +278,38 @@ def read_sidecar(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """``text`` as one safe path component: runs of characters outside ``[A-Za-z0-9._+-]`` become ``_``, leading
+    dots are dropped and runs of dots become ``_`` (no ``..``, no hidden files), at most ``limit`` characters (the rest replaced by a hash)."""
+    out = re.sub(r"_+", "_", re.sub(r"\.{2,}", "_", _UNSAFE.sub("_", str(text)))).lstrip(".") or "_"
+    if len(out) > limit:
+        out = out[:limit - 9] + "-" + hashlib.sha256(out.encode()).hexdigest()[:8]
+    return out
+
+
+class RecordPathError(ValueError):
+    """A record path would leave the output folder, or would overwrite the record of another run."""
+
+
+def record_path(out_dir: Path, encoder: str, task: str, stem: str) -> Path:
+    """``<out_dir>/<encoder>/<task>/<stem>.json`` with every component made safe (:func:`safe_name`); raises
+    :class:`RecordPathError` if the resolved path is not inside ``out_dir`` (e.g. through a symlinked folder)."""
+    path = Path(out_dir) / safe_name(encoder) / safe_name(task) / f"{safe_name(stem, 160)}.json"
+    resolved = path.parent.resolve() / path.name  # symlinks of the existing part followed
+    if not resolved.is_relative_to(Path(out_dir).resolve()):
+        raise RecordPathError(f"{path}: the record would be written outside --out {out_dir} (resolved to {resolved})")
+    return path
+
+
 def write_record(path: Path, record: ResultRecord) -> Path:
+    """Write ``record`` as JSON (atomic rename). Raises :class:`NonFiniteValueError`, writing nothing, when any
+    number in it is NaN or inf."""
+    bad = first_non_finite(record.model_dump(mode="python"))
+    if bad:
+        raise NonFiniteValueError(f"{path.name}: non-finite value at {bad}; the record is not written")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(record.model_dump_json(indent=1) + "\n")

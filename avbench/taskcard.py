@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+
+from avbench.protocols.base import ProtocolSettings
 
 
 class TaskCardError(ValueError):
@@ -110,89 +112,6 @@ class Features(_Strict):
     probe_layers: dict[str, Pooling] = Field(default_factory=dict)
 
 
-class SVMClassifier(_Strict):
-    type: Literal["svm"]
-    backend: Literal["torch", "sklearn", "cuml"] = "torch"
-    costs: tuple[float, ...] = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 1.0)
-    selection: Literal["paper", "clean"] = "paper"
-    cv_folds: int = Field(default=5, ge=2)
-    #: "clips": every clip is a training row and test scores are averaged per sample (CrissCross, AVID);
-    #: "video_mean_std": clip features averaged per video and standardised with training statistics before the
-    #: SVM (the temporal-SSL paper's linear probe, "Implementation Details").
-    aggregate: Literal["clips", "video_mean_std"] = "clips"
-    max_iter: int = Field(default=1000, gt=0)
-    tol: float = Field(default=1e-4, gt=0)
-
-    @field_validator("costs")
-    @classmethod
-    def _positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if not v or any(c <= 0 for c in v):
-            raise ValueError("costs must be a non-empty list of positive numbers")
-        return v
-
-
-class FCClassifier(_Strict):
-    type: Literal["fc"]
-    epochs: int = Field(gt=0)
-    lr: float = Field(gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    batch_size: int = Field(default=512, gt=0)
-    dropout: float = Field(default=0.0, ge=0, lt=1)
-    l2_normalize: bool = False
-    batchnorm: bool = False
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
-    selection: Literal["paper", "clean"] = "paper"
-    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
-
-
-class RetrievalClassifier(_Strict):
-    """Test videos query training videos (CrissCross supplementary E.3): clip features averaged per video,
-    nearest neighbours by ``metric``, R@k = a neighbour among the first k shares the query's class.
-    SeLaVi's variant: ``clip_norm: l2`` (L2 per clip before averaging) with ``metric: euclidean``."""
-
-    type: Literal["retrieval"]
-    ks: tuple[int, ...] = (1, 5, 20)
-    metric: Literal["cosine", "euclidean"] = "cosine"
-    clip_norm: Literal["none", "l2"] = "none"
-    standardize: bool = False
-    #: "class": a hit is a neighbour of the query's class (UCF101/HMDB51); "instance": every gallery video is
-    #: its own class and a hit is the query's own source (AugVGG fingerprinting; no per-class score table).
-    match: Literal["class", "instance"] = "class"
-    selection: Literal["none"] = "none"
-
-
-class KNNClassifier(_Strict):
-    """k-nearest-neighbour classification on per-video mean features standardised with training statistics
-    (temporal-SSL paper, Table 1 and "Implementation Details")."""
-
-    type: Literal["knn"]
-    k: int = Field(default=1, gt=0)
-    metric: Literal["cosine", "euclidean"] = "cosine"
-    clip_norm: Literal["none", "l2"] = "none"
-    standardize: bool = True
-    selection: Literal["none"] = "none"
-
-
-class FinetuneClassifier(_Strict):
-    """Full finetuning of the video trunk (CrissCross supplementary E.2, Table S11): the card's layer and pooling
-    (adaptive max-pool 1x1x1), dropout, a new linear layer; SGD with momentum, MultiStepLR over epochs;
-    ``train.clips`` fresh random clips per video per epoch; softmax averaged over ``test.clips`` test clips.
-    selection "paper": best test epoch (flagged); "clean": the last epoch."""
-
-    type: Literal["finetune"]
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    lr: float = Field(gt=0)
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0)
-    milestones: tuple[int, ...] = ()
-    gamma: float = Field(default=0.1, gt=0)
-    dropout: float = Field(default=0.0, ge=0, lt=1)
-    selection: Literal["paper", "clean"] = "paper"
-    buffer_videos: int = Field(default=8, gt=0)  # videos whose clips are shuffled together into batches
-
-
 class DatasetRef(_Strict):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -216,20 +135,35 @@ class TaskCard(_Strict):
     features: Features
     #: audiovisual cards only: pooling of the AUDIO map (``features`` then pools the video map)
     features_audio: Features | None = None
-    classifier: SVMClassifier | FCClassifier | RetrievalClassifier | KNNClassifier | FinetuneClassifier = Field(
-        discriminator="type")
+    #: the protocol's settings block: ``type`` names a protocol of :data:`avbench.protocols.PROTOCOLS`, whose
+    #: ``Settings`` model validates the rest (``protocol:`` is accepted in a card file as another name for it)
+    classifier: SerializeAsAny[ProtocolSettings]
     seeds: tuple[int, ...] = (0,)
     metrics: tuple[Literal["top1", "top5", "recall1", "recall5", "recall10", "recall20", "recall50"], ...] = ("top1", "top5")
     batch_size: int = Field(default=64, gt=0)
 
+    @field_validator("classifier", mode="before")
+    @classmethod
+    def _protocol_block(cls, value: Any) -> Any:
+        """A dict block (a card built without :func:`load_card`) validated by its protocol's settings model."""
+        if isinstance(value, dict):
+            settings, problems = resolve_protocol_block(value)
+            if problems:
+                raise ValueError("; ".join(problems))
+            return settings
+        return value
+
     @model_validator(mode="after")
     def _geometry(self) -> "TaskCard":
+        from avbench.protocols import get_protocol
+
+        protocol = get_protocol(self.classifier.type)
         if self.modality == "audio" and self.audio is None:
             raise ValueError("an audio task needs an 'audio' clip block")
         if self.modality == "audiovisual":
             if self.audio is None or self.video is None or self.features_audio is None:
                 raise ValueError("an audiovisual card needs 'audio' and 'video' clip blocks and 'features_audio'")
-            if not isinstance(self.classifier, (SVMClassifier, FCClassifier, RetrievalClassifier)):
+            if not protocol.audiovisual:
                 raise ValueError("an audiovisual card fuses features for a linear classifier (svm or fc) or retrieval")
             if self.features.probe_layers or self.features_audio.probe_layers:
                 raise ValueError("probe_layers is not supported on audiovisual cards")
@@ -242,17 +176,9 @@ class TaskCard(_Strict):
             raise ValueError("a video task needs a 'video' clip block")
         if not self.splits:
             raise ValueError("'splits' must name at least one split")
-        if isinstance(self.classifier, RetrievalClassifier):
-            wanted = {f"recall{k}" for k in self.classifier.ks}
-            if not set(self.metrics) <= wanted:
-                raise ValueError(f"a retrieval card reports recall@k for its ks; metrics {list(self.metrics)} "
-                                 f"must be among {sorted(wanted)}")
-        elif any(m.startswith("recall") for m in self.metrics):
-            raise ValueError("recall@k metrics belong to retrieval cards (classifier.type: retrieval)")
-        if isinstance(self.classifier, FinetuneClassifier) and self.modality != "video":
-            raise ValueError("classifier.type finetune trains a video trunk: the card's modality must be video")
+        protocol.check_card(self)
         if self.modality == "video" and self.video is not None:
-            from .media.video_augment import VideoAugmentConfig
+            from avbench.media.video_augment import VideoAugmentConfig
 
             for side in (self.train, self.test):
                 if side.augment:
@@ -277,6 +203,33 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_protocol_block(block: dict[str, Any]) -> tuple[ProtocolSettings | None, list[str]]:
+    """(the settings of the protocol that ``block["type"]`` names, validated; problems as ``"classifier.<key>:
+    <reason>"`` lines, empty when it is valid)."""
+    from avbench.protocols import PROTOCOLS
+
+    name = block.get("type")
+    try:
+        settings_model = PROTOCOLS.load(str(name)).Settings
+    except KeyError as exc:
+        return None, [f"classifier.type: {exc}"]
+    try:
+        return settings_model.model_validate(block), []
+    except ValidationError as exc:
+        return None, [f"classifier.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+
+
+def _alias_protocol(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """``protocol:`` read as ``classifier:`` (the canonical key: resolved cards, hashes and records keep it)."""
+    if "protocol" not in raw:
+        return raw
+    if "classifier" in raw:
+        raise TaskCardError(f"{where}: 'protocol' and 'classifier' name the same block; give it once")
+    out = dict(raw)
+    out["classifier"] = out.pop("protocol")
     return out
 
 
@@ -309,6 +262,7 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise TaskCardError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise TaskCardError(f"{path}: a task card must be a YAML mapping, got {type(raw).__name__}")
+    raw = _alias_protocol(raw, str(path))
     includes = raw.pop("include", [])
     includes = [includes] if isinstance(includes, str) else includes
     merged: dict[str, Any] = {}
@@ -340,9 +294,17 @@ def load_card(name_or_path: str, overrides: dict[str, Any] | None = None) -> Tas
     path = _card_path(name_or_path)
     raw = _read_raw(path)
     if overrides:
-        raw = deep_merge(raw, overrides)
+        raw = deep_merge(raw, _alias_protocol(overrides, "overrides"))
+    problems: list[str] = []
+    if isinstance(raw.get("classifier"), dict):
+        settings, problems = resolve_protocol_block(raw["classifier"])
+        if settings is not None:
+            raw = {**raw, "classifier": settings}
     try:
-        return TaskCard.model_validate(raw)
+        card = TaskCard.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise TaskCardError(f"{path}: invalid task card: {problems}") from None
+        problems += [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                     if not (problems and e["loc"][:1] == ("classifier",))]
+    if problems:
+        raise TaskCardError(f"{path}: invalid task card: {'; '.join(problems)}") from None
+    return card

@@ -28,12 +28,12 @@ import torch
 from tabulate import tabulate
 
 from avbench.datasets.base import Sample
-from avbench.extract import View, extract_view
-from avbench.extract_common import autocast
+from avbench.features.extract import ExtractionSpec, extract_view
+from avbench.features.spec import autocast
 from avbench.media.video_decode import decode_clips
-from avbench.pooling import features_from_output
+from avbench.features.pooling import features_from_output
 from avbench.registry import build_encoder
-from avbench.store import FeatureStore
+from avbench.features.store import FeatureStore
 from avbench.taskcard import ClipSampling, Features, Pooling, VideoClip
 
 AUGMENT = {"crop_scale": [0.08, 1.0], "flip": 0.5, "color_jitter": [0.4, 0.4, 0.4, 0.2], "grayscale": 0.2,
@@ -101,7 +101,7 @@ def forward_only(encoder, size: int, batch: int, iters: int, device: torch.devic
 def pipeline(encoder, samples: list[Sample], size: int, clips: int, batch: int, workers: int, device: torch.device,
              dtype: str, cache: Path, augment: bool) -> float:
     """clips/s of extract_view (decode, sample, augment, forward, pooling, shard writes), cold cache."""
-    view = View(side="train" if augment else "test", modality="video",
+    view = ExtractionSpec(side="train" if augment else "test", modality="video",
                 clip=VideoClip(frames=8, fps=16, size=size),
                 sampling=ClipSampling(clips=clips, sampling="random" if augment else "uniform",
                                       augment=AUGMENT if augment else None),

@@ -78,9 +78,9 @@ def kinetics_manifest(n: int, n_classes: int, root: Path) -> Any:
 def run_stage(stage: str, a: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from avbench.extract import _plan_missing, read_view
-    from avbench.runner import _clip_features, _ids_sha
-    from avbench.store import FeatureStore
+    from avbench.features.extract import _plan_missing, read_view
+    from avbench.evaluation.runner import _clip_features, _ids_sha
+    from avbench.features.store import FeatureStore
 
     t0 = time.perf_counter()  # the stage's own work, after the imports
     out: dict[str, Any] = {}

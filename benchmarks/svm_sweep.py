@@ -26,7 +26,7 @@ import torch
 
 from avbench.metrics import topk_accuracy
 from avbench.protocols.base import ClipFeatures
-from avbench.protocols.svm import ESC50_COSTS, fit_backend, sample_scores
+from avbench.protocols.svm import DEFAULT_COSTS, fit_backend, sample_scores
 from avbench.protocols.svm_cuml import BackendUnavailable
 
 SKLEARN_ORDER = (1e-4, 1e-2, 1.0, 1e-5, 1e-3, 5e-3, 5e-5, 5e-4)  # spread-out order for a budgeted sklearn run
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clips", type=int, default=10, help="clips per sample")
     p.add_argument("--dim", type=int, default=4608)
     p.add_argument("--classes", type=int, default=50)
-    p.add_argument("--costs", type=lambda s: [float(c) for c in s.split(",")], default=list(ESC50_COSTS))
+    p.add_argument("--costs", type=lambda s: [float(c) for c in s.split(",")], default=list(DEFAULT_COSTS))
     p.add_argument("--backends", default="sklearn,torch-cpu,torch-cuda,cuml")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (liblinear is single-threaded)")
     p.add_argument("--sklearn-budget", type=float, default=900.0,

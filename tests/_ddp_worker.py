@@ -5,7 +5,7 @@ The head sits on conv3x with an average pool: at 64 px a conv5x max-pool head on
 DDP run is right; conv3x's BatchNorm statistics span 256 values per clip and the run is stable.
 
 Run plainly (one process, the whole global batch) or under ``torchrun --nproc_per_node W`` (gloo on CPU): rank r
-trains on its 1/W slice of every global batch. Rank 0 writes the final weights to ``<out>/last.pt``."""
+trains on its 1/W slice of every global batch. Rank 0 writes the final weights to ``<out>/last.safetensors``."""
 from __future__ import annotations
 
 import sys
@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from avbench.finetune_data import ClipBatch
-from avbench.protocols.finetune import FinetuneConfig, FinetuneModel, run_finetune
+from avbench.protocols.finetune.data import ClipBatch
+from avbench.protocols.finetune.loop import FinetuneConfig, FinetuneModel, run_finetune
 from avbench.registry import build_encoder
 from avbench.taskcard import Pooling
 

@@ -1,6 +1,6 @@
-"""Result records with chosen per-sample scores, assembled the way :func:`avbench.runner.run` assembles them.
+"""Result records with chosen per-sample scores, assembled the way :func:`avbench.evaluation.runner.run` assembles them.
 
-Per-sample hits come from the runner's own :func:`~avbench.runner.per_sample_hits`, the interval from its
+Per-sample hits come from the runner's own :func:`~avbench.evaluation.runner.per_sample_hits`, the interval from its
 ``_bootstrap_ci``, the sidecars from :func:`~avbench.results.write_sidecar`: the leaderboard's recomputation
 (:mod:`avbench.leaderboard.recompute`) is checked against the producer's code, not against itself.
 """
@@ -17,7 +17,7 @@ import torch
 from avbench.protocols.base import ClassifierResult
 from avbench.results import (DataInfo, EncoderInfo, MetricSummary, Provenance, ResultRecord, SplitRun, TaskInfo,
                              write_record, write_sidecar)
-from avbench.runner import _bootstrap_ci, per_sample_hits
+from avbench.evaluation.runner import _bootstrap_ci, per_sample_hits
 from avbench.taskcard import load_card
 
 

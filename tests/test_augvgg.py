@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-import avbench.augvgg as augvgg
-from avbench.augvgg import audio_ops as A
-from avbench.augvgg import generate as G
-from avbench.augvgg import video_ops as V
-from avbench.cli import main
+import avbench.datasets.augvgg as augvgg
+from avbench.datasets.augvgg import audio_ops as A
+from avbench.datasets.augvgg import generate as G
+from avbench.datasets.augvgg import video_ops as V
+from avbench.cli.app import main
 from avbench.datasets import get_dataset
 from avbench.synth.video_fixtures import VideoSpec, write_class_video
 from avbench.synth.vggsound_fixtures import write_vggsound

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from avbench.cli import main
+from avbench.cli.app import main
 
 
 def test_list_tasks_and_models(capsys):

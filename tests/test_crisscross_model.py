@@ -172,7 +172,7 @@ def test_random_init_is_reproducible_and_leaves_the_global_rng_alone():
 def test_channels_last_3d_converts_the_video_convs_and_leaves_the_audio_trunk_alone():
     # the CUDA extraction path calls this on the whole two-tower encoder; Module.to(memory_format=...) raised
     # "required rank 5 tensor" there because of the audio trunk's 4-D Conv2d weights
-    from avbench.extract_video import channels_last_3d_
+    from avbench.features.video import channels_last_3d_
 
     enc = build(video_width=8, audio_width=8, init_seed=0).eval()
     x = torch.randn(2, 3, 8, 32, 32)

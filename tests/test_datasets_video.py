@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.datasets import DatasetError, Manifest, Sample, Skip, get_dataset
 from avbench.datasets.hmdb51 import movie_group
 from avbench.datasets.kinetics import KINETICS_SOUND_CLASSES

@@ -1,6 +1,6 @@
 """DDP finetuning on CPU (gloo, 2 processes under torchrun): after 2 epochs x 3 SGD steps with momentum, weight
 decay and a LR milestone, the weights equal a one-process run on the same global batches (BatchNorm over the
-global batch via avbench.protocols.sync_bn).
+global batch via avbench.runtime.sync_bn).
 
 Stated tolerance: 1e-3 absolute on every parameter, 1e-2 on BatchNorm running statistics. Measured: 1.4e-4
 (float32 summation order differs between one sum over 4 clips and an all-reduce of two sums over 2; a 1e-7
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from avbench.runtime.checkpoint import load_tree
 
 WORKER = Path(__file__).with_name("_ddp_worker.py")
 
@@ -38,8 +40,8 @@ def test_two_process_gloo_run_matches_one_process_run(tmp_path):
                           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(WORKER),
                           str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
-    a = torch.load(tmp_path / "one" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "two" / "last.pt", weights_only=False)
+    a = load_tree(tmp_path / "one" / "last.safetensors")
+    b = load_tree(tmp_path / "two" / "last.safetensors")
     assert a["epoch"] == b["epoch"] == 2
     for name, t in a["model"].items():
         u = b["model"][name]
@@ -48,7 +50,7 @@ def test_two_process_gloo_run_matches_one_process_run(tmp_path):
             tol = 1e-2 if "running_" in name else 1e-3
             assert torch.allclose(t, u, atol=tol, rtol=0), (name, float((t - u).abs().max()))
     # training really moved the weights (a test of nothing would also "match")
-    from avbench.protocols.finetune import FinetuneModel
+    from avbench.protocols.finetune.loop import FinetuneModel
     from avbench.registry import build_encoder
     from avbench.taskcard import Pooling
 

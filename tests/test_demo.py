@@ -1,5 +1,5 @@
 """The demo's verdict column: a gain counts only when it exceeds the spread over splits."""
-from avbench.demo import verdict
+from avbench.cli.demo import verdict
 
 
 def test_verdict_needs_a_gain_larger_than_the_split_spread():

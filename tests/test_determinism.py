@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.results import read_sidecar
-from avbench.runner import _bootstrap_ci
+from avbench.evaluation.runner import _bootstrap_ci
 from avbench.synth.video_fixtures import write_ucf101
 from avbench.synth.world import WorldConfig, write_world, write_world_esc50
 

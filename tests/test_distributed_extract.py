@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from avbench import faults
-from avbench.cli import main
+from avbench.runtime import faults
+from avbench.cli.app import main
 
 from ._resume_helpers import comparable, one_thread, only_record, same_shard, write_tiny_weights
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from avbench.encoder import GeometryError
-from avbench.extract import View, extract_view
+from avbench.features.extract import View, extract_view
 from avbench.registry import build_encoder
 from avbench.results import read_sidecar, shipped_schema_path
-from avbench.runner import RunOptions, run
-from avbench.store import FeatureStore
+from avbench.evaluation.runner import RunOptions, run
+from avbench.features.store import FeatureStore
 from avbench.taskcard import load_card
 
 SMALL = {"train": {"clips": 2}, "test": {"clips": 3}}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from avbench.results import read_sidecar, shipped_schema_path
-from avbench.runner import RunOptions, run
+from avbench.evaluation.runner import RunOptions, run
 from avbench.synth.video_fixtures import write_hmdb51, write_ucf101
 
 SMALL = {"video": {"size": 64, "resize": 72}, "splits": ["split1"], "train": {"clips": 2}, "test": {"clips": 2},

@@ -12,13 +12,21 @@ import pytest
 import torch
 
 import avbench
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.encoder import POOLED, FeatureMap
-from avbench.export_hear import (ExportConfig, ExportError, HearModel, export_hear, get_scene_embeddings,
-                                 get_timestamp_embeddings, hear_rate, load_exported)
+from avbench.export.hear import (
+    ExportConfig,
+    ExportError,
+    HearModel,
+    export_hear,
+    get_scene_embeddings,
+    get_timestamp_embeddings,
+    hear_rate,
+    load_exported,
+)
 from avbench.registry import build_encoder
-from avbench.validate import validate_encoder
-from avbench.weights import sha256_file
+from avbench.validate.encoder import validate_encoder
+from avbench.models.weights import sha256_file
 
 SHIPPED = Path(avbench.__file__).parent / "assets" / "crisscross-small-world.safetensors"
 NO_VALIDATOR = next((f"{m} is not importable (pip install -e '.[dev]' installs hearvalidator and tensorflow)"

@@ -1,5 +1,5 @@
 """Fault corpus through every task family: truncated, zero-byte, text, stream-less, 0.3-s, odd-size, 8-kHz ogg,
-rotated and VFR files (:mod:`avbench.synth.nasty`, real media written with PyAV) plus annotation lines naming a
+rotated and VFR files (:mod:`avbench.synth.corrupt`, real media written with PyAV) plus annotation lines naming a
 missing file and ``../../etc/passwd``, injected into small fixture roots in the official layouts and run through
 the real task (real adapters, PyAV decoders, a tiny CrissCross, the card's protocol).
 
@@ -20,9 +20,9 @@ from avbench.datasets import DatasetError, get_dataset
 from avbench.media.errors import MediaError
 from avbench.media.video_decode import decode_clips, probe_video
 from avbench.registry import build_encoder
-from avbench.runner import RunOptions, run
+from avbench.evaluation.runner import RunOptions, run
 from avbench.synth.audio_fixtures import write_dcase2013, write_esc50
-from avbench.synth.nasty import NASTY_FILES, TRAVERSAL, add_query_line, inject_nasty, write_nasty_corpus
+from avbench.synth.corrupt import NASTY_FILES, TRAVERSAL, add_query_line, inject_nasty, write_nasty_corpus
 from avbench.synth.vggsound_fixtures import write_vggsound
 from avbench.synth.video_fixtures import write_hmdb51, write_kinetics400, write_ucf101
 
@@ -98,7 +98,7 @@ def roots(tmp_path_factory, corpus):
         if layout not in made:
             root = _write_layout(layout, tmp_path_factory.mktemp(layout) / "root")
             if layout == "augvgg":  # nasties in the clean gallery (test rows), then the real query generator
-                from avbench.augvgg.generate import generate_augvgg
+                from avbench.datasets.augvgg.generate import generate_augvgg
 
                 injected = inject_nasty(root, "vggsound", corpus, ROW_ENTRIES, sides=("test",))
                 generate_augvgg(root, root / "augvgg", "ip", seed=0)
@@ -277,7 +277,7 @@ def test_augvgg_queries_under_the_root_are_not_taken_for_clean_videos(tmp_path):
     """AugVGG writes ``<root>/augvgg/<variant>/<id>.mp4``, named like the clean videos it alters: the VGG-Sound
     index must not pick those up (the gallery would be the queries themselves, and a second variant would be
     generated from the first one's queries)."""
-    from avbench.augvgg.generate import generate_augvgg
+    from avbench.datasets.augvgg.generate import generate_augvgg
 
     root = write_vggsound(tmp_path / "vgg", n_classes=2, train_per_class=1, test_per_class=1, missing=0, seed=4)
     generate_augvgg(root, root / "augvgg", "ip", seed=0)

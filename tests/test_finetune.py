@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from avbench.runtime.checkpoint import load_tree
+
 from avbench.datasets import get_dataset
-from avbench.finetune_run import finetune_split
+from avbench.protocols.finetune.run import finetune_split
 from avbench.registry import build_encoder
-from avbench.runner import RunOptions, run
+from avbench.evaluation.runner import RunOptions, run
 from avbench.synth.video_fixtures import write_ucf101
 from avbench.taskcard import load_card
 
@@ -61,8 +63,8 @@ def test_a_killed_run_resumes_without_repeating_an_epoch_and_ends_identical(ucf_
         _finetune(ucf_root, tmp_path / "b", overrides, stop_after=1)  # "killed" after epoch 1
     resumed, *_ = _finetune(ucf_root, tmp_path / "b", overrides)
     assert resumed.info["resumed_from_epoch"] == 1 and [e["epoch"] for e in resumed.sweep] == [1, 2, 3]
-    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    a = load_tree(tmp_path / "a" / "last.safetensors")["model"]
+    b = load_tree(tmp_path / "b" / "last.safetensors")["model"]
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name].float(), b[name].float(), atol=1e-5), name
@@ -101,9 +103,9 @@ def test_a_tiny_finetune_overfits_its_training_set(ucf_root, tmp_path):
 def test_each_epoch_draws_fresh_clips_and_an_epoch_repeats_exactly(ucf_root):
     """The clips of epoch e come from (seed, e): another epoch differs, the same epoch again is identical (what
     makes a resumed run follow an uninterrupted one)."""
-    from avbench.extract_common import View
-    from avbench.extract_video import VideoPath
-    from avbench.finetune_data import epoch_view, train_batches
+    from avbench.features.spec import View
+    from avbench.features.video import VideoPath
+    from avbench.protocols.finetune.data import epoch_view, train_batches
 
     card = load_card("ucf101-finetune", SMALL)
     train, _, _ = _split(ucf_root)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from avbench.augvgg.generate import generate_augvgg
+from avbench.datasets.augvgg.generate import generate_augvgg
 from avbench.datasets import get_dataset
 from avbench.protocols.base import ClipFeatures
 from avbench.protocols.retrieval import run_retrieval
 from avbench.results import read_sidecar
-from avbench.runner import RunOptions, run
+from avbench.evaluation.runner import RunOptions, run
 from avbench.synth.vggsound_fixtures import write_vggsound
 
 

@@ -9,7 +9,7 @@ from avbench.media.clips import synced_starts
 from avbench.media.seeding import generator_for
 from avbench.protocols.base import ClipFeatures
 from avbench.protocols.svm import run_svm
-from avbench.runner import RunOptions, fuse, run
+from avbench.evaluation.runner import RunOptions, fuse, run
 from avbench.synth.video_fixtures import write_kinetics400
 
 

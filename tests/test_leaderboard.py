@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.leaderboard.build import build_leaderboard
 from avbench.leaderboard.records import load_results
 from avbench.leaderboard.reported import ReportedError, load_reported, load_reported_file
 from avbench.leaderboard.stats import bootstrap_ci, paired_comparison
-from avbench.runner import _bootstrap_ci
+from avbench.evaluation.runner import _bootstrap_ci
 from avbench.submission.bundle import pack_bundle
 from avbench.submission.card import sha256_file
 from tests._lb_records import Group, esc50_groups, make_record, scores_for
@@ -294,7 +294,7 @@ def test_a_real_evaluation_bundled_and_built(tmp_path):
     """End to end: a tiny encoder saved as safetensors, `avbench eval`-style run with two seeds, packed into a
     bundle, built: the board's numbers are the runner's (interval included), recomputed from the sidecar."""
     from avbench.registry import build_encoder
-    from avbench.runner import RunOptions, run
+    from avbench.evaluation.runner import RunOptions, run
     from avbench.synth.audio_fixtures import write_esc50
     from avbench_baselines.crisscross.encoder import save_safetensors
 

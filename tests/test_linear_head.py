@@ -3,7 +3,7 @@ import torch
 
 from avbench.metrics import topk_accuracy
 from avbench.protocols.base import ClipFeatures
-from avbench.protocols.linear_head import train_linear_head
+from avbench.protocols.linear import train_linear_head
 
 
 def make(S: int, K: int, D: int, clips: int, seed: int, sep: float, n_blocks: int = 1,

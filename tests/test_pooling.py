@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from avbench.encoder import FeatureMap
-from avbench.pooling import features_from_output, pooled_dim, resolve_layer
+from avbench.features.pooling import features_from_output, pooled_dim, resolve_layer
 from avbench.taskcard import Features, Pooling
 
 ESC_POOL = Pooling(type="max", kernel=(1, 3), stride=(1, 2))

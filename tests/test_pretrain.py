@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.pretrain.trainer import PretrainOptions, pretrain
 from avbench.synth.world import WorldConfig, write_world
 
@@ -66,7 +66,7 @@ def test_each_method_trains_from_the_cli_and_registers_as_an_encoder(method, wor
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in history)
     # the output is a registered encoder's weights: the registry builds it with the trained values
     from avbench.registry import build_encoder
-    from avbench.validate import validate_encoder
+    from avbench.validate.encoder import validate_encoder
 
     enc = build_encoder(method, weights=str(out))
     assert enc.meta.name == method and enc.meta.weights_sha256 == card["encoder_sha256"]

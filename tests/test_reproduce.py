@@ -8,12 +8,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.models.r2plus1d import R2Plus1D
 from avbench.models.resnet_audio import ResNetAudio
-from avbench.reproduce import PLAN, PRETRAININGS, TOLERANCE, build_plan, card_input, load_trunk, released_name
+from avbench.reproduce.crisscross import (
+    PLAN,
+    PRETRAININGS,
+    TOLERANCE,
+    build_plan,
+    card_input,
+    load_trunk,
+    released_name,
+)
 from avbench.synth.audio_fixtures import write_esc50
-from avbench.weights import WeightsError, sha256_file
+from avbench.models.weights import WeightsError, sha256_file
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "crisscross_released_keys.json").read_text())
 SMALL = {"video_width": 8, "audio_width": 8}  # released-format files at width 8: fast to write and load
@@ -113,7 +121,7 @@ def test_plan_covers_the_tables_and_matches_the_cards():
 
 
 def test_every_row_has_one_reported_value():
-    from avbench.reproduce import attach_reported, load_cells
+    from avbench.reproduce.crisscross import attach_reported, load_cells
 
     cells = attach_reported(PLAN, load_cells())
     assert set(cells) == set(PLAN), [r for r in PLAN if r not in cells]

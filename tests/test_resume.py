@@ -1,5 +1,5 @@
 """Kill and resume: extraction, finetuning and pretraining are SIGKILLed at a seeded unit of work
-(``AVBENCH_FAULT=<point>:<n>``, :mod:`avbench.faults`) in a real ``python -m avbench`` process, then the same
+(``AVBENCH_FAULT=<point>:<n>``, :mod:`avbench.runtime.faults`) in a real ``python -m avbench`` process, then the same
 command is run again. Nothing that had finished is recomputed (the record / card counts the work of each run)
 and the result equals an uninterrupted run's: feature shards byte for byte, finetuned weights and pretrained
 weights bitwise (CPU, same thread count), records equal apart from timings and work counts.
@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from avbench.runtime.checkpoint import load_tree
 from safetensors.torch import load_file
 
-from avbench import faults
-from avbench.cli import main
-from avbench.store import FeatureStore
+from avbench.runtime import faults
+from avbench.cli.app import main
+from avbench.features.store import FeatureStore
 
 from ._resume_helpers import comparable, one_thread, only_record, same_shard, write_tiny_weights
 
@@ -69,7 +71,7 @@ def test_fault_spec_is_validated(monkeypatch):
 def test_a_torn_shard_commit_leaves_no_shard_and_is_cleaned_on_resume(tmp_path):
     """SIGKILL between writing shard 2's temporary file and renaming it: shards 0-1 exist, shard 2 does not
     (only its temporary file); the next open removes the dead process's temporary file and plans shard 2-3."""
-    script = ("import sys, torch\nfrom avbench.store import FeatureStore\n"
+    script = ("import sys, torch\nfrom avbench.features.store import FeatureStore\n"
               "e = FeatureStore(sys.argv[1]).entry({'t': 1}).open()\n"
               "for i in range(4):\n"
               "    e.write_shard(i, torch.full((2, 3), float(i)), torch.tensor([2 * i, 2 * i + 1]), torch.zeros(2, dtype=torch.long),\n"
@@ -173,14 +175,14 @@ def test_finetuning_killed_mid_epoch_resumes_to_the_same_weights(tiny_weights, t
     assert info["steps_this_process"] == total - finished * per_epoch  # the cut epoch is redone from its start
     assert [e["epoch"] for e in resumed["runs"][0]["sweep"]] == list(range(1, epochs + 1))
     assert comparable(resumed) == comparable(ref)
-    a = torch.load(ref["runs"][0]["info"]["checkpoint"], weights_only=False)
-    b = torch.load(info["checkpoint"], weights_only=False)
+    a = load_tree(Path(ref["runs"][0]["info"]["checkpoint"]))
+    b = load_tree(Path(info["checkpoint"]))
     assert a["epoch"] == b["epoch"] == epochs
     for name, t in a["model"].items():
         assert torch.equal(t, b["model"][name]), name  # bitwise (CPU, same thread count)
     for key, state in a["optimizer"]["state"].items():
         assert torch.equal(state["momentum_buffer"], b["optimizer"]["state"][key]["momentum_buffer"])
-    fresh_head = torch.load(ref["runs"][0]["info"]["checkpoint"], weights_only=False)["model"]["fc.weight"]
+    fresh_head = load_tree(Path(ref["runs"][0]["info"]["checkpoint"]))["model"]["fc.weight"]
     assert fresh_head.abs().sum() > 0
 
 

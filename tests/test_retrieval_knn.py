@@ -12,7 +12,7 @@ from avbench.metrics import topk_accuracy
 from avbench.protocols.base import ClipFeatures
 from avbench.protocols.knn import run_knn
 from avbench.protocols.retrieval import run_retrieval, search
-from avbench.protocols.video_level import apply_standardizer, fit_standardizer, to_video_level, video_features
+from avbench.protocols.aggregate import apply_standardizer, fit_standardizer, to_video_level, video_features
 
 
 def feats(x, labels, clips: int = 1, n_blocks: int = 1) -> ClipFeatures:

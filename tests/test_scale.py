@@ -12,9 +12,9 @@ import sys
 import pytest
 import torch
 
-from avbench.extract import _plan_missing, read_view
-from avbench.runner import _ids_sha, shard_size
-from avbench.store import FeatureStore, ShardPlan
+from avbench.features.extract import _plan_missing, read_view
+from avbench.evaluation.runner import _ids_sha, shard_size
+from avbench.features.store import FeatureStore, ShardPlan
 
 KINETICS = 240_000
 

@@ -1,7 +1,7 @@
 """Feature store: round trip, atomic writes, keys that change with every input that changes a feature."""
 import torch
 
-from avbench.store import FeatureStore, key_of
+from avbench.features.store import FeatureStore, key_of
 
 
 def test_shard_round_trip_and_listing(tmp_path):

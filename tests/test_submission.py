@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.submission.bundle import BundleError, verify_bundle
 from avbench.submission.card import SubmissionError, sha256_file
 from avbench.submission.loader import load_submission

@@ -102,7 +102,7 @@ def test_video_augment_in_a_card_is_validated_before_any_work():
 
 
 def test_overridden_cards_are_a_flagged_track():
-    from avbench.runner import card_track
+    from avbench.evaluation.runner import card_track
 
     assert card_track(load_card("ucf101-finetune"), "ucf101-finetune") == "standard"
     assert card_track(load_card("ucf101-finetune", {"splits": ["split1", "split2", "split3"]}), "ucf101-finetune") == "standard"

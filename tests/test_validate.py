@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.encoder import POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, VideoSpec
-from avbench.validate import CHECKS, validate
+from avbench.validate.encoder import CHECKS, validate
 
 AUDIO_AXES = ("batch", "channel", "freq", "time")
 

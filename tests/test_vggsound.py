@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from avbench.cli import main
+from avbench.cli.app import main
 from avbench.datasets import DatasetError, get_dataset
 from avbench.datasets.vggsound import parse_csv
 from avbench.media.audio_decode import load_audio

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from avbench.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
+from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
 from avbench_baselines.crisscross import build
 from avbench_baselines.crisscross.encoder import save_safetensors
 

@@ -10,8 +10,8 @@ import torch
 
 from avbench.encoder import CANONICAL_AXES, POOLED, FeatureMap
 from avbench.registry import UnknownEncoderError, build_encoder, resolve_factory, zoo_prefixes
-from avbench.validate import validate_encoder
-from avbench.weights import WeightsError, sha256_file
+from avbench.validate.encoder import validate_encoder
+from avbench.models.weights import WeightsError, sha256_file
 from avbench.zoo import parse_spec
 from avbench.zoo import torchvision_video as tvv
 
@@ -240,7 +240,7 @@ def test_timm_local_weights_file(tmp_path):
 def test_timm_download_failure_is_a_clear_error(tmp_path):
     """``--weights timm`` with the Hugging Face hub offline and an empty cache (a subprocess: the hub reads its
     environment at import)."""
-    code = ("from avbench.registry import build_encoder\nfrom avbench.weights import WeightsError\n"
+    code = ("from avbench.registry import build_encoder\nfrom avbench.models.weights import WeightsError\n"
             "try:\n    build_encoder('timm:resnet10t', weights='timm')\nexcept WeightsError as e:\n    print(e)\n")
     env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

@@ -1,8 +1,12 @@
-"""What a dataset adapter returns: samples, splits, and an honest account of what it could not find.
+"""The dataset-adapter contract, and what an adapter returns: samples, splits, and an honest account of what it
+could not find.
 
-Adapters know nothing of protocols, models or decoding beyond "does the file exist". One adapter is one
-short file: a class with ``name``, ``classes`` and ``load(root, **options) -> Manifest``, registered with
-:func:`register_dataset`.
+Adapters know nothing of protocols, models or decoding beyond "does the file exist". One adapter is one short
+file: a :class:`DatasetAdapter` subclass with ``name``, ``modality`` and ``load(root, **options) -> Manifest``,
+which also names its layout detector (:meth:`~DatasetAdapter.detect`), its fixture writer
+(:meth:`~DatasetAdapter.write_fixture`, :meth:`~DatasetAdapter.write_synthetic`), its fault-corpus injector and
+the slot for the official release's facts (:attr:`~DatasetAdapter.official`); registered by name in
+:data:`avbench.datasets.DATASETS`.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, ClassVar, Mapping
 
 
 class DatasetError(ValueError):
@@ -98,37 +102,52 @@ class Manifest:
                 "skipped": [asdict(s) for s in self.skipped], "notes": self.notes}
 
 
-class DatasetAdapter(Protocol):
-    name: str
+@dataclass(frozen=True)
+class OfficialFacts:
+    """What the official release of a data set holds, so that an official copy can be told from a look-alike.
 
-    def load(self, root: Path, **options: object) -> Manifest: ...
+    n_samples: rows of the official annotation; n_classes and class_names (None: read from the user's official
+    annotation file, never typed from memory); splits: split -> {"train": n, "test": n}; source: where the
+    figures come from. The data-identity work fills these per adapter; None = not stated yet."""
 
-
-_DATASETS: dict[str, Callable[[], DatasetAdapter]] = {}
-
-
-def register_dataset(name: str) -> Callable[[type], type]:
-    """Class decorator: ``@register_dataset("esc50") class ESC50: ...``."""
-
-    def deco(cls: type) -> type:
-        _DATASETS[name] = cls
-        return cls
-
-    return deco
+    n_samples: int | None = None
+    n_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    splits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    source: str = ""
 
 
-def get_dataset(name: str) -> DatasetAdapter:
-    from . import _builtin  # noqa: F401  (registers the built-in adapters)
+class DatasetAdapter:
+    """Base class of a dataset adapter (module docstring). ``modality``: what the media hold ("audio", or
+    "audiovisual" for video files with sound, or "video"); ``synthetic_version``: bumped when the built-in synthetic
+    set changes (its folder is ``<name>-synthetic-v<version>``)."""
 
-    if name not in _DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known: {sorted(_DATASETS)}")
-    return _DATASETS[name]()
+    name: ClassVar[str]
+    modality: ClassVar[str] = "video"
+    official: ClassVar[OfficialFacts | None] = None
+    synthetic_version: ClassVar[int] = 1
 
+    def load(self, root: Path, **options: Any) -> Manifest:
+        raise NotImplementedError
 
-def dataset_names() -> list[str]:
-    from . import _builtin  # noqa: F401
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        """True when ``root`` holds this data set's official layout (its annotation files)."""
+        return False
 
-    return sorted(_DATASETS)
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        """A small synthetic copy in the official layout under ``out`` (None: the writer's own default)."""
+        raise NotImplementedError(f"{self.name}: no fixture writer")
+
+    def write_synthetic(self, out: Path) -> Path:
+        """The built-in synthetic set that ``avbench eval`` uses when no data root is configured."""
+        return self.write_fixture(out, seed=0)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        """Copy the fault-corpus entries ``names`` into the fixture ``root`` and list them in its annotation files
+        (:func:`avbench.synth.corrupt.inject_nasty`)."""
+        raise NotImplementedError(f"{self.name}: no fault-corpus injector")
 
 
 class PathOutsideRoot(DatasetError):

@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
-from .base import DatasetError, Manifest, Sample, register_dataset
+from avbench.datasets.base import DatasetAdapter, DatasetError, Manifest, Sample
 
 CLASSES = ("bus", "busystreet", "office", "openairmarket", "park", "quietstreet", "restaurant", "supermarket",
            "tube", "tubestation")
@@ -59,11 +60,11 @@ def _label(path: Path) -> str:
     return cls
 
 
-@register_dataset("dcase2013")
-class DCASE2013:
+class DCASE2013(DatasetAdapter):
     """DCASE 2013 scene classification adapter: ``load(root, expected_per_class=None)``."""
 
     name = "dcase2013"
+    modality = "audio"
 
     def load(self, root: Path, *, expected_per_class: int | None = None) -> Manifest:
         """Find both sets under ``root`` (see the module docstring).
@@ -103,3 +104,22 @@ class DCASE2013:
             notes.append(f"found {len(samples)} recordings, the set has {expected} "
                          f"({n_classes} classes x {per_class} x train/test)")
         return Manifest("dcase2013", root, samples, classes, {"official": ids}, expected=expected, notes=notes)
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return any((Path(root) / d).is_dir() for d in ("set1/scenes_stereo", "scenes_stereo"))
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        from avbench.synth.audio_fixtures import write_dcase2013
+
+        return write_dcase2013(out, n_classes=n_classes or 10, per_class=per_class or 10, seed=seed, **options)
+
+    def write_synthetic(self, out: Path) -> Path:
+        return self.write_fixture(out, n_classes=10, per_class=4, seed=0)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        from avbench.synth.corrupt import inject_dcase
+
+        return inject_dcase(root, corpus, names, **options)
+

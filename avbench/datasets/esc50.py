@@ -31,8 +31,18 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, refused, refused_notes,
-                   register_dataset, safe_join)
+from avbench.datasets.base import (
+    DatasetAdapter,
+    DatasetError,
+    Manifest,
+    PathOutsideRoot,
+    Sample,
+    Skip,
+    escapes,
+    refused,
+    refused_notes,
+    safe_join,
+)
 
 HEADER = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 REQUIRED = ("filename", "fold", "target", "category")
@@ -117,11 +127,11 @@ def _offline() -> bool:
                for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-@register_dataset("esc50")
-class ESC50:
+class ESC50(DatasetAdapter):
     """ESC-50 adapter: ``load(root, source="folder"|"hf", hf_dataset=None, hf_split="train", min_rows=None)``."""
 
     name = "esc50"
+    modality = "audio"
 
     def load(self, root: Path, *, source: str = "folder", hf_dataset: str | None = None, hf_split: str = "train",
              min_rows: int | None = None) -> Manifest:
@@ -193,6 +203,22 @@ class ESC50:
 
 
 # ---- Hugging Face -> official layout ---------------------------------------------------------------------
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (Path(root) / "meta" / "esc50.csv").is_file()
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        from avbench.synth.audio_fixtures import write_esc50
+
+        return write_esc50(out, n_classes=n_classes or 10, clips_per_class=per_class or 10, seed=seed, **options)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        from avbench.synth.corrupt import inject_esc50
+
+        return inject_esc50(root, corpus, names, **options)
+
 def _open_hf(hf_dataset: str, split: str) -> Any:
     try:
         import datasets
@@ -325,7 +351,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _write_audio(dest: Path, value: Any) -> str | None:
     """Write one row's audio as ``dest`` (wav); returns a skip reason, or None when written."""
-    from ..synth.audio_fixtures import write_wav
+    from avbench.synth.audio_fixtures import write_wav
 
     if value is None:
         return "no audio in the Hugging Face row"
@@ -364,9 +390,9 @@ def _write_audio(dest: Path, value: Any) -> str | None:
 
 def _transcode(data: bytes, dest: Path) -> str | None:
     """Non-wav bytes (flac, mp3, ...) -> a 16-bit wav at the source rate, decoded with avbench's decoder."""
-    from ..media.audio_decode import load_audio, probe_audio
-    from ..media.errors import MediaError
-    from ..synth.audio_fixtures import write_wav
+    from avbench.media.audio_decode import load_audio, probe_audio
+    from avbench.media.errors import MediaError
+    from avbench.synth.audio_fixtures import write_wav
 
     with tempfile.NamedTemporaryFile(suffix=".bin", dir=dest.parent, delete=False) as tmp:
         tmp.write(data)

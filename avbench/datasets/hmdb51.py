@@ -22,10 +22,21 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
-from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, refused, refused_notes,
-                   register_dataset, safe_join)
-from .ucf101 import read_lines
+from avbench.datasets.base import (
+    DatasetAdapter,
+    DatasetError,
+    Manifest,
+    PathOutsideRoot,
+    Sample,
+    Skip,
+    escapes,
+    refused,
+    refused_notes,
+    safe_join,
+)
+from avbench.datasets.ucf101 import read_lines
 
 SPLIT_DIRS = ("testTrainMulti_7030_splits", "test_train_splits/testTrainMulti_7030_splits")
 VIDEO_ROOTS = ("hmdb51_org", "HMDB-51", "videos", ".")
@@ -84,11 +95,11 @@ def _video_root(root: Path, classes: list[str]) -> tuple[Path, set[str]]:
     return best[1], best[2]
 
 
-@register_dataset("hmdb51")
-class HMDB51:
+class HMDB51(DatasetAdapter):
     """HMDB51 adapter: ``load(root)`` (see the module docstring)."""
 
     name = "hmdb51"
+    modality = "video"
 
     def load(self, root: Path) -> Manifest:
         """Parse every split file (all errors first), find the video root, then look up the listed files."""
@@ -162,3 +173,23 @@ class HMDB51:
         notes.extend(refused_notes(skipped))
         return Manifest("hmdb51", root, samples, classes, splits, expected=len(listed) + n_refused,
                         skipped=skipped, notes=notes)
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return any((Path(root) / d).is_dir() for d in SPLIT_DIRS)
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        from avbench.synth.video_fixtures import write_hmdb51
+
+        given = {k: v for k, v in (("n_classes", n_classes), ("per_class", per_class)) if v is not None}
+        return write_hmdb51(out, seed=seed, **given, **options)
+
+    def write_synthetic(self, out: Path) -> Path:
+        return self.write_fixture(out, n_classes=5, per_class=9, seed=0)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        from avbench.synth.corrupt import inject_hmdb51
+
+        return inject_hmdb51(root, corpus, names, **options)
+

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
-from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
+from avbench.datasets.base import DatasetAdapter, DatasetError, Manifest, Sample, Skip, read_utf8, whole_seconds
 
 #: The 32 Kinetics-Sound classes of CrissCross / XKD. Source: pritamqu/XKD
 #: ``codes/eval/datasets/cache/kinetics_sound/train.txt`` (22,713 train files ``class/ytid_000012_000022.avi``).
@@ -310,11 +310,37 @@ def load_kinetics(dataset: str, root: Path, *, annotations: PathOption = None, v
     return Manifest(dataset, root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes)
 
 
-@register_dataset("kinetics400")
-class Kinetics400:
+class Kinetics400(DatasetAdapter):
     """Kinetics-400 adapter: ``load(root, annotations=None, video_dirs=None, id_list=None)``."""
 
     name = "kinetics400"
+    modality = "audiovisual"
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (Path(root) / "annotations").is_dir()
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        """``per_class`` training videos per class (validation gets half); ``layout``: class_folders or flat."""
+        from avbench.synth.video_fixtures import write_kinetics400
+
+        per: dict[str, Any] = {} if per_class is None else {"train_per_class": per_class,
+                                                            "val_per_class": max(1, per_class // 2)}
+        if n_classes is not None:
+            per["n_classes"] = n_classes
+        options = {k: v for k, v in options.items() if v is not None}
+        return write_kinetics400(out, seed=seed, **{"layout": "class_folders", **options}, **per)
+
+    def write_synthetic(self, out: Path) -> Path:
+        from avbench.synth.video_fixtures import write_kinetics400
+
+        return write_kinetics400(out, n_classes=6, train_per_class=6, val_per_class=3, missing=2, seed=0)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        from avbench.synth.corrupt import inject_kinetics
+
+        return inject_kinetics(root, corpus, names, **options)
 
     def load(self, root: Path, *, annotations: PathOption = None, video_dirs: VideoDirsOption = None,
              id_list: PathLike | None = None) -> Manifest:
@@ -322,12 +348,35 @@ class Kinetics400:
         return load_kinetics(self.name, root, annotations=annotations, video_dirs=video_dirs, id_list=id_list)
 
 
-@register_dataset("kinetics_sound")
-class KineticsSound:
+#: CSV labels (spaces, as Kinetics spells them) of the built-in synthetic Kinetics-Sound set: Kinetics-Sound classes.
+KINETICS_SOUND_FIXTURE_LABELS = ("blowing out candles", "playing drums", "playing guitar", "ripping paper",
+                                 "shoveling snow", "tap dancing")
+
+
+class KineticsSound(Kinetics400):
     """Kinetics-Sound adapter over the Kinetics-400 layout:
     ``load(root, annotations=None, video_dirs=None, id_list=None, classes=None)``."""
 
     name = "kinetics_sound"
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return False  # the Kinetics-400 layout: a folder is detected as kinetics400
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        """The first ``n_classes`` (default 4) Kinetics-Sound classes as CSV labels."""
+        n = n_classes or 4
+        if not 1 <= n <= len(KINETICS_SOUND_CLASSES):
+            raise ValueError(f"--classes must be 1..{len(KINETICS_SOUND_CLASSES)} for kinetics_sound")
+        names = [c.replace("_", " ") for c in KINETICS_SOUND_CLASSES[:n]]
+        return super().write_fixture(out, seed=seed, per_class=per_class, class_names=names, **options)
+
+    def write_synthetic(self, out: Path) -> Path:
+        from avbench.synth.video_fixtures import write_kinetics400
+
+        return write_kinetics400(out, class_names=KINETICS_SOUND_FIXTURE_LABELS, train_per_class=6, val_per_class=3,
+                                 missing=2, seed=1)
 
     def load(self, root: Path, *, annotations: PathOption = None, video_dirs: VideoDirsOption = None,
              id_list: PathLike | None = None, classes: Sequence[str] | str | None = None) -> Manifest:

@@ -21,9 +21,21 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .base import (DatasetError, Manifest, PathOutsideRoot, Sample, Skip, escapes, read_utf8, refused, refused_notes,
-                   register_dataset, safe_join)
+from avbench.datasets.base import (
+    DatasetAdapter,
+    DatasetError,
+    Manifest,
+    PathOutsideRoot,
+    Sample,
+    Skip,
+    escapes,
+    read_utf8,
+    refused,
+    refused_notes,
+    safe_join,
+)
 
 VIDEO_DIRS = ("UCF-101", "UCF101")
 LIST_DIR = "ucfTrainTestlist"
@@ -105,11 +117,11 @@ def _video_dir(root: Path) -> Path:
     raise DatasetError(f"ucf101: no video folder under {root} (expected {' or '.join(VIDEO_DIRS)}/<Class>/*.avi)")
 
 
-@register_dataset("ucf101")
-class UCF101:
+class UCF101(DatasetAdapter):
     """UCF101 adapter: ``load(root)`` (see the module docstring)."""
 
     name = "ucf101"
+    modality = "audiovisual"
 
     def load(self, root: Path) -> Manifest:
         """Parse every list under ``root/ucfTrainTestlist`` (all errors before any file check), then look up
@@ -177,3 +189,24 @@ class UCF101:
             notes.append(f"{len(missing)} listed file(s) missing under {video_dir}")
         notes.extend(refused_notes(skipped))
         return Manifest("ucf101", root, samples, classes, splits, expected=len(first), skipped=skipped, notes=notes)
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (Path(root) / "ucfTrainTestlist" / "classInd.txt").is_file()
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        from avbench.synth.video_fixtures import write_ucf101
+
+        given = {k: v for k, v in (("n_classes", n_classes), ("clips_per_group", per_class)) if v is not None}
+        return write_ucf101(out, seed=seed, **given, **{k: v for k, v in options.items() if v is not None})
+
+    def write_synthetic(self, out: Path) -> Path:
+        # >= 20 training videos per split, so retrieval at R@20 has enough neighbours
+        return self.write_fixture(out, n_classes=6, groups=3, per_class=2, seed=0)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        from avbench.synth.corrupt import inject_ucf101
+
+        return inject_ucf101(root, corpus, names, **options)
+

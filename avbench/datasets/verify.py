@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .base import Manifest, Sample
+from avbench.datasets.base import Manifest, Sample
 
 #: a video is "truncated" when it holds less than this fraction of its declared length (as media.video_decode).
 _TRUNCATION_RATIO = 0.9
@@ -39,8 +39,8 @@ class VerifyReport:
 
 
 def _check_audio(sample: Sample, sample_rate: int) -> tuple[float | None, str | None, str | None]:
-    from ..media.audio_decode import load_audio
-    from ..media.errors import MediaError
+    from avbench.media.audio_decode import load_audio
+    from avbench.media.errors import MediaError
 
     try:
         d = load_audio(sample.path, sample_rate)
@@ -56,8 +56,8 @@ def _check_video(sample: Sample) -> tuple[float | None, str | None, str | None]:
     to measure the stream's length (s, from packet timestamps) against what the header declares."""
     import av
 
-    from ..media.container import declared_seconds, demux_tolerant, open_container
-    from ..media.errors import MediaError
+    from avbench.media.container import declared_seconds, demux_tolerant, open_container
+    from avbench.media.errors import MediaError
 
     try:
         with open_container(sample.path) as c:

@@ -27,10 +27,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
-from .base import DatasetError, Manifest, Sample, Skip, read_utf8, register_dataset, whole_seconds
-from .kinetics import VIDEO_EXTS, first_of_each_id, index_videos, load_id_list, pin_to_id_list
+from avbench.datasets.base import DatasetAdapter, DatasetError, Manifest, Sample, Skip, read_utf8, whole_seconds
+from avbench.datasets.kinetics import VIDEO_EXTS, first_of_each_id, index_videos, load_id_list, pin_to_id_list
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPLITS = ("train", "test")
@@ -160,11 +160,37 @@ def load_vggsound(root: Path, *, csv_path: PathLike | None = None, id_list: Path
     return Manifest("vggsound", root, samples, names, splits, expected=len(rows), skipped=skipped, notes=notes)
 
 
-@register_dataset("vggsound")
-class VGGSound:
+class VGGSound(DatasetAdapter):
     """VGG-Sound adapter: ``load(root, csv=None, id_list=None)``."""
 
     name = "vggsound"
+    modality = "audiovisual"
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (Path(root) / "vggsound.csv").is_file()
+
+    def write_fixture(self, out: Path, *, seed: int = 0, n_classes: int | None = None, per_class: int | None = None,
+                      **options: Any) -> Path:
+        """``per_class`` training videos per class (test gets half); ``layout``: video, flat, split or class_folders."""
+        from avbench.synth.vggsound_fixtures import write_vggsound
+
+        per: dict[str, Any] = {} if per_class is None else {"train_per_class": per_class,
+                                                            "test_per_class": max(1, per_class // 2)}
+        if n_classes is not None:
+            per["n_classes"] = n_classes
+        options = {k: v for k, v in options.items() if v is not None}
+        return write_vggsound(out, seed=seed, **{"layout": "video", **options}, **per)
+
+    def write_synthetic(self, out: Path) -> Path:
+        from avbench.synth.vggsound_fixtures import write_vggsound
+
+        return write_vggsound(out, n_classes=6, train_per_class=6, test_per_class=3, missing=2, seed=0)
+
+    def inject_corrupt(self, root: Path, corpus: dict[str, Path], names: tuple[str, ...], **options: Any) -> list[Any]:
+        from avbench.synth.corrupt import inject_vggsound
+
+        return inject_vggsound(root, corpus, names, **options)
 
     def load(self, root: Path, *, csv: PathLike | None = None, id_list: PathLike | None = None) -> Manifest:
         """See the module docstring."""

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .cost import cost_per_media_second
-from .families import FAMILIES, Column, columns_for, family_of
-from .recompute import MetricResult, merge
-from .records import Rejection, VerifiedRecord
-from .reported import Reported, ReportedCell
-from .stats import PairedComparison, paired_comparison
+from avbench.leaderboard.cost import cost_per_media_second
+from avbench.leaderboard.families import FAMILIES, Column, columns_for, family_of
+from avbench.leaderboard.recompute import MetricResult, merge
+from avbench.leaderboard.records import Rejection, VerifiedRecord
+from avbench.leaderboard.reported import Reported, ReportedCell
+from avbench.leaderboard.stats import PairedComparison, paired_comparison
 
 __all__ = ["MeasuredCell", "Row", "FamilyTable", "Pair", "Disagreement", "Board", "build_board"]
 

@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .board import Board, build_board
-from .html import render_html
-from .plots import accuracy_svg, cost_svg, fusion_svg
-from .records import load_results
-from .reported import load_reported_file
-from .tables import PLOT_FILES, render_csv, render_markdown
+from avbench.leaderboard.board import Board, build_board
+from avbench.leaderboard.html import render_html
+from avbench.leaderboard.plots import accuracy_svg, cost_svg, fusion_svg
+from avbench.leaderboard.records import load_results
+from avbench.leaderboard.reported import load_reported_file
+from avbench.leaderboard.tables import PLOT_FILES, render_csv, render_markdown
 
 __all__ = ["BuildResult", "build_leaderboard"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..results import ResultRecord
+from avbench.results import ResultRecord
 
 __all__ = ["media_seconds", "cost_per_media_second"]
 

@@ -5,8 +5,8 @@ import html
 import re
 from typing import Mapping
 
-from .board import Board
-from .tables import PLOT_MISSING, PLOT_TITLES, blocks
+from avbench.leaderboard.board import Board
+from avbench.leaderboard.tables import PLOT_MISSING, PLOT_TITLES, blocks
 
 __all__ = ["render_html"]
 

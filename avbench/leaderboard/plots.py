@@ -16,9 +16,9 @@ import math
 import matplotlib
 from matplotlib.figure import Figure
 
-from .board import Board, MeasuredCell, Row
-from .families import Column
-from .reported import ReportedCell
+from avbench.leaderboard.board import Board, MeasuredCell, Row
+from avbench.leaderboard.families import Column
+from avbench.leaderboard.reported import ReportedCell
 
 __all__ = ["accuracy_svg", "fusion_svg", "cost_svg"]
 

@@ -1,6 +1,6 @@
 """Recompute a record's metrics from its per-sample predictions sidecar and check them against the record.
 
-Sidecar rows (``*.predictions.jsonl.gz``, written by :mod:`avbench.runner`) carry ``split``, ``seed``, ``id``,
+Sidecar rows (``*.predictions.jsonl.gz``, written by :mod:`avbench.evaluation.runner`) carry ``split``, ``seed``, ``id``,
 ``label`` and, per protocol, ``scores`` (``[K]`` class scores, rounded to 6 decimals), ``neighbour_labels``
 (retrieval / k-NN, nearest first) and ``layer`` (a probed layer, or ``audio`` / ``video`` for the single-
 modality runs of a fusion card; absent for the card's main run). A metric name is ``<base>[@<layer>]``:
@@ -24,8 +24,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..results import ResultRecord
-from .stats import bootstrap_ci
+from avbench.results import ResultRecord
+from avbench.leaderboard.stats import bootstrap_ci
 
 __all__ = ["TOL", "RecomputeError", "RunSamples", "MetricResult", "recompute", "aggregate"]
 
@@ -106,7 +106,16 @@ def _hits(base: str, rows: list[dict[str, Any]], where: str) -> tuple[np.ndarray
         widths = {len(r["scores"]) for r in rows}
         if len(widths) != 1:
             raise RecomputeError(f"{where}: sidecar rows have score vectors of different lengths {sorted(widths)}")
-        scores = np.array([r["scores"] for r in rows], dtype=np.float64).reshape(len(rows), -1)
+        try:
+            scores = np.array([r["scores"] for r in rows], dtype=np.float64).reshape(len(rows), -1)
+        except (TypeError, ValueError) as exc:
+            raise RecomputeError(f"{where}: sidecar scores are not numbers ({exc})") from None
+        finite = np.isfinite(scores).all(1)
+        if not finite.all():  # a NaN loses every comparison below and would count as a hit: never score it
+            first = rows[int(np.flatnonzero(~finite)[0])]
+            raise RecomputeError(f"{where}: {int((~finite).sum())} sidecar row(s) hold non-finite scores (NaN or "
+                                 f"inf; first: sample {first.get('id')!r}); a record with non-finite predictions "
+                                 "is rejected")
         if scores.shape[1] == 0 or labels.min(initial=0) < 0 or labels.max(initial=0) >= scores.shape[1]:
             raise RecomputeError(f"{where}: labels outside the {scores.shape[1]} scored classes")
         true = scores[np.arange(len(rows)), labels][:, None]
@@ -206,6 +215,10 @@ def recompute(record: ResultRecord, rows: list[dict[str, Any]]) -> dict[str, Met
     main_metric = str(metrics[0]) if metrics else "top1"
     out: dict[str, MetricResult] = {}
     for name, stored in record.metrics.items():
+        values = [stored.mean, stored.std, *stored.ci95, *stored.per_split.values(), *stored.per_seed.values(),
+                  *(r.metrics[name] for r in record.runs if name in r.metrics)]
+        if not np.isfinite(np.array(values, dtype=np.float64)).all():
+            raise RecomputeError(f"{name}: the record holds a non-finite value (NaN or inf)")
         samples = _samples_for(name, groups, main_metric)
         runs = {(r.split, r.seed): r for r in record.runs if name in r.metrics}
         if set(runs) != set(samples):

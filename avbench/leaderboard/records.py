@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..results import ResultRecord
-from ..submission.bundle import BUNDLE_FILE, BundleManifest, RecordEntry, check_bundle, read_record
-from ..submission.card import sha256_file
-from .recompute import MetricResult, RecomputeError, recompute
+from avbench.results import ResultRecord
+from avbench.submission.bundle import BUNDLE_FILE, BundleManifest, RecordEntry, check_bundle, read_record
+from avbench.submission.card import sha256_file
+from avbench.leaderboard.recompute import MetricResult, RecomputeError, recompute
 
 __all__ = ["UNBUNDLED", "VerifiedRecord", "Rejection", "load_results", "verify_record", "read_rows"]
 

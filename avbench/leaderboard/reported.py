@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..taskcard import card_names
-from .families import FAMILIES, family_of, task_dataset_kind
+from avbench.taskcard import card_names
+from avbench.leaderboard.families import FAMILIES, family_of, task_dataset_kind
 
 __all__ = ["ReportedCell", "ReportedProtocol", "Reported", "ReportedError", "load_reported", "load_reported_file",
            "default_reported_path"]

@@ -3,7 +3,7 @@
 Per-sample values are percentages (a top-k or R@k hit is 0 or 100; with several seeds the seeds' values of a
 sample are averaged first; ``fusion_gain`` is the a+v hit minus the better modality's hit, -100..100).
 Splits (folds) are kept apart: statistics are means over splits of per-split means, and the bootstrap resamples
-test samples WITHIN each split, as :mod:`avbench.runner` does when it writes ``ci95``.
+test samples WITHIN each split, as :mod:`avbench.evaluation.runner` does when it writes ``ci95``.
 """
 from __future__ import annotations
 
@@ -12,23 +12,9 @@ from typing import Mapping
 
 import numpy as np
 
+from avbench.metrics import bootstrap_ci
+
 __all__ = ["bootstrap_ci", "PairedComparison", "paired_comparison"]
-
-
-def bootstrap_ci(per_split: Mapping[str, np.ndarray], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile interval of the mean-over-splits of ``per_split[split]`` (``[S_split]`` float, percent).
-
-    The same draws, in the same order, as the runner's interval (``numpy.random.default_rng(seed)``, one
-    ``[n_boot, S]`` index draw per split in insertion order), so a record's ``ci95`` is reproduced exactly.
-    """
-    rng = np.random.default_rng(seed)
-    stats = np.zeros(n_boot)
-    for values in per_split.values():
-        idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-        stats += values[idx].mean(axis=1)
-    stats /= max(1, len(per_split))
-    lo, hi = np.percentile(stats, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Mapping
 
 from tabulate import tabulate
 
-from .board import Board, FamilyTable, MeasuredCell, Row
-from .families import Column, metric_label
-from .reported import ReportedCell
+from avbench.leaderboard.board import Board, FamilyTable, MeasuredCell, Row
+from avbench.leaderboard.families import Column, metric_label
+from avbench.leaderboard.reported import ReportedCell
 
 __all__ = ["MISSING", "LEGEND", "cell_text", "blocks", "render_markdown", "render_csv", "PLOT_FILES"]
 

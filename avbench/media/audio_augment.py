@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from .threads import one_cpu_thread
+from avbench.media.threads import one_cpu_thread
 
 
 @dataclass(frozen=True)

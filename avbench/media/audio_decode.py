@@ -32,11 +32,11 @@ import torchaudio
 import torchaudio.functional as AF
 import torchaudio.functional.functional as _AFF
 
-from .container import declared_seconds
-from .container import open_container as _open
-from .errors import MediaError
-from .threads import one_cpu_thread
-from .video_decode import VIDEO_DECODE_POLICY
+from avbench.media.container import declared_seconds
+from avbench.media.container import open_container as _open
+from avbench.media.errors import MediaError
+from avbench.media.threads import one_cpu_thread
+from avbench.media.video_decode import VIDEO_DECODE_POLICY
 
 log = logging.getLogger("avbench.media")
 
@@ -237,8 +237,12 @@ def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = Fa
         log.warning("%s: %s", p, "; ".join(notes))
     # one thread, as in a DataLoader worker: measured on the shared 2-core EPYC with two busy processes beside it,
     # load_audio of a 5-s 44.1 kHz wav took 3-11 ms per file on 1 thread and 8-66 ms on 2 (the same samples)
+    raw = [(rate, np.concatenate(chunks)) for rate, chunks in segments]
+    n_bad = sum(int(np.count_nonzero(~np.isfinite(x))) for _, x in raw)
+    if n_bad:  # a float file holding NaN / inf: no feature or score may be computed from it
+        raise MediaError(p, f"{n_bad} non-finite sample value(s) (NaN or inf) in the decoded audio")
     with one_cpu_thread("cpu"):
-        pieces = [_resample(np.concatenate(chunks), rate, sample_rate) for rate, chunks in segments]
+        pieces = [_resample(x, rate, sample_rate) for rate, x in raw]
     wave = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
     wave = wave.clamp_(-1.0, 1.0).contiguous()
     return DecodedAudio(wave, sample_rate, source_rate, channels, declared, tuple(notes))

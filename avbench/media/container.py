@@ -6,7 +6,7 @@ from typing import Iterator
 
 import av
 
-from .errors import MediaError
+from avbench.media.errors import MediaError
 
 
 def check_file(path: Path) -> None:

@@ -49,7 +49,7 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from .threads import one_cpu_thread
+from avbench.media.threads import one_cpu_thread
 
 #: ``jitter_order`` indices, as torchvision's ``ColorJitter``: 0 brightness, 1 contrast, 2 saturation, 3 hue.
 JITTER_OPS: tuple[str, ...] = ("brightness", "contrast", "saturation", "hue")

@@ -29,6 +29,7 @@ stream, no decodable frame).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from os import PathLike
@@ -39,9 +40,9 @@ import av
 import numpy as np
 import torch
 
-from .clips import clip_starts
-from .container import declared_seconds, demux_tolerant, open_container
-from .errors import MediaError
+from avbench.media.clips import clip_starts
+from avbench.media.container import declared_seconds, demux_tolerant, open_container
+from avbench.media.errors import MediaError
 
 log = logging.getLogger("avbench.media")
 
@@ -152,60 +153,28 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
         raise ValueError(f"need fps > 0, frames > 0, clips > 0; got fps={fps}, frames={frames}, clips={clips}")
     p = Path(path)
     notes: list[str] = []
+    plan_on = functools.partial(_plan, fps=fps, frames=frames, clips=clips, sampling=sampling, generators=generators,
+                                trim=trim_to_first_clip)
     with open_container(p) as container:
         stream = _video_stream(p, container)
         stream.thread_type = "AUTO"
         declared = declared_seconds(container, stream)
         declared_frames = int(stream.frames or 0)  # the header's count (AVI keeps it even when truncated)
         packets = list(demux_tolerant(container, stream, notes))  # a demuxer giving up ends the stream there
-        stamps = [pk.pts if pk.pts is not None else pk.dts for pk in packets]
-        if not packets or any(s is None for s in stamps):
-            stamps = None  # no usable packet timestamps: fall back to the decoded frames' own
-        # Pass 1 needs the timeline before decoding: packet timestamps sorted = presentation order.
         tb = float(stream.time_base) if stream.time_base else None
         rate = stream.average_rate or stream.guessed_rate
-        frames_out: dict[int, np.ndarray] = {}
-        decoded_pts: list[float] = []
-        if stamps is not None and tb is not None:
-            times = np.unique(np.asarray(stamps, dtype=np.float64)) * tb
-            times = times - times[0]
-            plan = _plan(times, fps, frames, clips, sampling, generators, trim_to_first_clip)
-            needed = set(np.unique(plan[2]).tolist())
-        else:
-            times, plan, needed = None, None, None
-        dropped, first_drop, n = 0, None, 0
-        rotation: int | None = None
-        cc = stream.codec_context
-        for packet in [*packets, None]:
-            try:
-                out = cc.decode(packet)
-            except av.error.FFmpegError as exc:
-                dropped += 1
-                first_drop = first_drop or str(exc)
-                continue
-            for frame in out:
-                if rotation is None:  # VideoFrame.rotation: the display matrix (PyAV >= 14; older PyAV: none)
-                    rotation = int(getattr(frame, "rotation", 0) or 0)
-                if needed is None or n in needed:
-                    frames_out[n] = frame.to_ndarray(format="rgb24")
-                if frame.pts is not None and tb is not None:
-                    decoded_pts.append(float(frame.pts) * tb)
-                n += 1
-        if dropped:
-            notes.append(f"{dropped} undecodable packet(s) dropped (first: {first_drop})")
+        times = _packet_times(packets, tb)
+        plan = None if times is None else plan_on(times)
+        needed = None if plan is None else set(np.unique(plan[2]).tolist())
+        frames_out, decoded_pts, n, rotation = _decode_packets(stream.codec_context, packets, needed, tb, notes)
     if n == 0:
         raise MediaError(p, "no decodable video frames" + (f"; {'; '.join(notes)}" if notes else ""))
     if times is None or n != times.size:
         # Timeline from the decoded frames (no packet timestamps, or frames lost to damage): decode-order
         # frame times, or a constant rate when even those are missing. Re-plan on it (frames already kept
         # cover all of them when needed was None; otherwise decode-once kept a superset only if unchanged).
-        if len(decoded_pts) == n:
-            times = np.asarray(decoded_pts) - decoded_pts[0]
-            if np.any(np.diff(times) <= 0):
-                times = np.sort(times)
-        else:
-            times = np.arange(n) / float(rate or fps)
-        plan = _plan(times, fps, frames, clips, sampling, generators, trim_to_first_clip)
+        times = _decoded_times(decoded_pts, n, float(rate or fps))
+        plan = plan_on(times)
         missing = set(np.unique(plan[2]).tolist()) - frames_out.keys()
         if missing:  # rare (damaged stream): the needed set moved; a second decode is the honest fallback
             notes.append("timeline changed during decode (damaged stream); decoded a second time")
@@ -213,6 +182,70 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     assert plan is not None
     starts, n_target, source_index = plan
     seconds = float(times[-1]) + (float(np.median(np.diff(times))) if times.size > 1 else 1.0 / fps)
+    turn = _note_damage(notes, seconds, declared, n, declared_frames, rotation)
+    if notes:
+        if strict:
+            raise MediaError(p, "; ".join(notes))
+        log.warning("%s: %s", p, "; ".join(notes))
+    return DecodedClips(frames=_cut_clips(p, frames_out, source_index, turn), starts=tuple(starts),
+                        source_index=torch.from_numpy(source_index), n_target=n_target, seconds=seconds,
+                        source_frames=int(times.size), padded=n_target < frames, notes=tuple(notes),
+                        rotation=90 * (turn or 0))
+
+
+def _packet_times(packets: Sequence[av.Packet], tb: float | None) -> np.ndarray | None:
+    """Presentation times (s from the first) of the packets, sorted (= presentation order), so that pass 1 has the
+    timeline before decoding; None when a packet has no timestamp or the stream no time base."""
+    stamps = [pk.pts if pk.pts is not None else pk.dts for pk in packets]
+    if not packets or any(s is None for s in stamps) or tb is None:
+        return None  # no usable packet timestamps: fall back to the decoded frames' own
+    times = np.unique(np.asarray(stamps, dtype=np.float64)) * tb
+    return times - times[0]
+
+
+def _decode_packets(cc: av.codec.context.CodecContext, packets: Sequence[av.Packet], needed: set[int] | None,
+                    tb: float | None, notes: list[str]) -> tuple[dict[int, np.ndarray], list[float], int, int | None]:
+    """Decode every packet once, keeping the RGB ``[H, W, 3]`` uint8 frames (decode order) in ``needed`` (all when
+    None). Returns (kept frames, decoded frame times in s, frames decoded, display rotation of the first frame);
+    packets the decoder rejects are dropped and counted in ``notes``."""
+    frames_out: dict[int, np.ndarray] = {}
+    decoded_pts: list[float] = []
+    dropped, first_drop, n = 0, None, 0
+    rotation: int | None = None
+    for packet in [*packets, None]:
+        try:
+            out = cc.decode(packet)
+        except av.error.FFmpegError as exc:
+            dropped += 1
+            first_drop = first_drop or str(exc)
+            continue
+        for frame in out:
+            if rotation is None:  # VideoFrame.rotation: the display matrix (PyAV >= 14; older PyAV: none)
+                rotation = int(getattr(frame, "rotation", 0) or 0)
+            if needed is None or n in needed:
+                frames_out[n] = frame.to_ndarray(format="rgb24")
+            if frame.pts is not None and tb is not None:
+                decoded_pts.append(float(frame.pts) * tb)
+            n += 1
+    if dropped:
+        notes.append(f"{dropped} undecodable packet(s) dropped (first: {first_drop})")
+    return frames_out, decoded_pts, n, rotation
+
+
+def _decoded_times(decoded_pts: list[float], n: int, rate: float) -> np.ndarray:
+    """Frame times (s) from the decoded frames' own timestamps (sorted when out of order), or ``n`` frames at
+    ``rate`` Hz when some frames had none."""
+    if len(decoded_pts) == n:
+        times = np.asarray(decoded_pts) - decoded_pts[0]
+        if np.any(np.diff(times) <= 0):
+            times = np.sort(times)
+        return times
+    return np.arange(n) / rate
+
+
+def _note_damage(notes: list[str], seconds: float, declared: float | None, n: int, declared_frames: int,
+                 rotation: int | None) -> int | None:
+    """Add the truncation and rotation notes; returns the display quarter turns (None: not a multiple of 90)."""
     if declared is not None and seconds < declared * _TRUNCATION_RATIO and declared - seconds >= 0.5:
         notes.append(f"truncated: decoded {seconds:.3f} s of {declared:.3f} s declared")
     elif declared_frames and n < declared_frames * _TRUNCATION_RATIO:
@@ -220,10 +253,11 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     turn = display_turns(rotation or 0)
     if turn is None:
         notes.append(f"display rotation {rotation} degrees is not a multiple of 90: frames used as stored")
-    if notes:
-        if strict:
-            raise MediaError(p, "; ".join(notes))
-        log.warning("%s: %s", p, "; ".join(notes))
+    return turn
+
+
+def _cut_clips(p: Path, frames_out: dict[int, np.ndarray], source_index: np.ndarray, turn: int | None) -> torch.Tensor:
+    """``[K, T, H, W, 3]`` uint8 clips of the kept frames at ``source_index`` ``[K, T]``, turned upright."""
     uniq, inverse = np.unique(source_index, return_inverse=True)
     shapes = {frames_out[int(i)].shape for i in uniq}
     if len(shapes) > 1:
@@ -231,10 +265,7 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     stack = torch.from_numpy(np.stack([frames_out[int(i)] for i in uniq]))
     if turn:
         stack = torch.rot90(stack, turn, dims=(1, 2))  # [n, H, W, 3] -> upright, as a player shows it
-    clips_t = stack[torch.from_numpy(inverse.reshape(source_index.shape))]
-    return DecodedClips(frames=clips_t, starts=tuple(starts), source_index=torch.from_numpy(source_index),
-                        n_target=n_target, seconds=seconds, source_frames=int(times.size),
-                        padded=n_target < frames, notes=tuple(notes), rotation=90 * (turn or 0))
+    return stack[torch.from_numpy(inverse.reshape(source_index.shape))]
 
 
 def display_turns(rotation: int) -> int | None:

@@ -1,7 +1,7 @@
 """A video trunk (R(2+1)D) and an audio trunk (ResNet over log-mel) behind the :class:`~avbench.encoder.Encoder`
 contract: the shape the three reference pretrainers (CrissCross, AVCL, temporal-SSL) share.
 
-:class:`TwoTowerArch` says which trunks (depth, width) and which audio front end; :class:`Identity` says who the
+:class:`TwoTowerArch` says which trunks (depth, width) and which audio front end; :class:`EncoderIdentity` says who the
 encoder is (name, licence, reference). A pretrained two-tower encoder is ONE ``.safetensors`` file with keys
 ``video.<trunk key>`` / ``audio.<trunk key>`` and metadata ``arch`` (JSON of :class:`TwoTowerArch`), ``name``,
 ``pretraining_data`` and, from ``avbench pretrain``, ``card`` (the JSON pretraining card); see :func:`save_two_tower`
@@ -18,11 +18,11 @@ from typing import Any, Callable, Sequence, TypeVar
 import torch
 from torch import nn
 
-from ..encoder import MODALITIES, POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, VideoSpec
-from ..media.logmel import LogMelConfig, LogMelFrontend
-from ..weights import WeightsError, load_state_dict_file, load_strict, sha256_file
-from .r2plus1d import R2Plus1D
-from .resnet_audio import ResNetAudio
+from avbench.encoder import MODALITIES, POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, VideoSpec
+from avbench.media.logmel import LogMelConfig, LogMelFrontend
+from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
+from avbench.models.r2plus1d import R2Plus1D
+from avbench.models.resnet_audio import ResNetAudio
 
 VIDEO_AXES = ("batch", "channel", "time", "height", "width")
 AUDIO_AXES = ("batch", "channel", "freq", "time")
@@ -76,7 +76,7 @@ class TwoTowerArch:
 
 
 @dataclass(frozen=True)
-class Identity:
+class EncoderIdentity:
     """Who an encoder is: registry name, version, one-line description, licence, citation."""
 
     name: str
@@ -110,7 +110,7 @@ class TwoTowerEncoder(Encoder):
     the audio init does not depend on whether the video trunk was built); the global RNG is untouched.
     """
 
-    identity = Identity("two-tower", "1.0", "R(2+1)D video + ResNet audio", "Apache-2.0", "")
+    identity = EncoderIdentity("two-tower", "1.0", "R(2+1)D video + ResNet audio", "Apache-2.0", "")
 
     def __init__(self, modalities: str | Sequence[str] = MODALITIES, *, arch: TwoTowerArch | None = None,
                  init_seed: int = 0) -> None:
@@ -319,3 +319,7 @@ def build_two_tower(cls: Callable[..., E], *, name: str, default_arch: TwoTowerA
     if override:
         enc.meta = dataclasses.replace(enc.meta, pretraining_data=override)
     return enc.eval()
+
+
+#: the name before the redesign (kept for one release)
+Identity = EncoderIdentity

@@ -23,13 +23,13 @@ from typing import Any, Callable
 
 import torch
 
-from ..datasets import get_dataset
-from ..datasets.base import PathOutsideRoot, refused, safe_join
-from ..media.audio_decode import load_audio
-from ..media.errors import MediaError
-from ..media.seeding import generator_for
-from ..media.video_decode import decode_clips, probe_video
-from .views import Decoded
+from avbench.datasets import get_dataset
+from avbench.datasets.base import PathOutsideRoot, refused, safe_join
+from avbench.media.audio_decode import load_audio
+from avbench.media.errors import MediaError
+from avbench.media.seeding import generator_for
+from avbench.media.video_decode import decode_clips, probe_video
+from avbench.pretrain.views import Decoded
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 AV_DATASETS = ("kinetics400", "kinetics_sound", "vggsound")
@@ -102,18 +102,29 @@ def read_adapter(dataset: str, root: Path, synthetic: bool) -> Sources:
                    synthetic, skipped, list(manifest.classes))
 
 
+def identity_world_sources(seed: int = 0) -> Sources:
+    """The ``Sources`` of ``--data identity-world`` (:mod:`avbench.pretrain.identity_source`): CLIPS_PER_EPOCH virtual
+    items, labels = class index (for the supervised ceiling), clips rendered by an ``IdentityRenderer``."""
+    from avbench.pretrain.identity_source import CLIPS_PER_EPOCH, SCENES, IdentityRenderer
+    from avbench.synth.identity_world import IDENTITY_CLASSES
+
+    renderer = IdentityRenderer(seed)
+    items = [Item(f"identity-{i:05d}", Path(f"<rendered identity-world clip {i}>"), i % renderer.n_classes)
+             for i in range(CLIPS_PER_EPOCH)]
+    return Sources(items, f"the identity world (synthetic, rendered on the fly: {CLIPS_PER_EPOCH} fresh clips per "
+                   f"epoch of {SCENES} scenes, 48² frames)", None, True, [], list(IDENTITY_CLASSES),
+                   renderer=renderer)
+
+
 def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
                     log: Callable[[str], None] = print) -> Sources:
     """Resolve ``--data`` (module docstring) to the list of pretraining videos."""
-    from ..config import resolve_data_root
-    from ..synth.defaults import synthetic_root
+    from avbench.datasets.roots import data_root as resolve_root, detect_layout
 
     if data == "identity-world":
-        from .identity_source import identity_sources
-
-        return identity_sources()
+        return identity_world_sources()
     if data == "world":
-        root = synthetic_root("world", cache_dir, log=log)
+        root, _ = resolve_root("world", "synthetic", cache_dir=cache_dir, log=log)
         src = read_world(root)
         src.synthetic = True
         src.description = f"the synthetic audio-visual world at {root} (train split)"
@@ -122,14 +133,11 @@ def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
     if path.is_dir():
         if (path / "labels.csv").is_file():
             return read_world(path)
-        if (path / "annotations").is_dir():
-            return read_adapter("kinetics400", path, False)
-        if (path / "vggsound.csv").is_file():
-            return read_adapter("vggsound", path, False)
-        return read_folder(path)
+        layout = detect_layout(path, among=("kinetics400", "vggsound"))
+        return read_adapter(layout, path, False) if layout else read_folder(path)
     dataset = data
     if data not in AV_DATASETS:
-        from ..taskcard import card_names, load_card
+        from avbench.taskcard import card_names, load_card
 
         if data not in card_names():
             raise ValueError(f"--data {data!r}: not a directory, 'world', a data set with audio {AV_DATASETS} "
@@ -138,10 +146,8 @@ def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
         if dataset not in AV_DATASETS:
             raise ValueError(f"--data {data!r}: task card uses {dataset!r}, which has no audio-visual videos; "
                              f"pretraining needs one of {AV_DATASETS}")
-    root = resolve_data_root(dataset, data_root)
-    if root is None:
-        return read_adapter(dataset, synthetic_root(dataset, cache_dir, log=log), True)
-    return read_adapter(dataset, Path(root), False)
+    root, synthetic = resolve_root(dataset, data_root, cache_dir=cache_dir, log=log)
+    return read_adapter(dataset, root, synthetic)
 
 
 def decode_item(path: Path, fps: float, sample_rate: int) -> Decoded:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..media.logmel import LogMelConfig, LogMelFrontend
+from avbench.media.logmel import LogMelConfig, LogMelFrontend
 
 
 @dataclass

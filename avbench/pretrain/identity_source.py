@@ -9,12 +9,10 @@ Rendering takes about 7 ms per 2-scene clip on one CPU core (measured: 14.8 ms p
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from ..synth.identity_world import IDENTITY_CLASSES, IdentityWorldConfig, identity_rng, render_identity_clip
-from .views import Decoded
+from avbench.pretrain.views import Decoded
+from avbench.synth.identity_world import IdentityWorldConfig, identity_rng, render_identity_clip
 
 #: virtual items per epoch (>= 5,000, divisible by the 6 classes and by batch sizes up to 1024).
 CLIPS_PER_EPOCH = 6144
@@ -25,7 +23,8 @@ NAME = "identity-world"
 
 
 class IdentityRenderer:
-    """Picklable ``(index, epoch, fps, sample_rate) -> Decoded`` for :class:`avbench.pretrain.data.PretrainDataset`."""
+    """Picklable ``(index, epoch, fps, sample_rate) -> Decoded`` for :class:`avbench.pretrain.data.PretrainDataset`
+    (:func:`avbench.pretrain.data.resolve_sources` builds the ``Sources`` of ``--data identity-world`` around it)."""
 
     def __init__(self, seed: int = 0, n_classes: int = 6, scenes: int = SCENES, size: int = 48) -> None:
         self.seed, self.n_classes, self.scenes, self.size = seed, n_classes, scenes, size
@@ -39,15 +38,3 @@ class IdentityRenderer:
         clip = render_identity_clip(index % self.n_classes, cfg, identity_rng("pretrain", self.seed, epoch, index))
         return Decoded(torch.from_numpy(clip.frames), fps, torch.from_numpy(clip.audio), sample_rate,
                        segments=tuple((float(a), float(b)) for a, b in clip.segments))
-
-
-def identity_sources(seed: int = 0):  # -> Sources (imported lazily: data.py imports this module)
-    """The ``Sources`` of ``--data identity-world`` (labels = class index, for the supervised ceiling)."""
-    from .data import Item, Sources
-
-    renderer = IdentityRenderer(seed)
-    items = [Item(f"identity-{i:05d}", Path(f"<rendered identity-world clip {i}>"), i % renderer.n_classes)
-             for i in range(CLIPS_PER_EPOCH)]
-    return Sources(items, f"the identity world (synthetic, rendered on the fly: {CLIPS_PER_EPOCH} fresh clips per "
-                   f"epoch of {SCENES} scenes, 48² frames)", None, True, [], list(IDENTITY_CLASSES),
-                   renderer=renderer)

@@ -18,16 +18,22 @@ theirs under the ``avbench.pretrainers`` entry-point group.
 """
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from ..models.two_tower import TwoTowerArch, TwoTowerEncoder
-from .views import Decoded
+from avbench.models.two_tower import TwoTowerArch, TwoTowerEncoder
+from avbench.registry import Registry
+from avbench.pretrain.views import Decoded
+
+class UnknownMethodError(ValueError, KeyError):
+    """No pretraining method by that name (a ValueError, as before the registry, and a KeyError like the others)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
 
 METHODS = {
     "crisscross": "avbench_baselines.crisscross.pretrain:CrissCrossPretrainer",
@@ -101,25 +107,23 @@ class Pretrainer(nn.Module):
         return False
 
 
+#: the pretraining-method registry: built-ins from :data:`METHODS`, third parties from ``avbench.pretrainers``
+PRETRAINERS: Registry[type[Pretrainer]] = Registry("pretraining method", group="avbench.pretrainers", builtin=METHODS,
+                                                   error=UnknownMethodError)
+
+
 def method_names() -> list[str]:
-    return sorted(set(METHODS) | {ep.name for ep in entry_points(group="avbench.pretrainers")})
+    return PRETRAINERS.names()
 
 
 def get_method(name: str) -> type[Pretrainer]:
     """The Pretrainer class registered as ``name`` (built-in or entry point)."""
-    target = METHODS.get(name)
-    if target is None:
-        eps = {ep.name: ep for ep in entry_points(group="avbench.pretrainers")}
-        if name not in eps:
-            raise ValueError(f"unknown pretraining method {name!r}; known: {', '.join(method_names())}")
-        return eps[name].load()
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return PRETRAINERS.load(name)
 
 
 def resolve_config(cls: type[Pretrainer], preset: str, overrides: dict[str, Any] | None) -> MethodConfig:
     """``cls.Config`` from the paper defaults + preset + overrides (nested dicts, deep-merged; unknown keys fail)."""
-    from ..taskcard import deep_merge
+    from avbench.taskcard import deep_merge
 
     if preset not in cls.PRESETS:
         raise ValueError(f"{cls.name}: unknown preset {preset!r}; known: {sorted(cls.PRESETS)}")

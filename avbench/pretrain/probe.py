@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..synth.identity_world import IdentityClip, IdentityWorldConfig, identity_rng, render_identity_clip
+from avbench.synth.identity_world import IdentityClip, IdentityWorldConfig, identity_rng, render_identity_clip
 
 #: the logistic-regression inverse regularisation strengths searched on the validation quarter.
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)

@@ -14,7 +14,7 @@ is refused, naming the differing keys). Data order and augmentation are function
 resumed run sees exactly the batches the uninterrupted run would have. Checkpoints are written to a fresh folder
 and only then named in ``LATEST`` (an atomic rename), so a kill at any point leaves the previous one usable.
 The card counts the steps this process trained (``steps_this_process``) and where it started
-(``resumed_from_step``). Fault points (:mod:`avbench.faults`): ``pretrain`` after every step (and its checkpoint,
+(``resumed_from_step``). Fault points (:mod:`avbench.runtime.faults`): ``pretrain`` after every step (and its checkpoint,
 when one was due), ``pretrain-checkpoint`` inside a checkpoint write, before it is published.
 """
 from __future__ import annotations
@@ -32,12 +32,12 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .. import faults
-from ..config import resolve_cache_dir
-from ..results import device_description, git_sha, packages
-from .data import PretrainDataset, Sources, collate, resolve_sources
-from .method import Pretrainer, get_method, resolve_config
-from .optim import LARC, build_optimizer, flatten_state, lr_factor, set_lr, unflatten_state
+from avbench.runtime import faults
+from avbench.config import resolve_cache_dir
+from avbench.results import device_description, git_sha, packages
+from avbench.pretrain.data import PretrainDataset, Sources, collate, resolve_sources
+from avbench.pretrain.method import Pretrainer, get_method, resolve_config
+from avbench.pretrain.optim import LARC, build_optimizer, flatten_state, lr_factor, set_lr, unflatten_state
 
 KEEP_CHECKPOINTS = 2
 
@@ -157,9 +157,9 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
              options: PretrainOptions) -> Path | None:
     """Train ``method`` and export its encoder; returns ``OUT/encoder.safetensors`` (None on ranks > 0, or when
     stopped early by ``stop_after_steps``). See the module docstring for the output layout."""
-    from ..protocols.sync_bn import sync_batchnorm
-    from ..runner import dist_context
-    from ..taskcard import deep_merge
+    from avbench.runtime.sync_bn import sync_batchnorm
+    from avbench.runtime.distributed import dist_context
+    from avbench.taskcard import deep_merge
 
     opts = options
     out = Path(opts.out)
@@ -367,8 +367,8 @@ def export(out: Path, model: Pretrainer, *, method: str, preset: str, resolved: 
            history: list[dict[str, Any]], wall: float, device: torch.device, opts: PretrainOptions, step: int,
            total_steps: int) -> Path:
     """Write ``encoder.safetensors``, ``card.json``, ``skipped.jsonl`` and ``loss_curve.png``."""
-    from ..models.two_tower import save_two_tower
-    from .plot import plot_history
+    from avbench.models.two_tower import save_two_tower
+    from avbench.pretrain.plot import plot_history
 
     skipped = sources.skipped + merged_skips(out)
     (out / "skipped.jsonl").write_text("".join(json.dumps(s) + "\n" for s in skipped))

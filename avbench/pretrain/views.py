@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..media.audio_augment import AudioAugmentConfig, augment_spectrogram, augment_waveform
-from ..media.logmel import LogMelFrontend
-from ..media.video_augment import VideoAugmentConfig, apply_cutout, draw_clip_params, transform_clip
+from avbench.media.audio_augment import AudioAugmentConfig, augment_spectrogram, augment_waveform
+from avbench.media.logmel import LogMelFrontend
+from avbench.media.video_augment import VideoAugmentConfig, apply_cutout, draw_clip_params, transform_clip
 
 
 @dataclass(frozen=True)

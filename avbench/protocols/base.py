@@ -1,14 +1,20 @@
-"""Data that flows into and out of the frozen-feature classifier protocols.
+"""What every protocol shares: its settings block's base, the :class:`Protocol` interface, and the data that flows
+into (:class:`ClipFeatures`) and out of (:class:`ProtocolResult`) it.
 
-Protocols know nothing of data sets, files or encoders: they see clip-level feature rows, which sample
-each row belongs to, and the per-sample labels and groups.
+Protocols know nothing of data sets, files or encoders: a frozen-feature protocol sees clip-level feature rows,
+which sample each row belongs to, and the per-sample labels and groups.
+
+A protocol is one file holding its settings block (a :class:`ProtocolSettings` subclass with ``type: Literal[
+"<name>"]``: the card's ``classifier:`` block, validated by the card through the registry) and its code (a
+:class:`Protocol` subclass), registered by name in :data:`avbench.protocols.PROTOCOLS`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
+from pydantic import BaseModel, ConfigDict
 
 
 @dataclass
@@ -78,8 +84,8 @@ class ClipFeatures:
 
 
 @dataclass
-class ClassifierResult:
-    """What a classifier protocol returns for one train/test split.
+class ProtocolResult:
+    """What a protocol returns for one train/test split.
 
     scores: ``[S_test, K]`` per-sample scores at the selected hyper-parameter (decision values or
       probabilities, averaged over each sample's clips).
@@ -101,3 +107,41 @@ class ClassifierResult:
     info: dict[str, Any] = field(default_factory=dict)
     hits: dict[str, torch.Tensor] | None = None
     sample_info: list[dict[str, Any]] | None = None
+
+
+#: the name before the redesign (kept for one release)
+ClassifierResult = ProtocolResult
+
+
+class ProtocolSettings(BaseModel):
+    """Base of a protocol's settings block (the card's ``classifier:``): unknown keys are errors, values frozen.
+    Subclasses declare ``type: Literal["<name>"]`` and ``selection``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Protocol:
+    """A registered protocol (module docstring).
+
+    ``kind``: ``"frozen"`` (classifies features extracted once per view: :meth:`classify`) or ``"training"``
+    (trains the encoder itself on decoded clips, e.g. finetuning; the evaluation core hands it the samples).
+    ``audiovisual``: a card may fuse audio and video features for it. ``metrics``: what it can report.
+    """
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[ProtocolSettings]]
+    kind: ClassVar[str] = "frozen"
+    audiovisual: ClassVar[bool] = False
+
+    def check_card(self, card: Any) -> None:
+        """Card-level rules for a :class:`~avbench.taskcard.TaskCard` (raise ValueError): by default top-k metrics only, and audio-visual cards only where
+        :attr:`audiovisual` allows them."""
+        if card.modality == "audiovisual" and not self.audiovisual:
+            raise ValueError("an audiovisual card fuses features for a linear classifier (svm or fc) or retrieval")
+        if any(m.startswith("recall") for m in card.metrics):
+            raise ValueError("recall@k metrics belong to retrieval cards (classifier.type: retrieval)")
+
+    def classify(self, settings: Any, train: ClipFeatures, test: ClipFeatures, *, seed: int, device: str,
+                 n_classes: int) -> ProtocolResult:
+        """Fit on ``train`` and score every ``test`` sample (frozen-feature protocols)."""
+        raise NotImplementedError(f"protocol {self.name!r} does not classify frozen features")

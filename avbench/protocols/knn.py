@@ -10,15 +10,40 @@ similarity broken by the lower gallery position).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
+from pydantic import Field
 
-from avbench.protocols.base import ClassifierResult, ClipFeatures
+from avbench.protocols.base import ClassifierResult, ClipFeatures, Protocol, ProtocolSettings
 from avbench.protocols.retrieval import METRICS, Metric, class_ranks, gallery_and_queries, resolve_n_classes, search
-from avbench.protocols.video_level import ClipNorm
+from avbench.protocols.aggregate import ClipNorm
 
-__all__ = ["run_knn", "knn_scores"]
+__all__ = ["KNNSettings", "KNNProtocol", "run_knn", "knn_scores"]
+
+
+class KNNSettings(ProtocolSettings):
+    """The card's ``classifier: {type: knn, ...}`` block: k-nearest-neighbour classification on per-video mean
+    features standardised with training statistics (temporal-SSL paper, Table 1 and "Implementation Details")."""
+
+    type: Literal["knn"]
+    k: int = Field(default=1, gt=0)
+    metric: Literal["cosine", "euclidean"] = "cosine"
+    clip_norm: Literal["none", "l2"] = "none"
+    standardize: bool = True
+    selection: Literal["none"] = "none"
+
+
+class KNNProtocol(Protocol):
+    """k-NN classification of test videos by training videos (module docstring)."""
+
+    name: ClassVar[str] = "knn"
+    Settings = KNNSettings
+
+    def classify(self, settings: KNNSettings, train: ClipFeatures, test: ClipFeatures, *, seed: int, device: str,
+                 n_classes: int) -> ClassifierResult:
+        return run_knn(train, test, k=settings.k, standardize=settings.standardize, clip_norm=settings.clip_norm,
+                       metric=settings.metric, device=device, n_classes=n_classes)
 
 
 def knn_scores(neighbour_labels: torch.Tensor, ranks: torch.Tensor, present: torch.Tensor) -> torch.Tensor:

@@ -24,15 +24,52 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
 
-from avbench.protocols.base import ClassifierResult, ClipFeatures
-from avbench.protocols.video_level import ClipNorm, apply_standardizer, fit_standardizer, video_features
+from avbench.protocols.base import ClassifierResult, ClipFeatures, Protocol, ProtocolSettings
+from avbench.protocols.aggregate import ClipNorm, apply_standardizer, fit_standardizer, video_features
 
-__all__ = ["METRICS", "Metric", "Neighbours", "search", "gallery_and_queries", "class_ranks", "resolve_n_classes",
-           "run_retrieval"]
+__all__ = ["RetrievalSettings", "RetrievalProtocol", "METRICS", "Metric", "Neighbours", "search",
+           "gallery_and_queries", "class_ranks", "resolve_n_classes", "run_retrieval"]
+
+
+class RetrievalSettings(ProtocolSettings):
+    """The card's ``classifier: {type: retrieval, ...}`` block. Test videos query training videos (CrissCross
+    supplementary E.3): clip features averaged per video, nearest neighbours by ``metric``, R@k = a neighbour
+    among the first k shares the query's class. SeLaVi's variant: ``clip_norm: l2`` (L2 per clip before
+    averaging) with ``metric: euclidean``."""
+
+    type: Literal["retrieval"]
+    ks: tuple[int, ...] = (1, 5, 20)
+    metric: Literal["cosine", "euclidean"] = "cosine"
+    clip_norm: Literal["none", "l2"] = "none"
+    standardize: bool = False
+    #: "class": a hit is a neighbour of the query's class (UCF101/HMDB51); "instance": every gallery video is
+    #: its own class and a hit is the query's own source (AugVGG fingerprinting; no per-class score table).
+    match: Literal["class", "instance"] = "class"
+    selection: Literal["none"] = "none"
+
+
+class RetrievalProtocol(Protocol):
+    """Recall@k of test videos against training videos (module docstring)."""
+
+    name: ClassVar[str] = "retrieval"
+    Settings = RetrievalSettings
+    audiovisual: ClassVar[bool] = True
+
+    def check_card(self, card: Any) -> None:
+        wanted = {f"recall{k}" for k in card.classifier.ks}
+        if not set(card.metrics) <= wanted:
+            raise ValueError(f"a retrieval card reports recall@k for its ks; metrics {list(card.metrics)} "
+                             f"must be among {sorted(wanted)}")
+
+    def classify(self, settings: RetrievalSettings, train: ClipFeatures, test: ClipFeatures, *, seed: int,
+                 device: str, n_classes: int) -> ClassifierResult:
+        return run_retrieval(train, test, ks=tuple(settings.ks), metric=settings.metric, clip_norm=settings.clip_norm,
+                             standardize=settings.standardize, device=device, n_classes=n_classes,
+                             class_scores=settings.match == "class")
 
 Metric = Literal["cosine", "euclidean"]
 METRICS = ("cosine", "euclidean")

@@ -18,21 +18,67 @@ A backend that cannot run raises; nothing falls back to another backend.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
+from pydantic import Field, field_validator
 
 from avbench.metrics import sample_mean, topk_accuracy
-from avbench.protocols.base import ClassifierResult, ClipFeatures
+from avbench.protocols.base import ClassifierResult, ClipFeatures, Protocol, ProtocolSettings
 from avbench.protocols.svm_cuml import BackendUnavailable, fit_cuml_linear_svc
 from avbench.protocols.svm_sklearn import fit_linear_svc
 from avbench.protocols.svm_torch import LinearModel, decision_function, device_label, fit_squared_hinge_ovr
 
-__all__ = ["run_svm", "fit_backend", "sample_scores", "ESC50_COSTS", "BACKENDS", "BackendUnavailable"]
+__all__ = ["SVMSettings", "SVMProtocol", "run_svm", "fit_backend", "sample_scores", "DEFAULT_COSTS", "ESC50_COSTS",
+           "BACKENDS", "BackendUnavailable"]
 
-ESC50_COSTS = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 1.0)  # CrissCross configs/downstream/esc50
+#: THE default C sweep: CrissCross supplementary E.1 ("we sweep the cost values between {0.00001, ..., 1}"), as in
+#: the released configs/downstream/esc50; every shipped SVM card uses it
+DEFAULT_COSTS = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 1.0)
+ESC50_COSTS = DEFAULT_COSTS  # the name before the redesign
 BACKENDS = ("torch", "sklearn", "cuml")
 SELECTIONS = ("paper", "clean")
+
+
+class SVMSettings(ProtocolSettings):
+    """The card's ``classifier: {type: svm, ...}`` block."""
+
+    type: Literal["svm"]
+    backend: Literal["torch", "sklearn", "cuml"] = "torch"
+    costs: tuple[float, ...] = DEFAULT_COSTS
+    selection: Literal["paper", "clean"] = "paper"
+    cv_folds: int = Field(default=5, ge=2)
+    #: "clips": every clip is a training row and test scores are averaged per sample (CrissCross, AVID);
+    #: "video_mean_std": clip features averaged per video and standardised with training statistics before the
+    #: SVM (the temporal-SSL paper's linear probe, "Implementation Details").
+    aggregate: Literal["clips", "video_mean_std"] = "clips"
+    max_iter: int = Field(default=1000, gt=0)
+    tol: float = Field(default=1e-4, gt=0)
+
+    @field_validator("costs")
+    @classmethod
+    def _positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(c <= 0 for c in v):
+            raise ValueError("costs must be a non-empty list of positive numbers")
+        return v
+
+
+class SVMProtocol(Protocol):
+    """One-vs-rest linear SVM over a C sweep (module docstring)."""
+
+    name: ClassVar[str] = "svm"
+    Settings = SVMSettings
+    audiovisual: ClassVar[bool] = True
+
+    def classify(self, settings: SVMSettings, train: ClipFeatures, test: ClipFeatures, *, seed: int, device: str,
+                 n_classes: int) -> ClassifierResult:
+        if settings.aggregate == "video_mean_std":
+            from avbench.protocols.aggregate import to_video_level
+
+            train, test = to_video_level(train, test, clip_norm="none", standardize=True)
+        return run_svm(train, test, costs=list(settings.costs), backend=settings.backend, selection=settings.selection,
+                       cv_folds=settings.cv_folds, device=device, max_iter=settings.max_iter, tol=settings.tol,
+                       seed=seed, n_classes=n_classes)
 
 
 def fit_backend(backend: str, train: ClipFeatures, costs: Sequence[float], *, n_classes: int,
@@ -89,7 +135,7 @@ def _first_best(values: Sequence[float]) -> int:
     return next(i for i, v in enumerate(values) if v == best)
 
 
-def run_svm(train: ClipFeatures, test: ClipFeatures, *, costs: Sequence[float] = ESC50_COSTS,
+def run_svm(train: ClipFeatures, test: ClipFeatures, *, costs: Sequence[float] = DEFAULT_COSTS,
             backend: str = "torch", selection: str = "paper", cv_folds: int = 5,
             device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, max_iter: int = 1000,
             tol: float = 1e-4, seed: int = 0, n_classes: int | None = None) -> ClassifierResult:

@@ -31,8 +31,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..results import ResultRecord
-from .card import CARD_FILE, SubmissionError, load_card, sha256_file
+from avbench.results import ResultRecord
+from avbench.submission.card import CARD_FILE, SubmissionError, load_card, sha256_file
 
 __all__ = ["BUNDLE_FILE", "STATUSES", "BundleError", "FileHash", "RecordEntry", "BundleManifest", "BundleCheck",
            "pack_bundle", "check_bundle", "verify_bundle", "read_record"]
@@ -177,7 +177,7 @@ def pack_bundle(submission_dir: Path, results_dir: Path, out_dir: Path, *, statu
     code = [FileHash(path=p.relative_to(submission_dir).as_posix(), sha256=sha256_file(p), bytes=p.stat().st_size)
             for p in sorted(submission_dir.rglob("*.py")) if "__pycache__" not in p.parts]
     weights = submission_dir / card.weights
-    from .. import __version__
+    from avbench._version import __version__
 
     manifest = BundleManifest(name=card.name, status=status,  # type: ignore[arg-type]
                               created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -32,7 +32,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..weights import sha256_file
+from avbench.models.weights import sha256_file
 
 __all__ = ["CARD_FILE", "PICKLE_SUFFIXES", "SubmissionCard", "SubmissionError", "load_card", "sha256_file"]
 

@@ -28,14 +28,14 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..encoder import Encoder
-from .card import CARD_FILE, SubmissionCard, SubmissionError, load_card
+from avbench.encoder import Encoder
+from avbench.submission.card import CARD_FILE, SubmissionCard, SubmissionError, load_card
 
 
 @dataclass(frozen=True)
 class LoadedSubmission:
     """A submission folder's card, the imported factory's module file and the built encoder (as the factory
-    returned it: not put in eval mode, so :func:`avbench.validate.validate` can judge that)."""
+    returned it: not put in eval mode, so :func:`avbench.validate.encoder.validate` can judge that)."""
 
     folder: Path
     card: SubmissionCard
@@ -182,3 +182,36 @@ def load_submission(folder: str | Path, *, init_seed: int = 0, **options: Any) -
     if problems:
         raise SubmissionError(f"{path}: the encoder does not match {card_file}: " + "; ".join(problems))
     return LoadedSubmission(folder=folder, card=card, module_file=path, encoder=enc)
+
+
+@dataclass(frozen=True)
+class ResolvedEncoder:
+    """What :func:`resolve_encoder` found: the factory's return value (not yet checked to be an Encoder, not yet in
+    eval mode), where it came from (recorded as ``encoder.source``) and the module of its factory (for the code
+    fingerprint; None for a live object)."""
+
+    obj: Any
+    source: str
+    factory_module: str | None
+
+
+def resolve_encoder(target: "str | Path | Encoder", weights: str | None = None, init_seed: int = 0,
+                    options: dict[str, Any] | None = None) -> ResolvedEncoder:
+    """THE encoder resolver (eval, validate): a live :class:`~avbench.encoder.Encoder`; a submission folder holding
+    ``card.yaml`` (its card names the weights: passing ``weights`` too is an error); or a registered name, zoo
+    string or ``"pkg.module:factory"`` (:func:`avbench.registry.resolve_factory`)."""
+    options = options or {}
+    if isinstance(target, Encoder):
+        return ResolvedEncoder(target, f"python object {type(target).__module__}.{type(target).__qualname__}", None)
+    path = Path(str(target))
+    if path.is_dir() and (path / CARD_FILE).is_file():
+        if weights is not None:
+            raise SubmissionError(f"{path}: a submission folder's card names its weights; do not pass weights too")
+        sub = load_submission(path, init_seed=init_seed, **options)
+        return ResolvedEncoder(sub.encoder, f"submission {path} ({sub.card.factory}, weights {sub.card.weights})",
+                               sub.card.factory.partition(":")[0])
+    from avbench.registry import resolve_factory
+
+    factory, source = resolve_factory(str(target))
+    return ResolvedEncoder(factory(weights=weights, init_seed=init_seed, **options), source,
+                           getattr(factory, "__module__", None))

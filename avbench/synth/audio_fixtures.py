@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .signals import class_signature, render
+from avbench.synth.signals import class_signature, render
 
 #: ESC-50 categories in target order (target = index).
 ESC50_CATEGORIES = (

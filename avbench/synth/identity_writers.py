@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio_fixtures import ESC50_CATEGORIES, ESC50_HEADER, _esc50_rows, write_wav
-from .identity_world import IDENTITY_CLASSES, IdentityWorldConfig, identity_rng, render_identity_clip
-from .video_fixtures import UCF101_CLASSES, UCF101_FILE_SPELLING, VideoSpec, encode_video, write_ucf101_lists
+from avbench.synth.audio_fixtures import ESC50_CATEGORIES, ESC50_HEADER, _esc50_rows, write_wav
+from avbench.synth.identity_world import IDENTITY_CLASSES, IdentityWorldConfig, identity_rng, render_identity_clip
+from avbench.synth.video_fixtures import UCF101_CLASSES, UCF101_FILE_SPELLING, VideoSpec, encode_video, write_ucf101_lists
 
 _WRITER = "avbench.synth.identity_writers"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .video_fixtures import VideoSpec, h264_encoder, write_class_video
+from avbench.synth.video_fixtures import VideoSpec, h264_encoder, write_class_video
 
 #: real VGG-Sound labels (as vggsound.csv spells them); the first has a comma, so every fixture has a quoted label.
 VGGSOUND_FIXTURE_CLASSES = (

@@ -61,9 +61,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio_fixtures import ESC50_CATEGORIES, ESC50_HEADER, _esc50_rows, write_wav
-from .video_fixtures import (UCF101_CLASSES, UCF101_FILE_SPELLING, VideoSpec, encode_video, h264_encoder,
-                             write_ucf101_lists)
+from avbench.synth.audio_fixtures import ESC50_CATEGORIES, ESC50_HEADER, _esc50_rows, write_wav
+from avbench.synth.video_fixtures import (
+    UCF101_CLASSES,
+    UCF101_FILE_SPELLING,
+    VideoSpec,
+    encode_video,
+    h264_encoder,
+    write_ucf101_lists,
+)
 
 #: class names, in class-index order (see the module docstring's table).
 WORLD_CLASSES = ("steady", "long_short", "short_long_long", "short_short_long", "swing", "short_mid_long",

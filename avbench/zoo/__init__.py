@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import yaml
 
-from ..registry import UnknownEncoderError
+from avbench.encoder import UnknownEncoderError
 
 #: prefix -> (adapter module, one-line description shown by ``avbench list models`` and in errors)
 PREFIXES: dict[str, tuple[str, str]] = {

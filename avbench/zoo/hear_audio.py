@@ -24,9 +24,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..encoder import POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, state_dict_sha256
-from ..registry import UnknownEncoderError
-from ..weights import sha256_file
+from avbench.encoder import POOLED, AudioSpec, Encoder, EncoderMeta, FeatureMap, state_dict_sha256
+from avbench.encoder import UnknownEncoderError
+from avbench.models.weights import sha256_file
 
 API = ("load_model", "get_scene_embeddings", "get_timestamp_embeddings")
 MODEL_ATTRS = ("sample_rate", "scene_embedding_size", "timestamp_embedding_size")

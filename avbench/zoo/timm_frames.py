@@ -23,9 +23,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..encoder import POOLED, Encoder, EncoderMeta, FeatureMap, VideoSpec, state_dict_sha256
-from ..registry import UnknownEncoderError
-from ..weights import WeightsError, load_state_dict_file, load_strict, sha256_file
+from avbench.encoder import POOLED, Encoder, EncoderMeta, FeatureMap, VideoSpec, state_dict_sha256
+from avbench.encoder import UnknownEncoderError
+from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
 
 AXES = ("batch", "channel", "time", "height", "width")
 DOWNLOAD = ("timm", "pretrained")  # --weights values meaning "timm's own pretrained weights"

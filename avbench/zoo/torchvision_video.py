@@ -12,7 +12,7 @@ frame rate from the enum's documented evaluation setting (``frame_rate=15`` / ``
 Weights (``--weights``): a weight enum ``R2Plus1D_18_Weights.KINETICS400_V1``, its member name ``KINETICS400_V1``,
 ``DEFAULT``, or a local ``.pth``/``.safetensors`` state_dict. An enum's file is read from the torch hub cache
 (``$TORCH_HOME/hub/checkpoints/<file>``) and downloaded there when missing (never with ``AVBENCH_OFFLINE=1``);
-a failed download raises :class:`~avbench.weights.WeightsError` naming the enum, its URL and the cache path.
+a failed download raises :class:`~avbench.models.weights.WeightsError` naming the enum, its URL and the cache path.
 
 Layers (FeatureMaps with axes batch, channel, time, height, width; ``pooled`` is ``[B, D]``):
   VideoResNet  conv1 (stem), conv2x..conv5x (layer1..layer4); pooled = global average of conv5x, D = 512
@@ -31,10 +31,10 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from ..encoder import POOLED, Encoder, EncoderMeta, FeatureMap, VideoSpec
-from ..registry import UnknownEncoderError
-from ..weights import WeightsError, load_state_dict_file, load_strict, sha256_file
-from . import offline
+from avbench.encoder import POOLED, Encoder, EncoderMeta, FeatureMap, VideoSpec
+from avbench.encoder import UnknownEncoderError
+from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
+from avbench.zoo import offline
 
 AXES = ("batch", "channel", "time", "height", "width")
 FAMILIES: dict[str, str] = {"r2plus1d_18": "resnet", "r3d_18": "resnet", "mc3_18": "resnet", "s3d": "s3d",

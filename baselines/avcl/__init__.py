@@ -1,5 +1,5 @@
 """AVCL (audio-visual contrastive learning): R(2+1)D-10 + ResNet-10 trunks, attention fusion, co-correlation and
 self-supervised contrastive losses."""
-from .encoder import build
+from avbench_baselines.avcl.encoder import build
 
 __all__ = ["build"]

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from avbench.encoder import MODALITIES
 from avbench.media.logmel import LogMelConfig
-from avbench.models.two_tower import Identity, TwoTowerArch, TwoTowerEncoder, build_two_tower
+from avbench.models.two_tower import EncoderIdentity, TwoTowerArch, TwoTowerEncoder, build_two_tower
 
 NAME = "avcl"
 ARCH = TwoTowerArch(video_depth=10, audio_depth=10, fps=25.0,
@@ -26,7 +26,7 @@ ARCH = TwoTowerArch(video_depth=10, audio_depth=10, fps=25.0,
 class AVCLEncoder(TwoTowerEncoder):
     """AVCL trunks (shapes and layers: :class:`avbench.models.two_tower.TwoTowerEncoder`)."""
 
-    identity = Identity(NAME, "1.0", "AVCL: R(2+1)D-10 video (16 frames, 25 fps) + ResNet-10 over the whole clip's "
+    identity = EncoderIdentity(NAME, "1.0", "AVCL: R(2+1)D-10 video (16 frames, 25 fps) + ResNet-10 over the whole clip's "
                         "256-band mel (24 kHz)", "Apache-2.0",
                         "'Self-supervised contrastive learning for audio-visual action recognition' (AVCL), "
                         "avcl-paper.md in avbench's shared papers; reimplemented in avbench")

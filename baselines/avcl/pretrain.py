@@ -26,9 +26,9 @@ from avbench.pretrain.method import MethodConfig, Pretrainer, TrainConfig
 from avbench.pretrain.views import Decoded, cut_frames, pick_scenes, randint, uniform, video_view, window_in_scene
 from avbench.pretrain.world_preset import WORLD_ARCH, WORLD_BATCH, WORLD_EPOCHS, WORLD_VIDEO_AUGMENT
 
-from .encoder import ARCH, AVCLEncoder
-from .fusion import AttentionFusion
-from .losses import DEFAULT_TAU, avcl_total_loss
+from avbench_baselines.avcl.encoder import ARCH, AVCLEncoder
+from avbench_baselines.avcl.fusion import AttentionFusion
+from avbench_baselines.avcl.losses import DEFAULT_TAU, avcl_total_loss
 
 
 class AVCLConfig(MethodConfig):

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from avbench.encoder import MODALITIES
-from avbench.models.two_tower import (AUDIO_AXES, VIDEO_AXES, Identity, TwoTowerArch, TwoTowerEncoder,  # noqa: F401 (re-exported)
+from avbench.models.two_tower import (AUDIO_AXES, VIDEO_AXES, EncoderIdentity, TwoTowerArch, TwoTowerEncoder,  # noqa: F401 (re-exported)
                                       arch_with_options, build_two_tower, save_two_tower)
-from avbench.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
+from avbench.models.weights import WeightsError, load_state_dict_file, load_strict, sha256_file
 
 NAME = "crisscross"
 VERSION = "1.0"
@@ -46,7 +46,7 @@ class CrissCrossEncoder(TwoTowerEncoder):
     With the default :data:`ARCH`: video ``pooled`` ``[B, 512]``, audio ``[B, 1, 80, T]`` log-mel -> ``[B, 512]``.
     """
 
-    identity = Identity(NAME, VERSION,
+    identity = EncoderIdentity(NAME, VERSION,
                         "CrissCross: AVID-variant R(2+1)D-18 video trunk (16 fps, pretrained on 8x112²) and "
                         "ResNet-18 audio trunk over 80-bin log-mel (16 kHz, pretrained on 2 s)", LICENSE, REFERENCE)
 

@@ -39,8 +39,8 @@ from avbench.pretrain.views import (Decoded, audio_view, cut_frames, cut_wave, p
 from avbench.pretrain.world_preset import (WORLD_ARCH, WORLD_AUDIO_AUGMENT, WORLD_BATCH, WORLD_EPOCHS,
                                            WORLD_VIDEO_AUGMENT)
 
-from .encoder import ARCH, CrissCrossEncoder
-from .losses import TERMS, crisscross_loss
+from avbench_baselines.crisscross.encoder import ARCH, CrissCrossEncoder
+from avbench_baselines.crisscross.losses import TERMS, crisscross_loss
 
 RELAXATIONS = ("none", "mild", "medium", "extreme", "mixed")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from avbench.encoder import MODALITIES
-from avbench.models.two_tower import Identity, TwoTowerArch, TwoTowerEncoder, build_two_tower
+from avbench.models.two_tower import EncoderIdentity, TwoTowerArch, TwoTowerEncoder, build_two_tower
 
 NAME = "temporal-ssl"
 ARCH = TwoTowerArch(video_depth=18, audio_depth=34, fps=16.0)
@@ -21,7 +21,7 @@ ARCH = TwoTowerArch(video_depth=18, audio_depth=34, fps=16.0)
 class TemporalSSLEncoder(TwoTowerEncoder):
     """Temporal-SSL trunks (shapes and layers: :class:`avbench.models.two_tower.TwoTowerEncoder`)."""
 
-    identity = Identity(NAME, "1.0", "temporal-SSL: R(2+1)D-18 video (16 fps) + ResNet-34 audio over 80-band log-mel "
+    identity = EncoderIdentity(NAME, "1.0", "temporal-SSL: R(2+1)D-18 video (16 fps) + ResNet-34 audio over 80-band log-mel "
                         "(16 kHz)", "Apache-2.0",
                         "'Audio-Visual Contrastive Learning with Temporal Self-Supervision', AAAI 2023 "
                         "(temporal-ssl-av-paper.md in avbench's shared papers); reimplemented in avbench")

@@ -39,8 +39,14 @@ from avbench.pretrain.views import (Decoded, cut_frames, cut_wave, pick_scenes, 
                                     window_in_scene)
 from avbench.pretrain.world_preset import WORLD_ARCH, WORLD_BATCH, WORLD_EPOCHS, WORLD_VIDEO_AUGMENT
 
-from .encoder import ARCH, TemporalSSLEncoder
-from .losses import SPEEDS, TEMPERATURE, FeatureQueue, order_label, predictive_contrastive_loss
+from avbench_baselines.temporal_ssl.encoder import ARCH, TemporalSSLEncoder
+from avbench_baselines.temporal_ssl.losses import (
+    SPEEDS,
+    TEMPERATURE,
+    FeatureQueue,
+    order_label,
+    predictive_contrastive_loss,
+)
 
 ORDER_PAIRS = ("vv", "aa", "va", "av")
 

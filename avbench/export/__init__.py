@@ -1,0 +1,1 @@
+"""Exporting avbench encoders to other frameworks' interfaces (HEAR 2021: :mod:`.hear`)."""

@@ -1,0 +1,1 @@
+"""Run-time helpers shared by evaluation, finetuning and pretraining: checkpoints (safetensors, no pickles)."""
