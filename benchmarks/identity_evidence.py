@@ -170,6 +170,42 @@ def pretrain_run(run: str, seed: int, epochs: int, work: Path, workers: int, thr
     return out
 
 
+def checkpoint_encoder(out: Path, step: int) -> torch.nn.Module:
+    """The trunks of the pretraining checkpoint ``OUT/checkpoints/step-<step>`` (model rebuilt from the resolved
+    config in its ``state.json``, weights loaded strictly): a probe half-way through a run (``--at-step``)."""
+    from safetensors.torch import load_file
+
+    from avbench.pretrain.method import get_method
+
+    path = out / "checkpoints" / f"step-{step:08d}"
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint at step {step} (a run keeps its last two)")
+    resolved = json.loads((path / "state.json").read_text())["resolved"]
+    cls = get_method(resolved["method"])
+    model = cls(cls.Config.model_validate(resolved["config"]), init_seed=resolved["init_seed"])
+    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+    return model.encoder
+
+
+def measure_at_step(run: str, seed: int, args: argparse.Namespace, probes: Probes) -> dict[str, Any]:
+    """One row for ``run``'s checkpoint at ``args.at_step`` (no training; ``steps`` = that step, ``at_step`` set)."""
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    _, encoder, over = RUNS[run]
+    out = Path(args.work) / f"seed{seed}" / f"{run}-e{args.epochs}"
+    trained = checkpoint_encoder(out, args.at_step)
+    row: dict[str, Any] = {"run": run, "seed": seed, "epochs": args.epochs, "steps": args.at_step,
+                           "at_step": args.at_step, "overrides": over,
+                           "checkpoint": str(out / "checkpoints" / f"step-{args.at_step:08d}")}
+    row.update(probes.floor(encoder, seed))
+    for m in MODALITIES:
+        r = probe_encoder(trained, probes.data(trained), m)
+        row[f"{m}_trained"], row[f"{m}_trained_c"] = r.top1, r.c
+    row["cpu_minutes"] = round((cpu_seconds() - c0) / 60, 1)
+    row["wall_minutes"] = round((time.perf_counter() - t0) / 60, 1)
+    row["device"] = f"cpu, {torch.get_num_threads()} thread(s)"
+    return row
+
+
 def measure(run: str, seed: int, args: argparse.Namespace, probes: Probes) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), cpu_seconds()
     row: dict[str, Any] = {"run": run, "seed": seed}
@@ -237,6 +273,9 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/avbench-identity-evidence", help="pretraining run directories")
     ap.add_argument("--workers", type=int, default=1, help="DataLoader workers rendering the clips")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
+    ap.add_argument("--at-step", type=int, default=None,
+                    help="probe each run's pretraining checkpoint at this step (a run keeps its last two) instead of "
+                         "training it; the row holds at_step")
     ap.add_argument("--table", action="store_true", help="print the table of OUT and exit")
     args = ap.parse_args()
     out = Path(args.out)
@@ -247,11 +286,11 @@ def main() -> None:
     probes = Probes(args.n_per_class, args.calibration_clips)
     for seed in args.seeds:
         for run in args.runs:
-            done = {(r["run"], r["seed"], r.get("epochs")) for r in read_rows(out)}
-            if (run, seed, None if run == "floor" else args.epochs) in done:
+            done = {(r["run"], r["seed"], r.get("epochs"), r.get("at_step")) for r in read_rows(out)}
+            if (run, seed, None if run == "floor" else args.epochs, args.at_step) in done:
                 continue
             try:
-                row = measure(run, seed, args, probes)
+                row = measure_at_step(run, seed, args, probes) if args.at_step else measure(run, seed, args, probes)
             except Busy as exc:
                 print(f"skipped: {exc}", flush=True)
                 continue

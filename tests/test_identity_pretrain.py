@@ -47,3 +47,12 @@ def test_world_preset_pretrains_20_steps(method, tmp_path) -> None:
 
     enc = build_encoder("crisscross" if method == "supervised" else method, weights=str(out))
     assert enc.meta.embedding_dims == {"video": 64, "audio": 64}
+    if method == "crisscross":  # the evidence script's --at-step reads the trunks back from a checkpoint
+        from tests._bench import load_benchmark
+
+        ev = load_benchmark("identity_evidence")
+        at = ev.checkpoint_encoder(out, 20).state_dict()
+        final = enc.state_dict()
+        assert at.keys() == final.keys() and all(torch.equal(at[k], final[k]) for k in final)
+        with pytest.raises(FileNotFoundError, match="no checkpoint at step 10"):
+            ev.checkpoint_encoder(out, 10)
