@@ -163,7 +163,7 @@ def add_parser(sub: Any) -> None:
                                     "world, or the rhythm world 'world'), through the esc50 and ucf101-linear cards "
                                     "with fewer clips (the records mark the override), and print the table with a "
                                     f"verdict per row ('beats random' needs a gain of at least {MARGIN:g} points "
-                                    "above the spread over splits).")
+                                    "that also exceeds the spread over splits).")
     dm.add_argument("--weights", help="another crisscross checkpoint (safetensors file or avbench pretrain output "
                                       "folder) to compare with random init (default: shipped)")
     dm.add_argument("--workers", type=int, default=None, help="decode workers (default: min(8, CPUs - 1))")
