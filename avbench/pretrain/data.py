@@ -3,6 +3,8 @@
 ``--data`` accepts (see :func:`resolve_sources`):
 
 * ``world``: the synthetic audio-visual world (:mod:`avbench.synth.world`), written to the cache on first use;
+* ``identity-world``: the identity world (:mod:`avbench.synth.identity_world`), rendered on the fly, a fresh clip
+  for every sample (:mod:`avbench.pretrain.identity_source`);
 * a data-set name with audio (``kinetics400``, ``kinetics_sound``, ``vggsound``) or a task card that uses one
   (``ksounds-fusion``): the TRAIN split of that data set through its adapter, at the root configured as for
   ``avbench eval`` (``--data-root``, ``AVBENCH_DATA_<DATASET>``, config file), else its synthetic copy;
@@ -53,6 +55,8 @@ class Sources:
     synthetic: bool
     skipped: list[dict[str, str]]
     classes: list[str]
+    #: for rendered sources: ``(index, epoch, fps, sample_rate) -> Decoded`` instead of decoding ``path``
+    renderer: Callable[[int, int, float, int], Decoded] | None = None
 
 
 def read_world(root: Path, split: str = "train") -> Sources:
@@ -102,11 +106,27 @@ def read_adapter(dataset: str, root: Path, synthetic: bool) -> Sources:
                    synthetic, skipped, list(manifest.classes))
 
 
+def identity_world_sources(seed: int = 0) -> Sources:
+    """The ``Sources`` of ``--data identity-world`` (:mod:`avbench.pretrain.identity_source`): CLIPS_PER_EPOCH virtual
+    items, labels = class index (for the supervised ceiling), clips rendered by an ``IdentityRenderer``."""
+    from avbench.pretrain.identity_source import CLIPS_PER_EPOCH, SCENES, IdentityRenderer
+    from avbench.synth.identity_world import IDENTITY_CLASSES
+
+    renderer = IdentityRenderer(seed)
+    items = [Item(f"identity-{i:05d}", Path(f"<rendered identity-world clip {i}>"), i % renderer.n_classes)
+             for i in range(CLIPS_PER_EPOCH)]
+    return Sources(items, f"the identity world (synthetic, rendered on the fly: {CLIPS_PER_EPOCH} fresh clips per "
+                   f"epoch of {SCENES} scenes, 48² frames)", None, True, [], list(IDENTITY_CLASSES),
+                   renderer=renderer)
+
+
 def resolve_sources(data: str, *, cache_dir: Path, data_root: str | None = None,
                     log: Callable[[str], None] = print) -> Sources:
     """Resolve ``--data`` (module docstring) to the list of pretraining videos."""
     from avbench.datasets.roots import data_root as resolve_root, detect_layout
 
+    if data == "identity-world":
+        return identity_world_sources()
     if data == "world":
         root, _ = resolve_root("world", "synthetic", cache_dir=cache_dir, log=log)
         src = read_world(root)
@@ -162,11 +182,15 @@ class PretrainDataset(torch.utils.data.Dataset):
     takes 1.46 s decoding every file and 0.13 s from the cache, against 0.30 s for the training step itself.
     Views are identical either way (the sampler never writes into a :class:`Decoded`). The cache lives in the
     process that reads it: :meth:`warm` fills it before DataLoader workers are forked, so they inherit it.
+
+    ``renderer`` (a rendered source, :attr:`Sources.renderer`): video ``v`` of epoch ``e`` is
+    ``renderer(v, e, fps, sample_rate)`` instead of a decoded file, a fresh clip every epoch; nothing is cached.
     """
 
     def __init__(self, items: list[Item], sampler: Callable[[Decoded, torch.Generator], dict[str, torch.Tensor]],
-                 *, fps: float, sample_rate: int, seed: int, clips_per_video: int = 1, cache_mb: float = 0) -> None:
-        self.items, self.sampler = items, sampler
+                 *, fps: float, sample_rate: int, seed: int, clips_per_video: int = 1, cache_mb: float = 0,
+                 renderer: Callable[[int, int, float, int], Decoded] | None = None) -> None:
+        self.items, self.sampler, self.renderer = items, sampler, renderer
         self.fps, self.sample_rate, self.seed = fps, sample_rate, seed
         self.clips_per_video = clips_per_video
         self.epoch = 0
@@ -176,6 +200,8 @@ class PretrainDataset(torch.utils.data.Dataset):
 
     def _decoded(self, v: int) -> Decoded:
         """Video ``v`` decoded (from the cache when there); raises MediaError for an undecodable file."""
+        if self.renderer is not None:
+            return self.renderer(v, self.epoch, self.fps, self.sample_rate)
         hit = self._cache.get(v)
         if isinstance(hit, str):
             raise MediaError(self.items[v].path, hit)
@@ -195,7 +221,7 @@ class PretrainDataset(torch.utils.data.Dataset):
 
     def warm(self) -> tuple[int, float]:
         """Decode videos in order into the cache until it is full; returns (videos cached, MiB used)."""
-        for v in range(len(self.items)):
+        for v in range(0 if self.renderer is not None else len(self.items)):
             if self._cached_bytes >= self.cache_bytes:
                 break
             try:

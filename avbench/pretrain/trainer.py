@@ -209,7 +209,8 @@ def _setup(method: str, preset: str, overrides: dict[str, Any] | None, opts: Pre
 
     dataset = PretrainDataset(sources.items, model.sampler(), fps=model.encoder.arch.fps,
                               sample_rate=model.encoder.arch.logmel().sample_rate, seed=opts.seed,
-                              clips_per_video=tc.clips_per_video, cache_mb=opts.decode_cache_mb)
+                              clips_per_video=tc.clips_per_video, cache_mb=opts.decode_cache_mb,
+                              renderer=sources.renderer)
     if opts.decode_cache_mb > 0:
         t0 = time.perf_counter()
         n_cached, mib = dataset.warm()

@@ -19,12 +19,18 @@ from avbench.media.video_augment import VideoAugmentConfig, apply_cutout, draw_c
 
 @dataclass(frozen=True)
 class Decoded:
-    """One source video: ``frames`` ``[N, H, W, 3]`` uint8 at ``fps`` Hz; ``wave`` ``[M]`` float32 at ``sample_rate``."""
+    """One source video: ``frames`` ``[N, H, W, 3]`` uint8 at ``fps`` Hz; ``wave`` ``[M]`` float32 at ``sample_rate``.
+
+    ``segments``: the scenes of a source with scene cuts, ``((start, end), ...)`` in seconds (the identity world,
+    :mod:`avbench.synth.identity_world`); empty for an ordinary video. Samplers that find scenes place each view
+    inside one scene (:func:`window_in_scene`) and the views of an intra-modal or asynchronous pair in different
+    scenes (:func:`pick_scenes`)."""
 
     frames: torch.Tensor
     fps: float
     wave: torch.Tensor
     sample_rate: int
+    segments: tuple[tuple[float, float], ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -40,6 +46,35 @@ def uniform(gen: torch.Generator, lo: float, hi: float) -> float:
 def randint(gen: torch.Generator, n: int) -> int:
     """One draw from {0, ..., n-1} using ``gen`` only."""
     return int(torch.randint(n, (), generator=gen))
+
+
+def pick_scenes(n: int, mode: str, gen: torch.Generator) -> tuple[int, int]:
+    """Scene indices of two views in a source of ``n >= 2`` scenes: ``"same"`` one scene for both; ``"adjacent"``
+    scenes ``i`` and ``i + 1``; ``"halves"`` one scene from each half (the first ``n // 2`` scenes, the rest);
+    ``"distinct"`` two different scenes drawn uniformly. Draws from ``gen`` only."""
+    if n < 1 or (n < 2 and mode != "same"):
+        raise ValueError(f"pick_scenes: {mode!r} needs at least {1 if mode == 'same' else 2} scenes, got {n}")
+    if mode == "same":
+        i = randint(gen, n)
+        return i, i
+    if mode == "adjacent":
+        i = randint(gen, n - 1)
+        return i, i + 1
+    if mode == "halves":
+        half = n // 2
+        return randint(gen, half), half + randint(gen, n - half)
+    if mode == "distinct":
+        i = randint(gen, n)
+        return i, (i + 1 + randint(gen, n - 1)) % n
+    raise ValueError(f"pick_scenes: unknown mode {mode!r}; known: same, adjacent, halves, distinct")
+
+
+def window_in_scene(d: Decoded, scene: int, seconds: float, gen: torch.Generator) -> float:
+    """Start (s) of a window of ``seconds`` s drawn uniformly so that it lies inside scene ``scene`` of ``d`` (at the
+    scene's start when the window is longer than the scene). Half a frame of margin at the end keeps
+    :func:`cut_frames`'s rounding to the nearest frame inside the scene. One draw from ``gen``."""
+    start, end = d.segments[scene]
+    return start + uniform(gen, 0.0, max(0.0, end - start - seconds - 0.5 / d.fps))
 
 
 def cut_frames(d: Decoded, start_s: float, n_frames: int, stride: int = 1, reverse: bool = False) -> torch.Tensor:

@@ -22,7 +22,16 @@ _WORLD_SETS: dict[str, tuple[str, Callable[[Path], Path]]] = {
                                                                    clips_per_class=10, seed=1)),
     "world_ucf101": ("world-ucf101-synthetic-v1", lambda out: _world("write_world_ucf101", out, n_classes=6,
                                                                      groups=3, clips_per_group=3, seed=2)),
+    # the identity world (avbench.synth.identity_world): the demo's sets, 300 and 306 test clips
+    "identity_esc50": ("identity-esc50-synthetic-v1", lambda out: _identity("write_identity_esc50", out)),
+    "identity_ucf101": ("identity-ucf101-synthetic-v1", lambda out: _identity("write_identity_ucf101", out)),
 }
+
+
+def _identity(writer: str, out: Path) -> Path:
+    from avbench.synth import identity_writers
+
+    return getattr(identity_writers, writer)(out)
 
 
 def _world(writer: str, out: Path, **kwargs: object) -> Path:

@@ -34,7 +34,10 @@ from avbench.media.logmel import LogMelFrontend
 from avbench.media.video_augment import VideoAugmentConfig
 from avbench.pretrain.heads import mlp
 from avbench.pretrain.method import MethodConfig, Pretrainer, TrainConfig
-from avbench.pretrain.views import Decoded, audio_view, cut_frames, cut_wave, uniform, video_view
+from avbench.pretrain.views import (Decoded, audio_view, cut_frames, cut_wave, pick_scenes, uniform, video_view,
+                                    window_in_scene)
+from avbench.pretrain.world_preset import (WORLD_ARCH, WORLD_AUDIO_AUGMENT, WORLD_BATCH, WORLD_EPOCHS,
+                                           WORLD_VIDEO_AUGMENT)
 
 from avbench_baselines.crisscross.encoder import ARCH, CrissCrossEncoder
 from avbench_baselines.crisscross.losses import TERMS, crisscross_loss
@@ -72,14 +75,25 @@ class CrissCrossConfig(MethodConfig):
         return v
 
 
+#: the identity world's recipe (avbench.pretrain.world_preset); the supervised ceiling reuses it
+WORLD_PRESET: dict[str, Any] = {
+    "arch": WORLD_ARCH,
+    "train": {"epochs": WORLD_EPOCHS, "batch_size": WORLD_BATCH, "lr": 1e-3, "final_lr": 0.0, "warmup_epochs": 1,
+              "clips_per_video": 1},
+    "relaxation": "medium", "frames": 8, "crop": 48, "audio_seconds": 1.0, "projector": [256, 256, 256],
+    "predictor_hidden": 64, "video_augment": WORLD_VIDEO_AUGMENT, "audio_augment": WORLD_AUDIO_AUGMENT,
+}
+
+
 class CrissCrossViews:
     """Picklable view sampler (runs in DataLoader workers): ``(Decoded, generator) ->`` v1, v2 ``[3, T, S, S]``
-    float (normalised, cutout applied), a1, a2 ``[1, F, T]`` log-mel, and the view start times (s)."""
+    float (normalised, cutout applied), a1, a2 ``[1, F, T]`` log-mel, and the view start times (s).
+    ``n_views=1`` cuts v1 and a1 only (the supervised ceiling); the start times are drawn the same way."""
 
     def __init__(self, cfg: CrissCrossConfig, fps: float, mean: tuple, std: tuple, logmel: dict[str, Any],
-                 need_audio: bool = True, need_video: bool = True) -> None:
+                 need_audio: bool = True, need_video: bool = True, n_views: int = 2) -> None:
         self.cfg, self.fps, self.mean, self.std, self.logmel = cfg, fps, mean, std, logmel
-        self.need_audio, self.need_video = need_audio, need_video
+        self.need_audio, self.need_video, self.n_views = need_audio, need_video, n_views
         self.vaug = VideoAugmentConfig.from_dict(cfg.video_augment)
         self.aaug = AudioAugmentConfig.from_dict(cfg.audio_augment)
         self._frontend: LogMelFrontend | None = None
@@ -101,14 +115,34 @@ class CrissCrossViews:
         s = f * max(0.0, length - span)
         return {m: (s, s + offset * d) for m, d in dur.items()}
 
+    def scene_starts(self, d: Decoded, gen: torch.Generator) -> dict[str, tuple[float, float]]:
+        """Start times (s) for a source with scene cuts (``d.segments``): each audio-visual view lies inside one
+        scene, its video and audio windows starting together; the two views are in the same scene for ``none``
+        (identical windows) and ``mild`` (the second half a view later, or as close to that as the scene allows), in
+        adjacent scenes for ``medium``, one in
+        each half of the clip for ``extreme`` and in two different random scenes for ``mixed``; so for
+        ``medium`` and beyond, the intra-modal and asynchronous pairs never share a scene (nor its nuisance)."""
+        dur = {"video": self.cfg.frames / self.fps, "audio": self.cfg.audio_seconds}
+        mode = self.cfg.relaxation
+        n = len(d.segments)
+        scenes = pick_scenes(n, {"none": "same", "mild": "same", "medium": "adjacent", "extreme": "halves",
+                                 "mixed": "distinct"}[mode] if n > 1 else "same", gen)
+        offset = {"none": 0.0, "mild": 0.5}.get(mode)
+        if offset is not None:  # both views inside one scene, the second as close to half a view later as fits
+            start, end = d.segments[scenes[0]]
+            s = window_in_scene(d, scenes[0], max(min(t * (1 + offset), end - start) for t in dur.values()), gen)
+            return {m: (s, max(s, min(s + offset * t, end - t))) for m, t in dur.items()}
+        s1, s2 = (window_in_scene(d, i, max(dur.values()), gen) for i in scenes)
+        return {m: (s1, s2) for m in dur}
+
     def __call__(self, d: Decoded, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        st = self.starts(d.seconds, gen)
+        st = self.scene_starts(d, gen) if d.segments else self.starts(d.seconds, gen)
         out: dict[str, torch.Tensor] = {}
         if self._frontend is None:
             from avbench.media.logmel import LogMelConfig
 
             self._frontend = LogMelFrontend(LogMelConfig(**self.logmel))
-        for k in (0, 1):
+        for k in range(self.n_views):
             if self.need_video:
                 frames = cut_frames(d, st["video"][k], self.cfg.frames)
                 out[f"v{k + 1}"] = video_view(frames, self.vaug, self.cfg.crop, gen, self.mean, self.std)
@@ -133,6 +167,9 @@ class CrissCrossPretrainer(Pretrainer):
                   "train": {"epochs": 30, "batch_size": 32, "lr": 1e-3, "final_lr": 0.0, "warmup_epochs": 1,
                             "clips_per_video": 1},
                   "crop": 64, "audio_seconds": 1.0, "projector": [512, 512, 512], "predictor_hidden": 128},
+        # the identity world (`--data identity-world`, issue 20) on a CPU: width 8, 8x48² video, 1-s audio views
+        # (one whole scene), the two views in adjacent scenes (relaxation medium); augmentation in world_preset.py
+        "world": WORLD_PRESET,
     }
 
     def __init__(self, cfg: CrissCrossConfig, init_seed: int = 0) -> None:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from avbench.pretrain.method import Pretrainer
-from avbench_baselines.crisscross.pretrain import CrissCrossConfig, CrissCrossViews
+from avbench_baselines.crisscross.pretrain import WORLD_PRESET, CrissCrossConfig, CrissCrossViews
 
 
 def _family(name: str) -> tuple[Any, Any]:
@@ -46,6 +46,8 @@ class SupervisedPretrainer(Pretrainer):
         "small": {"arch": {"video_width": 16, "audio_width": 16},
                   "train": {"epochs": 30, "batch_size": 32, "lr": 1e-3, "final_lr": 0.0, "warmup_epochs": 1},
                   "crop": 64, "audio_seconds": 1.0},
+        # the ceiling of the identity world: the CrissCross `world` preset's trunks, views and steps, with labels
+        "world": {k: v for k, v in WORLD_PRESET.items() if k not in ("relaxation", "projector", "predictor_hidden")},
     }
 
     @classmethod
@@ -63,7 +65,7 @@ class SupervisedPretrainer(Pretrainer):
 
     def sampler(self) -> CrissCrossViews:
         a = self.encoder.arch
-        return CrissCrossViews(self.cfg, a.fps, a.mean, a.std, a.audio)
+        return CrissCrossViews(self.cfg, a.fps, a.mean, a.std, a.audio, n_views=1)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         logs: dict[str, float] = {}

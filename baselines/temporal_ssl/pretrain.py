@@ -35,7 +35,9 @@ from avbench.media.logmel import LogMelConfig, LogMelFrontend
 from avbench.media.video_augment import VideoAugmentConfig
 from avbench.pretrain.heads import mlp
 from avbench.pretrain.method import MethodConfig, Pretrainer, TrainConfig
-from avbench.pretrain.views import Decoded, cut_frames, cut_wave, randint, uniform, video_view
+from avbench.pretrain.views import (Decoded, cut_frames, cut_wave, pick_scenes, randint, uniform, video_view,
+                                    window_in_scene)
+from avbench.pretrain.world_preset import WORLD_ARCH, WORLD_BATCH, WORLD_EPOCHS, WORLD_VIDEO_AUGMENT
 
 from avbench_baselines.temporal_ssl.encoder import ARCH, TemporalSSLEncoder
 from avbench_baselines.temporal_ssl.losses import (
@@ -115,11 +117,15 @@ class TemporalViews:
         out: dict[str, Any] = {}
         spans = []
         speed_lbl, dir_lbl = [], []
-        for name in ("r", "s"):
+        # a source with scene cuts: r and s in two different scenes, each inside its scene (so l_vv pairs views
+        # that share no scene nuisance; the two spans never overlap, so the order label is 0 or 2)
+        scenes = pick_scenes(len(d.segments), "distinct", gen) if len(d.segments) > 1 else None
+        for j, name in enumerate(("r", "s")):
             si = randint(gen, len(cfg.speeds))
             speed, backward = cfg.speeds[si], randint(gen, 2) == 1
             span = clip_s * speed
-            start = uniform(gen, 0.0, max(0.0, d.seconds - span))
+            start = (window_in_scene(d, scenes[j], span, gen) if scenes is not None
+                     else uniform(gen, 0.0, max(0.0, d.seconds - span)))
             frames = cut_frames(d, start, cfg.frames, stride=speed, reverse=backward)
             out[f"v_{name}"] = video_view(frames, self.vaug, cfg.crop, gen, self.mean, self.std)
             n_out = int(round(clip_s * d.sample_rate))
@@ -150,6 +156,14 @@ class TemporalSSLPretrainer(Pretrainer):
                   "train": {"epochs": 30, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1},
                   "frames": 8, "crop": 64, "speeds": [1, 2, 4], "queue_size": 256, "m": 128,
                   "proj_hidden": 256, "proj_dim": 128},
+        # the identity world (`--data identity-world`, issue 20) on a CPU: width 8, 8x48², speeds 1x and 2x (a 2x
+        # view spans one 1-s scene), r and s in different scenes; the memory bank holds 16 batches of fresh clips
+        # (512 rows, negatives from the median: m = 256), the paper's ratio (4,096 rows at batch 256); the data
+        # set is infinite (a fresh clip per sample), so the bank never holds a clip's own earlier embedding
+        "world": {"arch": {**WORLD_ARCH, "audio_depth": 18},
+                  "train": {"epochs": WORLD_EPOCHS, "batch_size": WORLD_BATCH, "lr": 1e-3, "warmup_epochs": 1},
+                  "frames": 8, "crop": 48, "speeds": [1, 2], "queue_size": 512, "m": 256,
+                  "proj_hidden": 256, "proj_dim": 128, "video_augment": WORLD_VIDEO_AUGMENT},
     }
 
     def __init__(self, cfg: TemporalSSLConfig, init_seed: int = 0) -> None:
