@@ -84,6 +84,7 @@ def test_encoder_output_error_points_to_validate(capsys, tmp_path, monkeypatch, 
     monkeypatch.syspath_prepend(str(tmp_path))
     line = _one_line_error(capsys, ["eval", "--model", "broken_enc:build", "--task", "esc50", "--data-root",
                                     str(esc50_root), "--no-cache", "--workers", "0", "--no-progress",
+                                    "--min-coverage", "0.5",  # the fixture lists unusable files on purpose
                                     "--out", str(tmp_path / "out")])
     assert "failed on a batch of shape" in line and "`avbench validate broken_enc:build`" in line
     sys.modules.pop("broken_enc", None)

@@ -235,7 +235,9 @@ def test_eval_records_the_data_kind_and_the_media_check(tmp_path):
     code, out, rec = _eval(look, tmp_path / "r3")
     assert rec["data"]["kind"] == "synthetic" and rec["data"]["synthetic"] is True
     (look / "avbench_fixture.json").unlink()
-    code, out, rec = _eval(look, tmp_path / "r4")
+    # DCASE lists no files: without the fixture marker the release's 100 + 100 are expected, so this 12-recording
+    # look-alike is below the coverage gate (issue 17) unless the user accepts it
+    code, out, rec = _eval(look, tmp_path / "r4", "--min-coverage", "0")
     assert rec["data"]["kind"] == "custom" and rec["data"]["synthetic"] is False
     assert "classes: 4 listed, the release has 10" in rec["data"]["identity"]["differences"]
     assert "data: CUSTOM dcase2013; media not verified (no --checksums); not comparable with published numbers: " \

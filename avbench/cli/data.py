@@ -55,31 +55,35 @@ def cmd_data(args: argparse.Namespace) -> int:
     return _verify(args)
 
 
-def _verify_target(target: str) -> tuple[str, dict[str, Any], str]:
-    """(data set, adapter options, what media to check: "audio" or "video") for a task card name / .yaml path or a
-    data set name; TaskCardError with a did-you-mean over both when it is neither."""
+def _verify_target(target: str) -> tuple[str, dict[str, Any], str, list[str] | None]:
+    """(data set, adapter options, what media to check: "audio" or "video", the card's splits or None for a data
+    set name) for a task card name / .yaml path or a data set name; TaskCardError with a did-you-mean over both when
+    it is neither."""
     from avbench.datasets import dataset_names, get_dataset
     from avbench.registry import did_you_mean
     from avbench.taskcard import TaskCardError, card_names, load_card
 
+    splits: list[str] | None = None
     if target in dataset_names():
         name, options = target, {}
     elif target in card_names() or target.endswith((".yaml", ".yml")):
         card = load_card(target)
-        name, options = card.dataset.name, dict(card.dataset.options)
+        name, options, splits = card.dataset.name, dict(card.dataset.options), list(card.splits)
     else:
         raise TaskCardError(f"{target!r} is neither a data set ({', '.join(dataset_names())}) nor a task card (avbench "
                             f"list tasks){did_you_mean(target, dataset_names() + card_names())}")
-    return name, options, "audio" if get_dataset(name).modality == "audio" else "video"
+    return name, options, "audio" if get_dataset(name).modality == "audio" else "video", splits
 
 
 def _verify(args: argparse.Namespace) -> int:
     from avbench.datasets import get_dataset
     from avbench.datasets.verify import verify_manifest
 
-    name, options, media = _verify_target(args.target)
+    name, options, media, splits = _verify_target(args.target)
     adapter = get_dataset(name)
     manifest = adapter.load_checked(Path(args.root), options, f"data set {name!r}")
+    if splits is not None:  # a task card: only its splits are compared with the release
+        manifest = manifest.restrict(splits)
     report = verify_manifest(manifest, modality=media, decode=not args.no_decode, sample_rate=args.sample_rate,
                              official=adapter.official, checksums=args.checksums)
     info = report.to_dict()

@@ -103,7 +103,7 @@ def frozen_loop(plan: Plan, opts: Any, views: Views, results: Results, skips: Sk
             skips.merge_view(v)
     cov = plan.check_coverage(None, "after extraction (files that did not decode are skipped)", skips.skipped)
     for seed in plan.seeds:
-        (train_view, _), (test_view, _) = views[(seed, plan.mods[0])]
+        (train_view, _), (test_view, _), epochs = views[(seed, plan.mods[0])]
         for split_name, split in plan.manifest.splits.items():
             train = select(train_view, plan.train_samples, [i for i in split["train"] if i in by_id])
             test = select(test_view, plan.test_samples, [i for i in split["test"] if i in by_id])

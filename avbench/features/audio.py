@@ -63,6 +63,17 @@ class AudioPath:
         self.sr = encoder.meta.audio.sample_rate if encoder.meta.audio else 16000
         self.augment = AudioAugmentConfig.from_dict(view.sampling.augment) if view.sampling.augment else None
 
+    def hop(self) -> int:
+        """The front end's hop (samples per output frame), measured once on 10 s of silence: ``n // (T - 1)`` is
+        exact there, where one short recording's ``round(n / (T - 1))`` can be off by one or two (a 1-s recording
+        of 16,100 samples gives 161 for a hop of 160, so its windows were 99 frames where the others had 100)."""
+        if getattr(self, "_hop", None) is None:
+            n = 10 * self.sr
+            with torch.inference_mode():
+                frames = int(self.encoder.audio_frontend(torch.zeros(1, n, device=self.device)).shape[-1])
+            self._hop = max(1, n // max(frames - 1, 1))
+        return self._hop
+
     def source(self, samples: Sequence[Sample], positions: Sequence[int]) -> Dataset:
         return AudioClipSource(samples, positions, self.view, self.sr, self.augment)
 
@@ -74,7 +85,7 @@ class AudioPath:
             with torch.inference_mode(), autocast(self.device, self.dtype):
                 spec = self.encoder.audio_frontend(item.clips.to(self.device, non_blocking=True))
             windows = spectrogram_windows(spec[0], int(item.clips.shape[1]), self.sr, self.view.clip.seconds,
-                                          self.view.sampling.clips)
+                                          self.view.sampling.clips, hop=self.hop())
             return windows, [None] * windows.shape[0]
         k = item.clips.shape[0]
         extras = ([generator_for(self.view.seed, self.view.side, sample.id, j, "spec") for j in range(k)]
@@ -94,17 +105,19 @@ class AudioPath:
             return feats.cpu()
 
 
-def spectrogram_windows(spec: torch.Tensor, n_samples: int, sample_rate: int, seconds: float, k: int) -> torch.Tensor:
+def spectrogram_windows(spec: torch.Tensor, n_samples: int, sample_rate: int, seconds: float, k: int,
+                        hop: int | None = None) -> torch.Tensor:
     """The released CrissCross dense test windows (``audio_db.py:104-110``) of one front-end output.
 
-    spec: ``[C, F, T]`` front end of ``n_samples`` samples at ``sample_rate`` Hz. The front end's hop is read off its
-    output (``round(n_samples / (T - 1))`` samples: 160 for the CrissCross log-mel), the window is
+    spec: ``[C, F, T]`` front end of ``n_samples`` samples at ``sample_rate`` Hz. The front end's hop is ``hop`` (or,
+    when None, read off this output: ``round(n_samples / (T - 1))`` samples, 160 for the CrissCross log-mel, exact
+    only for long recordings: :meth:`AudioPath.hop`), the window is
     ``int(seconds * sample_rate / hop)`` frames (200 for 2 s) and the K windows start at the frames
     ``linspace(0, max(T - width, 1), K).astype(int)``; an output no wider than one window gives K copies of it.
     Returns ``[K, C, F, width]``.
     """
     frames = int(spec.shape[-1])
-    hop = round(n_samples / max(frames - 1, 1))
+    hop = hop or round(n_samples / max(frames - 1, 1))
     width = int(round(seconds * sample_rate / hop, 6))
     if width >= frames:
         return spec.unsqueeze(0).expand(k, *spec.shape).contiguous()
