@@ -1,5 +1,7 @@
-"""The golden records of the redesign (issue 16): eight protocols on fixture data, as the tree before the
-redesign computed them.
+"""Golden records: eight protocols on fixture data. Made first on the tree before the redesign (issue 16), to prove
+it changed no behaviour; re-made at 0.6.0, whose changes move records on purpose (CHANGELOG 0.6.0: missing test
+samples count as wrong and the coverage fields, sample identity and shard checks, the released SVM tie-break and
+audio windows, the float64 SVM line search, schema 1.2). Re-make them only for a change the CHANGELOG names.
 
 ``python -m tests.golden_records --write`` recomputes every case and writes ``tests/golden/records/<case>.json``:
 the record minus the fields listed in :data:`EXCLUDED`, plus the rows of its predictions sidecar.
@@ -27,6 +29,8 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "records"
 #: fields that may differ, and why; everything else must be equal
 EXCLUDED: dict[str, str] = {
     "provenance.wall_seconds": "timing",
+    "provenance.avbench_version": "a release bumps it (the golden files are not re-made for that)",
+    "provenance.packages.avbench": "a release bumps it",
     "provenance.peak_rss_bytes": "peak memory",
     "provenance.peak_cuda_bytes": "peak memory",
     "provenance.created_utc": "timing",
@@ -126,7 +130,7 @@ CASES: dict[str, Case] = {
     "ucf101-knn": Case("ucf101-knn", _ucf, {**VIDEO, "train": {"clips": 2}, "test": {"clips": 2}}),
     "ksounds-fusion": Case("ksounds-fusion", _ksounds, {"train": {"clips": 2}, "test": {"clips": 2},
                                                        "video": {"size": 64, "resize": 72, "frames": 8}},
-                           min_coverage=0.85),
+                           min_coverage=0.6),
     "augvgg-ip": Case("augvgg-ip", _augvgg, {"video": {"size": 64, "resize": 72, "frames": 8}, "train": {"clips": 2},
                                              "test": {"clips": 2}, "classifier": {"ks": [1, 5]},
                                              "metrics": ["recall1", "recall5"]}),

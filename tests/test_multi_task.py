@@ -14,7 +14,7 @@ from avbench.taskcard import TaskCardError, card_names, load_card
 
 
 def test_task_lists_repeated_flags_and_suites_expand_in_order_once():
-    assert expand_tasks(["esc50,dcase", "esc50", "crisscross-table8"]) == ["esc50", "dcase", "esc50-5s"]
+    assert expand_tasks(["esc50,dcase", "esc50", "crisscross-table8"]) == ["esc50", "dcase", "esc50-5s-released"]
     assert expand_tasks(["crisscross-table4"])[:2] == ["hmdb51-linear-32f", "ucf101-linear-32f"]
 
 
@@ -79,11 +79,11 @@ def test_a_typo_in_any_task_stops_before_the_first_runs(capsys):
 def test_suite_names_get_a_did_you_mean_and_say_what_they_are(capsys):
     assert main(["eval", "--model", "crisscross", "--task", "crisscross-tabel4"]) == 2
     assert "did you mean 'crisscross-table4'" in capsys.readouterr().err
-    with pytest.raises(TaskCardError, match=r"is a suite of tasks \(esc50-5s, dcase\)"):
+    with pytest.raises(TaskCardError, match=r"is a suite of tasks \(esc50-5s-released, dcase\)"):
         load_card("crisscross-table8")
     assert main(["validate", "crisscross-table8"]) == 0  # validate checks each card of a suite
     out = capsys.readouterr().out
-    assert "ok    task esc50-5s" in out and "ok    task dcase" in out
+    assert "ok    task esc50-5s-released" in out and "ok    task dcase" in out
 
 
 def test_one_plain_data_root_for_two_data_sets_is_refused(capsys, tmp_path):

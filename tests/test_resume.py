@@ -155,7 +155,7 @@ def test_finetuning_killed_mid_epoch_resumes_to_the_same_weights(tiny_weights, t
         return ["eval", "--model", "crisscross", "--weights", str(tiny_weights), "--task", "ucf101-finetune",
                 "--data-root", str(root), "--set", "video.size=64", "--set", "video.resize=72",
                 "--set", "splits=[split1]", "--set", "train.clips=1", "--set", "test.clips=2",
-                "--set", f"classifier.epochs={epochs}", "--set", "classifier.batch_size=4", "--set", "batch_size=8",
+                "--set", f"classifier.epochs={epochs}", "--set", "classifier.batch_size=2", "--set", "batch_size=8",
                 "--cache-dir", str(tmp_path / f"cache-{tag}"), "--out", str(tmp_path / f"out-{tag}"),
                 "--no-progress", "--workers", "0"]
 

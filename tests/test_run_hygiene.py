@@ -54,13 +54,13 @@ def test_bundles_drop_resolved_absolute_paths_and_keep_the_paths_as_given(tmp_pa
     from tests.test_bundle import make_submission
 
     sha = make_submission(tmp_path / "sub")
-    path = make_record(tmp_path / "results", model="alpha-enc", task="esc50", groups=esc50_groups(0, [3] * 5),
+    path = make_record(tmp_path / "results", model="alpha", task="esc50", groups=esc50_groups(0, [3] * 5),
                        weights_sha256=sha)
     raw = json.loads(path.read_text())
     raw["data"]["root"], raw["data"]["root_resolved"] = "data/esc50", str(tmp_path / "data/esc50")
     raw["encoder"]["weights"], raw["encoder"]["weights_resolved"] = "w.safetensors", str(tmp_path / "w.safetensors")
     path.write_text(json.dumps(raw))
-    out = pack_bundle(tmp_path / "sub", tmp_path / "results", tmp_path / "bundle")
+    out = pack_bundle(tmp_path / "sub", tmp_path / "results", tmp_path / "bundle").out_dir
     (bundled,) = [json.loads(p.read_text()) for p in out.rglob("*.json") if p.name.count(".") == 1
                   and p.name != "bundle.json"]
     assert bundled["data"]["root"] == "data/esc50" and bundled["data"]["root_resolved"] is None
