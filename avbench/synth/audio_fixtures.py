@@ -21,20 +21,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from avbench.datasets.official import ESC10_CATEGORIES, ESC50_CATEGORIES
 from avbench.synth.signals import class_signature, render
 
-#: ESC-50 categories in target order (target = index).
-ESC50_CATEGORIES = (
-    "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
-    "rain", "sea_waves", "crackling_fire", "crickets", "chirping_birds", "water_drops", "wind", "pouring_water",
-    "toilet_flush", "thunderstorm", "crying_baby", "sneezing", "clapping", "breathing", "coughing", "footsteps",
-    "laughing", "brushing_teeth", "snoring", "drinking_sipping", "door_wood_knock", "mouse_click", "keyboard_typing",
-    "door_wood_creaks", "can_opening", "washing_machine", "vacuum_cleaner", "clock_alarm", "clock_tick",
-    "glass_breaking", "helicopter", "chainsaw", "siren", "car_horn", "engine", "train", "church_bells", "airplane",
-    "fireworks", "hand_saw",
-)
-ESC10_CATEGORIES = frozenset({"dog", "rooster", "rain", "sea_waves", "crackling_fire", "crying_baby", "sneezing",
-                              "clock_tick", "helicopter", "chainsaw"})
 ESC50_HEADER = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 #: DCASE 2013 Task 1 scene classes (the official names, sorted).
 DCASE2013_CLASSES = ("bus", "busystreet", "office", "openairmarket", "park", "quietstreet", "restaurant",

@@ -6,16 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from avbench.datasets.official import HMDB51_CLASSES
 from avbench.synth.video_render import avi_spec, write_class_video, write_marker
 
-#: the 51 HMDB51 action classes (sorted, as ``sorted(os.listdir)`` gives them).
-HMDB51_CLASSES = (
-    "brush_hair", "cartwheel", "catch", "chew", "clap", "climb", "climb_stairs", "dive", "draw_sword", "dribble",
-    "drink", "eat", "fall_floor", "fencing", "flic_flac", "golf", "handstand", "hit", "hug", "jump", "kick",
-    "kick_ball", "kiss", "laugh", "pick", "pour", "pullup", "punch", "push", "pushup", "ride_bike", "ride_horse",
-    "run", "shake_hands", "shoot_ball", "shoot_bow", "shoot_gun", "sit", "situp", "smile", "smoke", "somersault",
-    "stand", "swing_baseball", "sword", "sword_exercise", "talk", "throw", "turn", "walk", "wave",
-)
 #: movie names in the HMDB style, with the special characters the real file names contain.
 HMDB_MOVIES = (
     "April_09", "(Rad)Schlag_die_Bank!", "Tom_&_Jerry_Show", "#20_Rhythm", "Pirates;_At_World's_End",
