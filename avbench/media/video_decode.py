@@ -15,7 +15,9 @@ Time model (all in seconds from the first presented frame):
 
 Decode-once: the packets of the video stream are demuxed once (they are small: compressed), their
 timestamps give the timeline, the clip windows are placed on it, and the packets are decoded once, converting
-to RGB only the frames some clip uses. Frames stay ``uint8`` (``[K, T, H, W, 3]``) until the device.
+to RGB only the frames some clip uses. Frames stay ``uint8`` (``[K, T, H, W, 3]``) until the device. When the clips
+need only part of the stream, only that part is decoded: from the keyframe before the first needed frame to the
+last needed frame (:mod:`avbench.media.video_window`: bit-identical frames, or the whole file is decoded).
 
 Orientation: a display matrix (phone videos; ``rotate`` metadata) is honoured as FFmpeg's command line does: frames
 are turned by its rotation (a multiple of 90 degrees) so they are upright as a player shows them
@@ -49,11 +51,12 @@ from avbench.media.clips import clip_starts
 from avbench.media.container import declared_seconds, demux_tolerant, open_container
 from avbench.media.errors import MediaError
 from avbench.media.limits import DEFAULT_LIMITS, MediaLimits
+from avbench.media.video_window import decode_window, window_start
 
 log = logging.getLogger("avbench.media")
 
 #: how frames are oriented (see the module docstring); changes when that policy does.
-VIDEO_DECODE_POLICY = "display-rotation-v1"
+VIDEO_DECODE_POLICY = "display-rotation-v1; window-v1"
 #: a stream is "truncated" when it holds less than this fraction of its declared duration (and >= 0.5 s less).
 _TRUNCATION_RATIO = 0.9
 
@@ -87,7 +90,8 @@ class DecodedClips:
     seconds: duration of the decoded stream (s); source_frames: frames the stream presented;
     padded: the video was shorter than one clip and was repeated cyclically;
     notes: damage worked around (dropped packets, truncation);
-    rotation: degrees (counter-clockwise) the frames were turned to display upright (0: stored orientation).
+    rotation: degrees (counter-clockwise) the frames were turned to display upright (0: stored orientation);
+    decoded_frames: frames the decoder produced (fewer than ``source_frames`` when only a window was decoded).
     """
 
     frames: torch.Tensor
@@ -99,6 +103,7 @@ class DecodedClips:
     padded: bool
     notes: tuple[str, ...] = ()
     rotation: int = 0
+    decoded_frames: int = 0
 
 
 def _video_stream(path: Path, container: av.container.InputContainer) -> av.video.stream.VideoStream:
@@ -150,7 +155,8 @@ def clip_target_indices(n_target: int, frames: int, starts: Sequence[int]) -> np
 
 def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: int, sampling: str = "uniform",
                  generators: Sequence[torch.Generator] | None = None, trim_to_first_clip: bool = False,
-                 strict: bool = False, timeline: str = "nearest", limits: MediaLimits | None = None) -> DecodedClips:
+                 strict: bool = False, timeline: str = "nearest", limits: MediaLimits | None = None,
+                 window: bool = True) -> DecodedClips:
     """Decode ``path`` once and cut ``clips`` clips of ``frames`` frames at ``fps`` Hz (module docstring).
 
     sampling: "uniform" (evenly spaced starts, deterministic), "random" (start j drawn from
@@ -159,7 +165,9 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     see :func:`avbench.media.clips.synced_starts`). trim_to_first_clip: only the first clip
     length of the video is used. strict: any damage note raises MediaError instead of being kept. timeline: the
     target-frame rule of :func:`target_timeline` ("nearest" or the released decoders' "floor"). limits: the
-    bounds (default :data:`~avbench.media.limits.DEFAULT_LIMITS`); beyond them, a MediaError.
+    bounds (default :data:`~avbench.media.limits.DEFAULT_LIMITS`); beyond them, a MediaError. window: decode only
+    the packets the clips need when that is provably the same (:mod:`avbench.media.video_window`); False decodes
+    the whole stream.
     Returns :class:`DecodedClips` with ``frames`` ``[K, T, H, W, 3]`` uint8.
     """
     if fps <= 0 or frames <= 0 or clips <= 0:
@@ -184,7 +192,22 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
         times = _packet_times(packets, tb)
         plan = None if times is None else plan_on(times)
         needed = None if plan is None else set(np.unique(plan[2]).tolist())
-        frames_out, decoded_pts, n, rotation = _decode_packets(p, cc, packets, needed, tb, notes, limits)
+        # a window only on a stream that shows no damage (notes, truncation) and when not asked to check it all
+        partial = (bool(needed) and times is not None and not strict and not notes
+                   and not _truncated(_span(times, fps), declared, int(times.size), declared_frames)
+                   and (min(needed) > 0 or max(needed) < times.size - 1))
+        start = window_start(packets, min(needed)) if window and partial else None
+        got = decode_window(p, cc, packets, start, needed, limits) if start is not None else None
+        if got is not None:
+            frames_out, rotation, decoded = got
+            decoded_pts, n = [], int(times.size)
+        elif start is None:
+            frames_out, decoded_pts, n, rotation = _decode_packets(p, cc, packets, needed, tb, notes, limits)
+            decoded = n
+    if start is not None and got is None:  # the window could not be proven equal: decode the whole file afresh
+        return decode_clips(path, fps=fps, frames=frames, clips=clips, sampling=sampling, generators=generators,
+                            trim_to_first_clip=trim_to_first_clip, strict=strict, timeline=timeline, limits=limits,
+                            window=False)
     if n == 0:
         raise MediaError(p, "no decodable video frames" + (f"; {'; '.join(notes)}" if notes else ""))
     if times is None or n != times.size:
@@ -199,7 +222,7 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
             frames_out = _decode_indices(p, missing, frames_out)
     assert plan is not None
     starts, n_target, source_index = plan
-    seconds = float(times[-1]) + (float(np.median(np.diff(times))) if times.size > 1 else 1.0 / fps)
+    seconds = _span(times, fps)
     turn = _note_damage(notes, seconds, declared, n, declared_frames, rotation)
     if notes:
         if strict:
@@ -208,7 +231,7 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     return DecodedClips(frames=_cut_clips(p, frames_out, source_index, turn), starts=tuple(starts),
                         source_index=torch.from_numpy(source_index), n_target=n_target, seconds=seconds,
                         source_frames=int(times.size), padded=n_target < frames, notes=tuple(notes),
-                        rotation=90 * (turn or 0))
+                        rotation=90 * (turn or 0), decoded_frames=decoded)
 
 
 def _bounded(p: Path, packets: Iterator[av.Packet], tb: float | None, limits: MediaLimits) -> list[av.Packet]:
@@ -281,13 +304,25 @@ def _decoded_times(decoded_pts: list[float], n: int, rate: float) -> np.ndarray:
     return np.arange(n) / rate
 
 
+def _span(times: np.ndarray, fps: float) -> float:
+    """Duration (s) of a stream of frames at ``times`` (s): the last one's start plus the median interval."""
+    return float(times[-1]) + (float(np.median(np.diff(times))) if times.size > 1 else 1.0 / fps)
+
+
+def _truncated(seconds: float, declared: float | None, n: int, declared_frames: int) -> str | None:
+    """The truncation note for ``seconds`` / ``n`` frames found against the header's, or None."""
+    if declared is not None and seconds < declared * _TRUNCATION_RATIO and declared - seconds >= 0.5:
+        return f"truncated: decoded {seconds:.3f} s of {declared:.3f} s declared"
+    if declared_frames and n < declared_frames * _TRUNCATION_RATIO:
+        return f"truncated: decoded {n} of {declared_frames} frames the header declares"
+    return None
+
+
 def _note_damage(notes: list[str], seconds: float, declared: float | None, n: int, declared_frames: int,
                  rotation: int | None) -> int | None:
     """Add the truncation and rotation notes; returns the display quarter turns (None: not a multiple of 90)."""
-    if declared is not None and seconds < declared * _TRUNCATION_RATIO and declared - seconds >= 0.5:
-        notes.append(f"truncated: decoded {seconds:.3f} s of {declared:.3f} s declared")
-    elif declared_frames and n < declared_frames * _TRUNCATION_RATIO:
-        notes.append(f"truncated: decoded {n} of {declared_frames} frames the header declares")
+    if (short := _truncated(seconds, declared, n, declared_frames)):
+        notes.append(short)
     turn = display_turns(rotation or 0)
     if turn is None:
         notes.append(f"display rotation {rotation} degrees is not a multiple of 90: frames used as stored")
