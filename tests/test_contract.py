@@ -56,3 +56,30 @@ def test_with_the_fixes_the_card_runs_and_the_record_says_which_layer_was_used(e
     pooled, _ = run(WaveToy(layer_map={"conv5x": "pooled"}), "esc50", data_root=esc,
                     overrides={**FAST, "train": {"clips": 1, "augment": None}}, options=opts)
     assert pooled.task.layer_used == "pooled" and "pooling is not applied" in pooled.task.layer_fallback
+
+
+def test_eval_runs_the_cards_pooling_on_a_blank_clip_before_any_decoding(esc, tmp_path):
+    """A pooling the encoder's map cannot take (a 3x3 max-pool on WaveToy's one-row ``block4`` map): eval stops with
+    a GeometryError naming the fix before any file is decoded, as ``validate --task`` does. Before, only probe_layers
+    cards ran the pooling first: this one failed mid-extraction with a raw pooling error."""
+    opts = RunOptions(cache_dir=tmp_path / "c", out_dir=tmp_path / "o", log=lambda m: None, num_workers=0)
+    overrides = {**FAST, "train": {"clips": 1, "augment": None},
+                 "features": {"pool": {"type": "max", "kernel": [3, 3], "stride": [1, 2]}}}
+    with pytest.raises(GeometryError, match=r"^audio: the card's pooling .* on the encoder's layer 'block4' fails for one "
+                                            r"blank clip .*fix: a layer_map entry for 'conv5x'.*--set features.pool="):
+        run(WaveToy(layer_map={"conv5x": "block4"}), "esc50", data_root=esc, overrides=overrides, options=opts)
+    assert not (tmp_path / "c" / "features").exists() and not (tmp_path / "o").exists()
+    check = check_card(WaveToy(layer_map={"conv5x": "block4"}), str(_card(tmp_path, overrides)))
+    assert len(check.problems) == 1 and "fails for one blank clip" in check.problems[0]
+
+
+def _card(tmp_path: Path, overrides: dict) -> Path:
+    """The esc50 card with ``overrides`` applied, written as a card file (validate --task takes a path)."""
+    import yaml
+
+    from avbench.taskcard import load_card
+
+    card = load_card("esc50", overrides)
+    path = tmp_path / "esc50-pool.yaml"
+    path.write_text(yaml.safe_dump(card.model_dump(mode="json", exclude_none=True)))
+    return path

@@ -20,7 +20,7 @@ from avbench.datasets.identity import Identity, identify
 from avbench.encoder import POOLED, Encoder, GeometryError, check_geometry, encoder_fingerprint
 from avbench.evaluation.coverage import Coverage, measure
 from avbench.features.pooling import requested_layers
-from avbench.features.probe import card_layers, check_augmentation, pooled_dims
+from avbench.features.probe import card_layers, check_augmentation, check_pooling, pooled_dims
 from avbench.features.store import FeatureStore
 from avbench.media.audio_decode import decoder_version
 from avbench.protocols import get_protocol
@@ -130,7 +130,8 @@ def _layers(card: TaskCard, enc: Encoder, device: torch.device, log: Callable[[s
     """(modalities, clip geometry, feature spec and requested layer per modality, the fallback note, the video rate
     entry of :func:`~avbench.evaluation.rate.resolve_video_rate`). Checks the encoder takes each geometry, offers
     the card's layers (or maps them: ``layer_map``) and, for a card that augments spectrograms, that its audio front
-    end returns ``[B, C, F, T]``: GeometryError before any work."""
+    end returns ``[B, C, F, T]``, and that the card's pooling runs on the requested layer's output for one blank clip
+    of each geometry (:func:`~avbench.features.probe.check_pooling`): GeometryError before any work."""
     mods = ("video", "audio") if card.modality == "audiovisual" else (card.modality,)
     clips = {m: card.video if m == "video" else card.audio for m in mods}
     feats = {m: card.features_audio if (m == "audio" and len(mods) == 2) else card.features for m in mods}
@@ -146,6 +147,9 @@ def _layers(card: TaskCard, enc: Encoder, device: torch.device, log: Callable[[s
                        size=getattr(c, "size", None), fps=getattr(c, "fps", None))
     layers, notes = card_layers(enc, card)
     for m in mods:  # a layer_map entry: the card's pooling runs on the encoder's own map of that name
+        problem = check_pooling(enc, m, clips[m], feats[m], layers[m], device)
+        if problem:  # a pooling the map cannot take fails here, not after the first batch is decoded
+            raise GeometryError(problem)
         if layers[m] not in (feats[m].layer, POOLED):
             feats[m] = feats[m].model_copy(update={"layer": layers[m]})
     for note in notes:

@@ -1,7 +1,7 @@
 """THE feature-dimension probe: one blank clip of a card's geometry through the encoder, measured instead of
 guessed. Used for the columns of probed layers, the finetuning head's input size and the HEAR export's frame size;
 and the card-against-encoder checks that ``avbench eval`` and ``avbench validate --task`` run before any decoding
-(:func:`card_layers`, :func:`check_augmentation`).
+(:func:`card_layers`, :func:`check_pooling`, :func:`check_augmentation`).
 """
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from avbench.encoder import Encoder
+from avbench.encoder import POOLED, Encoder
 from avbench.features.pooling import features_from_output, resolve_layer
 from avbench.taskcard import Features
 
-__all__ = ["blank_output", "card_layers", "check_augmentation", "pooled_dims"]
+__all__ = ["blank_output", "card_layers", "check_augmentation", "check_pooling", "pooled_dims"]
 
 
 def blank_output(encoder: Encoder, modality: str, layers: tuple[str, ...], *, frames: int | None = None,
@@ -56,6 +56,24 @@ def card_layers(encoder: Encoder, card: Any) -> tuple[dict[str, str], list[str]]
         if note:
             notes.append(f"{m}: {note}" if len(mods) == 2 else note)
     return layers, notes
+
+
+def check_pooling(encoder: Encoder, modality: str, clip: Any, feats: Features, layer: str,
+                  device: torch.device | str = "cpu") -> str | None:
+    """Why the card's pooling and normalisation (``feats``, as the card states them) cannot run on the encoder's
+    ``layer`` (the one :func:`card_layers` resolved) for one blank clip of ``clip``'s geometry, with the fix, or None.
+    A failure of the forward pass itself is named the same way (it would fail on every clip). The encoder's own
+    pooled vector (:data:`~avbench.encoder.POOLED`, a mapped fallback) takes no pooling: None."""
+    if layer == POOLED:
+        return None
+    spec = Features(layer=layer, pool=feats.pool, normalize=feats.normalize)
+    try:
+        pooled_dims(encoder, modality, clip, {layer: spec}, [layer], device)
+    except Exception as exc:
+        return (f"{modality}: the card's pooling {feats.pool.model_dump(exclude_none=True)} on the encoder's layer "
+                f"{layer!r} fails for one blank clip ({type(exc).__name__}: {exc}); fix: a layer_map entry for "
+                f"{feats.layer!r} naming a larger map, or --set features.pool=...")
+    return None
 
 
 def check_augmentation(encoder: Encoder, card: Any, device: torch.device | str = "cpu") -> str | None:

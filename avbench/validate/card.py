@@ -34,8 +34,8 @@ class CardCheck:
 def check_card(encoder: Any, task: str, device: str | torch.device = "cpu") -> CardCheck:
     """Check task card ``task`` (a shipped name or a path) against ``encoder`` (an :class:`avbench.encoder.Encoder`)."""
     from avbench.encoder import GeometryError, check_geometry
-    from avbench.features.probe import card_layers, check_augmentation, pooled_dims
-    from avbench.taskcard import Features, load_card
+    from avbench.features.probe import card_layers, check_augmentation, check_pooling
+    from avbench.taskcard import load_card
 
     card = load_card(task)
     out = CardCheck(task=card.name, encoder=encoder.meta.name)
@@ -51,13 +51,9 @@ def check_card(encoder: Any, task: str, device: str | torch.device = "cpu") -> C
         return out
     for m in mods:
         feats = card.features_audio if (m == "audio" and len(mods) == 2) else card.features
-        spec = Features(layer=layers[m], pool=feats.pool, normalize=feats.normalize)
-        try:
-            pooled_dims(encoder, m, card.video if m == "video" else card.audio, {layers[m]: spec}, [layers[m]], device)
-        except Exception as exc:
-            out.problems.append(f"{m}: the card's pooling {feats.pool.model_dump(exclude_none=True)} on the encoder's "
-                                f"layer {layers[m]!r} fails for one blank clip ({type(exc).__name__}: {exc}); fix: a "
-                                f"layer_map entry for {feats.layer!r} naming a larger map, or --set features.pool=...")
+        problem = check_pooling(encoder, m, card.video if m == "video" else card.audio, feats, layers[m], device)
+        if problem:
+            out.problems.append(problem)
     problem = check_augmentation(encoder, card, device)
     if problem:
         out.problems.append(problem)
