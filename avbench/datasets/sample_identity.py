@@ -160,23 +160,24 @@ def _inside(real: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def _locate(path: Path, real_root: str, parents: dict[str, str]) -> tuple[os.stat_result | None, str | None, str | None]:
-    """(stat of the file or None, the problem or None, its real path when that is outside the root)."""
+def _locate(path: str, real_root: str, parents: dict[str, str]) -> tuple[os.stat_result | None, str | None, str | None]:
+    """(stat of the file ``path`` (a string: no Path parsing per file) or None, the problem or None, its real path
+    when that is outside the root)."""
     try:
         lst = os.lstat(path)
     except OSError:
-        return None, file_problem(path), None
+        return None, file_problem(Path(path)), None
     st = lst
     if stat.S_ISLNK(lst.st_mode):
         try:
             st = os.stat(path)
         except OSError:
-            return None, file_problem(path), None
-    problem = file_problem(path, st)
-    parent = str(path.parent)
+            return None, file_problem(Path(path)), None
+    problem = file_problem(Path(path), st) if not stat.S_ISREG(st.st_mode) else None
+    parent, name = os.path.split(path)
     if parent not in parents:
-        parents[parent] = os.path.realpath(parent)
-    real = os.path.realpath(path) if stat.S_ISLNK(lst.st_mode) else os.path.join(parents[parent], path.name)
+        parents[parent] = os.path.realpath(parent or ".")
+    real = os.path.realpath(path) if stat.S_ISLNK(lst.st_mode) else os.path.join(parents[parent], name)
     return st, problem, (None if _inside(real, real_root) else real)
 
 
@@ -191,7 +192,8 @@ def identify_files(paths: Sequence[Path], root: Path, *, mode: str = "edges", me
     memo = memo or IdentityMemo(None)
     real_root = os.path.realpath(root)
     parents: dict[str, str] = {}
-    located = [_locate(Path(p), real_root, parents) for p in paths]
+    names = [os.fspath(p) for p in paths]
+    located = [_locate(p, real_root, parents) for p in names]
     facts: list[FileFacts | None] = [None] * len(paths)
     todo: list[tuple[int, os.stat_result]] = []
     hits = 0
@@ -199,7 +201,7 @@ def identify_files(paths: Sequence[Path], root: Path, *, mode: str = "edges", me
         if problem is not None or st is None:
             facts[i] = FileFacts(problem or "missing file", outside=outside)
             continue
-        edges, full = memo.lookup(os.path.abspath(paths[i]), st)
+        edges, full = memo.lookup(os.path.abspath(names[i]), st)
         if edges is not None and (mode == "edges" or full is not None):
             facts[i] = FileFacts(None, st.st_size, edges, full if mode == "full" else None, outside)
             hits += 1
