@@ -21,6 +21,7 @@ from avbench.encoder import Encoder
 from avbench.features.spec import ClipSource, DecodedSample, ExtractionSpec, autocast, check_finite_output
 from avbench.media.audio_augment import AudioAugmentConfig, augment_spectrogram, augment_waveform
 from avbench.media.audio_decode import load_audio
+from avbench.media.audio_window import audio_span, load_window
 from avbench.media.clips import clip_starts, cut_clips
 from avbench.media.seeding import generator_for
 from avbench.features.pooling import probe_features, requested_layers
@@ -36,23 +37,47 @@ class AudioClipSource(ClipSource):
 
     def cut(self, pos: int, sample: Sample) -> DecodedSample:
         v = self.view
-        decoded = load_audio(sample.path, self.sr, limits=v.limits)
-        wave = decoded.wave
-        seconds = wave.numel() / self.sr
+        clip_len = int(round(v.clip.seconds * self.sr))
+        wave, lo, total, notes, starts = self._decode(sample, clip_len)
+        seconds = total / self.sr
         if seconds < v.clip.min_seconds:
             return DecodedSample(pos, None, error=f"too short: {seconds:.3f} s < min_seconds {v.clip.min_seconds} s")
-        clip_len = int(round(v.clip.seconds * self.sr))
         if v.sampling.trim_to_first_clip:
             wave = wave[:clip_len]
         if v.sampling.windows == "spectrogram":  # one front-end pass on the device (module docstring)
             whole = cut_clips(wave, [0], max(clip_len, wave.numel()), pad=v.clip.pad)
-            return DecodedSample(pos, whole.float(), padded=wave.numel() < clip_len, notes=decoded.notes)
+            return DecodedSample(pos, whole.float(), padded=total < clip_len, notes=notes)
         k = v.sampling.clips
-        starts = clip_starts(v.sampling.sampling, wave.numel(), clip_len, k, self.start_generators(sample))
-        clips = cut_clips(wave, starts, clip_len, pad=v.clip.pad)
+        if starts is None:
+            starts = clip_starts(v.sampling.sampling, wave.numel(), clip_len, k, self.start_generators(sample))
+        clips = cut_clips(wave, [s - lo for s in starts], clip_len, pad=v.clip.pad)
         if self.augment is not None:
             clips = augment_waveform(clips, self.augment, [generator_for(v.seed, v.side, sample.id, j, "wave") for j in range(k)])
-        return DecodedSample(pos, clips.float(), padded=wave.numel() < clip_len, notes=decoded.notes)
+        return DecodedSample(pos, clips.float(), padded=total < clip_len, notes=notes)
+
+    def _decode(self, sample: Sample, clip_len: int) -> tuple[torch.Tensor, int, int, tuple[str, ...], list[int] | None]:
+        """(waveform ``[n]`` float32 holding samples ``lo:lo + n`` of the whole decode, ``lo``, the whole decode's
+        length in samples, damage notes, the window starts when they were placed before decoding or None). Only the
+        windows the card needs are decoded where :mod:`avbench.media.audio_window` proves it the same (an
+        integer-PCM WAV file); otherwise the whole file (:func:`load_audio`)."""
+        v = self.view
+        span = None if (v.sampling.windows == "spectrogram" and not v.sampling.trim_to_first_clip) else \
+            audio_span(sample.path, self.sr, v.limits)
+        if span is not None and span.total / self.sr >= v.clip.min_seconds:
+            starts = None
+            if v.sampling.trim_to_first_clip:
+                lo, hi = 0, min(span.total, clip_len)
+            elif span.total > clip_len:
+                starts = clip_starts(v.sampling.sampling, span.total, clip_len, v.sampling.clips,
+                                     self.start_generators(sample))
+                lo, hi = min(starts), max(starts) + clip_len
+            else:
+                lo, hi = 0, span.total  # padded windows need the whole recording
+            got = load_window(sample.path, span, lo, hi, limits=v.limits) if (lo, hi) != (0, span.total) else None
+            if got is not None:
+                return got.wave, lo, span.total, (), starts
+        decoded = load_audio(sample.path, self.sr, limits=v.limits)
+        return decoded.wave, 0, decoded.wave.numel(), decoded.notes, None
 
 
 class AudioPath:
