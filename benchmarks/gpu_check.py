@@ -1,5 +1,5 @@
 """A prepared device check (issue 21, item 8): every task family end to end on CUDA at reduced size, then the speed
-ratios, in about 5 minutes on one H100; one JSON.
+ratios; one JSON. Sized for about 5 minutes on one H100 (an estimate: not yet run on a GPU).
 
 1. **Families** (``benchmarks/_gpu/families.py``): esc50, dcase, ucf101-linear, ucf101-linear-32f,
    ucf101-retrieval, ucf101-knn, one ucf101-finetune epoch, ksounds-fusion, augvgg-ip through the Python API of
