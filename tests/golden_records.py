@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ EXCLUDED: dict[str, str] = {
     "provenance.wall_seconds": "timing",
     "provenance.avbench_version": "a release bumps it (the golden files are not re-made for that)",
     "provenance.packages.avbench": "a release bumps it",
+    "provenance.packages.torch": "the pinned environment (constraints.txt or constraints-newest.txt; CI runs both)",
+    "provenance.packages.torchvision": "the pinned environment (constraints.txt or constraints-newest.txt)",
+    "provenance.packages.torchaudio": "the pinned environment (constraints.txt or constraints-newest.txt)",
     "provenance.peak_rss_bytes": "peak memory",
     "provenance.peak_cuda_bytes": "peak memory",
     "provenance.created_utc": "timing",
@@ -179,6 +183,8 @@ def strip(obj: Any, path: str = "", work: str | None = None) -> Any:
                 if not _excluded(f"{path}.{k}" if path else k)}
     if isinstance(obj, list):
         return [strip(v, f"{path}.{i}", work) for i, v in enumerate(obj)]
+    if isinstance(obj, str) and path == "provenance.ffmpeg":  # the decoder settings stay; the pinned torchaudio
+        obj = re.sub(r"torchaudio \S+ \(", "torchaudio <pinned> (", obj)  # version does not (EXCLUDED, packages)
     if isinstance(obj, str) and work:
         return obj.replace(work, "<work>")
     return obj

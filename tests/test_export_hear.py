@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import tomllib
 from pathlib import Path
@@ -159,3 +160,38 @@ def test_export_errors(tmp_path, capsys):
     rc = main(["export", "hear", "--model", "crisscross", "--out", str(tmp_path), "--name", "avb_hear_cli_err",
                "--option", "modalities=video", "--option", "video_width=8"])
     assert rc == 2 and "has no audio branch" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(NO_VALIDATOR is not None, reason=NO_VALIDATOR or "")
+def test_a_validator_that_crashes_is_one_line_naming_the_versions_and_the_pinned_install(tmp_path):
+    """A validator process killed by a signal (torch 2.14.1's triton loaded after tensorflow did this) is an
+    ExportError naming the signal and the versions, never a bare FAILED."""
+    from avbench.export.hear import validate_export
+
+    pkg = tmp_path / "crashy"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "import os, signal\n\n\ndef load_model(model_file_path=''):\n    os.kill(os.getpid(), signal.SIGSEGV)\n\n\n"
+        "def get_scene_embeddings(audio, model):\n    pass\n\n\ndef get_timestamp_embeddings(audio, model):\n    pass\n")
+    with pytest.raises(ExportError) as err:
+        validate_export(tmp_path, "crashy")
+    msg = str(err.value)
+    assert "\n" not in msg and "crashed (SIGSEGV)" in msg and f"torch {torch.__version__.split('+')[0]}" in msg
+    assert "-c constraints.txt" in msg and "tensorflow" in msg
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None or NO_VALIDATOR is not None,
+                    reason="needs triton (torch's CUDA wheels, e.g. constraints-newest.txt) and tensorflow")
+def test_the_validator_loads_triton_before_tensorflow_so_torchvision_ops_import():
+    """hearvalidator imports tensorflow, then the package imports torchvision.ops -> torch._dynamo -> triton:
+    with triton 3.8 that order segfaults; the validator's start-up (VALIDATOR_MAIN) loads triton first."""
+    import subprocess
+    import sys
+
+    from avbench.export.hear import VALIDATOR_MAIN
+
+    prelude = VALIDATOR_MAIN.split("runpy.run_module")[0]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = prelude + "import tensorflow\nimport torchvision.ops\nprint('ok')\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", (proc.returncode, proc.stderr[-500:])

@@ -97,6 +97,28 @@ def test_svm_fits_tick_one_bar_unit_per_c_and_fold(selection, backend):
     assert len(bars) == (1 if selection == "paper" else 3)  # the final fit, plus one bar per CV fold
 
 
+def test_one_long_newton_solve_shows_its_step_on_the_bar():
+    """Issue 21, item 5: inside one C's fit the bar's text says which Newton step runs and how many classes are
+    left (every 10 steps); a factory whose advance has no ``describe`` gets nothing (the test above)."""
+    from avbench.protocols.svm import run_svm
+    from avbench.runtime.progress import use_bars
+
+    texts: list[str] = []
+
+    def factory(description: str, total: int):
+        advance = lambda n=1: None  # noqa: E731
+        advance.describe = texts.append
+        return advance
+
+    costs = [0.01, 1.0]
+    with use_bars(factory):
+        run_svm(_features(40, 4, 8, 0), _features(20, 4, 8, 1), costs=costs, backend="torch", selection="paper",
+                n_classes=4)
+    for C in ("0.01", "1"):
+        assert f"C={C}, Newton step 0 (at most" in " | ".join(texts) and "4 of 4 classes running" in texts[0], texts
+    assert all(t.startswith("C=") and "Newton step" in t for t in texts)
+
+
 def test_progress_bars_are_off_without_a_terminal_or_with_no_progress():
     from avbench.runtime.progress import progress_bars
 
@@ -105,7 +127,8 @@ def test_progress_bars_are_off_without_a_terminal_or_with_no_progress():
     with progress_bars(Console(file=io.StringIO(), force_terminal=True), enabled=False) as bar:
         assert bar is None
     sink = io.StringIO()
-    with progress_bars(Console(file=sink, force_terminal=True, width=100)) as bar:
+    with progress_bars(Console(file=sink, force_terminal=True, width=120)) as bar:
         advance = bar("features", 4)
         advance(2)
-    assert "features" in sink.getvalue() and "eta" in sink.getvalue()
+        advance.describe("Newton step 10")
+    assert "features" in sink.getvalue() and "eta" in sink.getvalue() and "features: Newton step 10" in sink.getvalue()

@@ -131,3 +131,52 @@ def test_loaded_encoder_is_the_example_with_its_weights(tmp_path):
     for key, value in sub.encoder.trunk("video").state_dict().items():
         assert torch.equal(saved[f"video.{key}"], value), key
     assert torch.load is not None and torch.load.__name__ == "load"  # the guard is lifted after loading
+
+
+def _machine_paths(text: str, roots: list[str]) -> list[str]:
+    """Absolute paths of this machine in ``text``: anything under one of ``roots`` (the test's tmp folder, the
+    repository, the home and cache folders), or any other ``/a/b...`` that exists here."""
+    import re
+
+    found = [r for r in roots if r in text]
+    for m in re.finditer(r"(?<![\w.:/<])/(?:[\w.-]+/)+[\w.-]+", text):
+        if Path(m.group()).exists() and m.group().count("/") >= 2:
+            found.append(m.group())
+    return found
+
+
+def test_bundles_and_the_board_hold_no_path_of_this_machine(checked, tmp_path, tmp_path_factory, capsys):
+    """Issue 21, item 4: the canary records name their fixture roots by absolute path (data.root as given,
+    data.root_resolved, data.notes); the bundle and every file `avbench leaderboard build` writes from it do not."""
+    import os
+
+    _, _, out = checked
+    records = [json.loads(p.read_text()) for p in (out / "canary").rglob("*.json") if "predictions" not in p.name
+               and p.name.count(".") == 1]
+    data_roots = sorted({str(Path(r["data"]["root"]).parent) for r in records})
+    assert len(records) == 2 and all(r.startswith("/") for r in data_roots)  # the records keep the paths as given
+    base = str(tmp_path_factory.getbasetemp())
+    results = tmp_path / "results"
+    assert main(["submit", "pack", str(EXAMPLE), "--results", str(out / "canary"), "--out",
+                 str(results / "tiny-av-example")]) == 0
+    board = tmp_path / "board"
+    assert main(["leaderboard", "build", "--results", str(results), "--no-reported", "--out", str(board),
+                 "--strict"]) == 0
+    capsys.readouterr()
+    roots = [base, *data_roots, str(Path(__file__).resolve().parents[1]), os.path.expanduser("~") + "/"]
+    written = [p for d in (results, board) for p in sorted(d.rglob("*")) if p.is_file()]
+    assert any(p.suffix == ".html" for p in written) and any(p.suffix == ".csv" for p in written)
+    for p in written:
+        if p.suffix in (".gz", ".png", ".safetensors"):
+            import gzip
+
+            if p.suffix != ".gz":
+                continue
+            text = gzip.decompress(p.read_bytes()).decode("utf-8", "replace")
+        else:
+            text = p.read_text(encoding="utf-8", errors="replace")
+        assert not _machine_paths(text, roots), (p.relative_to(tmp_path), _machine_paths(text, roots)[:3])
+    for p in (results / "tiny-av-example").rglob("*.json"):
+        rec = json.loads(p.read_text())
+        if "data" in rec:  # a bundled record: the root is named, not located
+            assert rec["data"]["root"] and not rec["data"]["root"].startswith("/") and rec["data"]["root_resolved"] is None

@@ -339,19 +339,57 @@ def require_validator() -> None:
                           "nothing was written")
 
 
+#: how the validator is started: ``python -c VALIDATOR_MAIN NAME --device D``. hearvalidator imports tensorflow
+#: first; torch's CUDA wheels bring triton, which torchvision.ops and torch._dynamo import, and loading triton after
+#: tensorflow 2.21 segfaults (both carry their own LLVM; seen with torch 2.14.1 + triton 3.8.0). Loaded first,
+#: triton works and tensorflow too, so the validator runs the same in every environment.
+VALIDATOR_MAIN = ("import importlib.util, runpy\n"
+                  "if importlib.util.find_spec('triton') is not None:\n"
+                  "    import triton  # noqa: F401  (before tensorflow: see avbench.export.hear.VALIDATOR_MAIN)\n"
+                  "runpy.run_module('hearvalidator.validate', run_name='__main__', alter_sys=True)\n")
+
+
 def validate_export(out: str | Path, name: str, *, model_file: str = "", device: str = "cpu",
                     timeout: float = 900.0) -> tuple[bool, str]:
-    """Run the HEAR 2021 validator (``hearvalidator``) on the package ``name`` under ``out`` in a subprocess.
+    """Run the HEAR 2021 validator (``hearvalidator``) on the package ``name`` under ``out`` in a subprocess
+    (:data:`VALIDATOR_MAIN`).
 
-    Returns (passed, combined output). Raises ExportError when hearvalidator is not installed.
+    Returns (passed, combined output). Raises ExportError when hearvalidator is not installed, and when the
+    validator's process dies by a signal (a crash, not a verdict on the package): the one-line message names the
+    signal, the versions of torch, triton and tensorflow, and the pinned install that is known to work.
     """
     require_validator()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(out).resolve()), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    cmd = [sys.executable, "-m", "hearvalidator.validate", name, "--device", device]
+    cmd = [sys.executable, "-c", VALIDATOR_MAIN, name, "--device", device]
     if model_file:
         cmd += ["--model", model_file]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     output = proc.stdout + proc.stderr
+    if proc.returncode < 0:
+        raise ExportError(f"hearvalidator crashed ({_signal_name(-proc.returncode)}) while checking {name} under "
+                          f"{_versions()}; the package was written to {out}. Install with the pinned versions "
+                          f"(pip install -e '.[dev]' -c constraints.txt) and run `hear-validator {name}` again")
     return proc.returncode == 0 and "Looks good!" in proc.stdout, output
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for dist in ("torch", "torchvision", "torchaudio", "triton", "tensorflow"):
+        try:
+            out.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(out)

@@ -20,6 +20,7 @@ import torch
 
 from avbench.protocols.svm_direction import Subspace, exact_is_cheaper, exact_steps, pcg, subspace_preconditioner
 from avbench.protocols.svm_problem import RowStream, SquaredHingeProblem, loss_change
+from avbench.runtime.progress import detail
 
 __all__ = ["RowStream", "SquaredHingeProblem", "newton_one_c"]
 
@@ -95,7 +96,10 @@ def newton_one_c(problem: SquaredHingeProblem, w: torch.Tensor, C: float, rel_ep
     objective = torch.zeros(K, dtype=torch.float64, device=dev)
     totals = {"cg_steps": 0, "cg_batched_steps": 0, "exact_steps": 0, "linesearch_failures": 0}
     cols = torch.arange(K, device=dev)
-    for _ in range(max_iter + 1):
+    show = detail()  # a progress bar's text: which Newton step of this C, how many classes still run
+    for step in range(max_iter + 1):
+        if show is not None and step % 10 == 0:
+            show(f"C={C:g}, Newton step {step} (at most {max_iter}), {cols.numel()} of {K} classes running")
         wc = w[:, cols]
         f, g, zs, masks = problem.gradient(wc, cols, C)
         gnorm = g.norm(dim=0)

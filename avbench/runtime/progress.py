@@ -10,7 +10,7 @@ import contextlib
 import contextvars
 from typing import Any, Callable, Iterator
 
-__all__ = ["BarFactory", "progress_bars", "stage", "tick", "use_bars"]
+__all__ = ["BarFactory", "detail", "progress_bars", "stage", "tick", "use_bars"]
 
 #: (description, total) -> advance(n)
 BarFactory = Callable[[str, int], Callable[[int], None]]
@@ -31,7 +31,10 @@ def progress_bars(console: Any, *, enabled: bool = True) -> Iterator[BarFactory 
 
         def bar(description: str, total: int) -> Callable[[int], None]:
             task_id = progress.add_task(description, total=total)
-            return lambda n=1: progress.advance(task_id, n)
+            advance: Any = lambda n=1: progress.advance(task_id, n)  # noqa: E731
+            # what the current unit is doing, after the description (see :func:`detail`)
+            advance.describe = lambda text: progress.update(task_id, description=f"{description}: {text}")
+            return advance
 
         yield bar
 
@@ -63,6 +66,13 @@ def stage(description: str, total: int) -> Iterator[None]:
         yield
     finally:
         _TICK.reset(token)
+
+
+def detail() -> Callable[[str], None] | None:
+    """The innermost open bar's ``describe(text)`` (shows what one long unit is doing, e.g. the Newton step of one
+    SVM fit), or None when no bar is open or its factory draws no text (then callers skip the work of the text)."""
+    advance = _TICK.get()
+    return getattr(advance, "describe", None) if advance is not None else None
 
 
 def tick(n: int = 1) -> None:

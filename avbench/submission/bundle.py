@@ -35,6 +35,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from avbench.results import ResultRecord, safe_name
+from avbench.submission.machine_paths import strip_machine_paths
 from avbench.submission.card import CARD_FILE, SubmissionCard, SubmissionError, load_card, sha256_file
 
 __all__ = ["BUNDLE_FILE", "STATUS", "BundleError", "FileHash", "RecordEntry", "BundleManifest", "BundleCheck",
@@ -131,13 +132,9 @@ def _sidecar_name(record_path: Path, name: str, what: str) -> Path:
 
 
 def _strip_machine_paths(text: str) -> str:
-    """A record's JSON with ``encoder.weights_resolved`` and ``data.root_resolved`` emptied: the paths as given
-    stay, the resolved absolute ones (this machine's folders) do not travel in a bundle."""
-    raw = json.loads(text)
-    for block, key in (("encoder", "weights_resolved"), ("data", "root_resolved")):
-        if isinstance(raw.get(block), dict) and raw[block].get(key) is not None:
-            raw[block][key] = None
-    return json.dumps(raw, indent=1, allow_nan=False) + "\n"
+    """A record's JSON without this machine's paths (:func:`avbench.submission.machine_paths.strip_machine_paths`):
+    the resolved absolute paths emptied, every other absolute path reduced to ``<local>/<its last part>``."""
+    return json.dumps(strip_machine_paths(json.loads(text)), indent=1, allow_nan=False) + "\n"
 
 
 @dataclass
