@@ -53,6 +53,9 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "supervised": ("supervised", "crisscross", {}),
     "supervised-avcl": ("supervised", "avcl", {"family": "avcl"}),
     "crisscross": ("crisscross", "crisscross", {}),
+    # diagnostic (this stop): the predictors at the base rate instead of 10x it (1e-3, not 1e-2 under Adam;
+    # ../shared/notes/ssl-world.md flags 1e-2 as 5x the paper's absolute rate)
+    "crisscross-pred1": ("crisscross", "crisscross", {"predictor_lr_ratio": 1.0}),
     "crisscross-noasync": ("crisscross", "crisscross", {"terms": ["v1v2", "a1a2", "v1a1", "v2a2"]}),
     "avcl": ("avcl", "avcl", {}),
     "avcl-nocgra": ("avcl", "avcl", {"lambda_cor": 0.0}),
