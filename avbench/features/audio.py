@@ -36,7 +36,7 @@ class AudioClipSource(ClipSource):
 
     def cut(self, pos: int, sample: Sample) -> DecodedSample:
         v = self.view
-        decoded = load_audio(sample.path, self.sr, limits=v.limits)
+        decoded = load_audio(sample.path, self.sr, limits=v.limits, resampler=v.clip.resampler)
         wave = decoded.wave
         seconds = wave.numel() / self.sr
         if seconds < v.clip.min_seconds:
