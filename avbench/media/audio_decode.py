@@ -264,10 +264,13 @@ def swresample_wave(path: Path, sample_rate: int) -> torch.Tensor:
     installed PyAV / FFmpeg: every frame of the first audio stream through ``AudioResampler(s16p, mono,
     sample_rate)`` (FFmpeg swresample's downmix and filter), then ``/ 32767``; whole file (their per-crop seeks are
     not reproduced)."""
-    with _open(path, _WAV_OPEN if _is_riff_wave(path) else None) as container:
-        rs = av.audio.resampler.AudioResampler(format="s16p", layout="mono", rate=sample_rate)
-        chunks = [f.to_ndarray() for fr in container.decode(audio=0) for f in rs.resample(fr)]
-        chunks += [f.to_ndarray() for f in rs.resample(None)]
+    try:
+        with _open(path, _WAV_OPEN if _is_riff_wave(path) else None) as container:
+            rs = av.audio.resampler.AudioResampler(format="s16p", layout="mono", rate=sample_rate)
+            chunks = [f.to_ndarray() for fr in container.decode(audio=0) for f in rs.resample(fr)]
+            chunks += [f.to_ndarray() for f in rs.resample(None)]
+    except (av.error.FFmpegError, ValueError) as exc:  # damage the sinc path's decoder tolerated
+        raise MediaError(path, f"swresample decode failed: {exc}") from None
     if not chunks:
         raise MediaError(path, "swresample produced no samples")
     return torch.from_numpy(np.concatenate(chunks, axis=1)[0].astype(np.float32) / 32767.0)
