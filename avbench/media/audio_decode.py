@@ -267,7 +267,13 @@ def swresample_wave(path: Path, sample_rate: int) -> torch.Tensor:
     try:
         with _open(path, _WAV_OPEN if _is_riff_wave(path) else None) as container:
             rs = av.audio.resampler.AudioResampler(format="s16p", layout="mono", rate=sample_rate)
-            chunks = [f.to_ndarray() for fr in container.decode(audio=0) for f in rs.resample(fr)]
+            chunks = []
+            for packet in container.demux(container.streams.audio[0]):
+                try:  # a packet the sinc path dropped (its notes say so) is dropped here too
+                    decoded = packet.decode()
+                except (av.error.FFmpegError, ValueError):
+                    continue
+                chunks += [f.to_ndarray() for fr in decoded for f in rs.resample(fr)]
             chunks += [f.to_ndarray() for f in rs.resample(None)]
     except (av.error.FFmpegError, ValueError) as exc:  # damage the sinc path's decoder tolerated
         raise MediaError(path, f"swresample decode failed: {exc}") from None
