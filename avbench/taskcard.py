@@ -49,6 +49,11 @@ class AudioClip(_Strict):
     seconds: float = Field(gt=0)
     min_seconds: float = Field(default=0.5, ge=0)
     pad: Literal["zeros", "cyclic"] = "zeros"
+    #: how the decoded audio reaches the encoder's rate: "sinc" (channel mean, torchaudio windowed sinc, float:
+    #: avbench's reading) or "swresample" (the released CrissCross decoder's settings: FFmpeg swresample to s16
+    #: mono at the rate, then / 32767, over the whole file; ERRATA D11)
+    resampler: Literal["sinc", "swresample"] = "sinc"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"resampler"})
 
 
 class VideoClip(_Strict):
@@ -73,7 +78,10 @@ class VideoClip(_Strict):
     #: which source frame a target frame shows: "nearest" or "floor" (the released CrissCross / AVID decoders:
     #: the frame displayed at the target time, ``int(duration * fps)`` target frames; ERRATA D4)
     timeline: Literal["nearest", "floor"] = "nearest"
-    omit_when_default: ClassVar[frozenset[str]] = frozenset({"rate", "timeline"})
+    #: where a RANDOM clip may start: "grid" (a target frame, avbench's reading) or "continuous" (anywhere in
+    #: continuous time, then frames picked by ``timeline``: the released CrissCross / AVID training clips; ERRATA D5)
+    starts: Literal["grid", "continuous"] = "grid"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"rate", "timeline", "starts"})
 
     @property
     def test_resize(self) -> int:

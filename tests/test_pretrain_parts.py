@@ -69,7 +69,7 @@ def test_temporal_views_audio_covers_the_video_moments():
     the mirrored time. Order labels follow the two views' intervals."""
     from avbench.media.logmel import LogMelConfig
 
-    cfg = TemporalSSLConfig(frames=8, crop=32, speeds=[2], antialias=False)
+    cfg = TemporalSSLConfig(frames=8, crop=32, speeds=[2], antialias=False, spec_size=None)  # native log-mel
     sr = 16000
     wave = torch.zeros(4 * sr)
     wave[sr] = 1.0

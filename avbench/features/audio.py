@@ -59,10 +59,12 @@ class AudioClipSource(ClipSource):
         """(waveform ``[n]`` float32 holding samples ``lo:lo + n`` of the whole decode, ``lo``, the whole decode's
         length in samples, damage notes, the window starts when they were placed before decoding or None). Only the
         windows the card needs are decoded where :mod:`avbench.media.audio_window` proves it the same (an
-        integer-PCM WAV file); otherwise the whole file (:func:`load_audio`)."""
+        integer-PCM WAV file) and the card keeps the default resampler; otherwise the whole file (:func:`load_audio`,
+        with the card's ``audio.resampler``: the released readings' swresample has no window path)."""
         v = self.view
-        span = None if (v.sampling.windows == "spectrogram" and not v.sampling.trim_to_first_clip) else \
-            audio_span(sample.path, self.sr, v.limits)
+        whole_needed = (v.sampling.windows == "spectrogram" and not v.sampling.trim_to_first_clip) \
+            or v.clip.resampler != "sinc"
+        span = None if whole_needed else audio_span(sample.path, self.sr, v.limits)
         if span is not None and span.total / self.sr >= v.clip.min_seconds:
             starts = None
             if v.sampling.trim_to_first_clip:
@@ -76,7 +78,7 @@ class AudioClipSource(ClipSource):
             got = load_window(sample.path, span, lo, hi, limits=v.limits) if (lo, hi) != (0, span.total) else None
             if got is not None:
                 return got.wave, lo, span.total, (), starts
-        decoded = load_audio(sample.path, self.sr, limits=v.limits)
+        decoded = load_audio(sample.path, self.sr, limits=v.limits, resampler=v.clip.resampler)
         return decoded.wave, 0, decoded.wave.numel(), decoded.notes, None
 
 

@@ -37,6 +37,7 @@ class VideoClipSource(ClipSource):
         out = decode_clips(sample.path, fps=v.clip.fps, frames=v.clip.frames, clips=v.sampling.clips,
                            sampling=v.sampling.sampling, generators=self.start_generators(sample),
                            trim_to_first_clip=v.sampling.trim_to_first_clip, timeline=v.clip.timeline,
+                           starts=v.clip.starts,
                            limits=v.limits)
         return DecodedSample(pos, out.frames, padded=out.padded, notes=out.notes)
 

@@ -202,8 +202,11 @@ def _check_header(p: Path, stream: av.audio.stream.AudioStream, declared: float 
 
 
 def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = False,
-               limits: MediaLimits | None = None) -> DecodedAudio:
+               limits: MediaLimits | None = None, resampler: str = "sinc") -> DecodedAudio:
     """Decode ``path`` to mono float32 at ``sample_rate`` Hz, with notes on anything kept despite damage.
+
+    resampler: "sinc" (channel mean, torchaudio windowed sinc, float) or "swresample" (the released CrissCross
+    settings, :func:`swresample_wave`: the checks and notes are the same, only the samples differ).
 
     Raises MediaError for unusable files and files beyond ``limits`` (default
     :data:`~avbench.media.limits.DEFAULT_LIMITS`; see the module docstring); ``strict`` raises on any note too.
@@ -244,11 +247,39 @@ def load_audio(path: str | PathLike[str], sample_rate: int, *, strict: bool = Fa
     n_bad = sum(int(np.count_nonzero(~np.isfinite(x))) for _, x in raw)
     if n_bad:  # a float file holding NaN / inf: no feature or score may be computed from it
         raise MediaError(p, f"{n_bad} non-finite sample value(s) (NaN or inf) in the decoded audio")
-    with one_cpu_thread("cpu"):
-        pieces = [_resample(x, rate, sample_rate) for rate, x in raw]
-    wave = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+    if resampler == "swresample":
+        wave = swresample_wave(p, sample_rate)
+    elif resampler != "sinc":
+        raise ValueError(f"resampler must be 'sinc' or 'swresample', got {resampler!r}")
+    else:
+        with one_cpu_thread("cpu"):
+            pieces = [_resample(x, rate, sample_rate) for rate, x in raw]
+        wave = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
     wave = wave.clamp_(-1.0, 1.0).contiguous()
     return DecodedAudio(wave, sample_rate, source_rate, channels, declared, tuple(notes))
+
+
+def swresample_wave(path: Path, sample_rate: int) -> torch.Tensor:
+    """``[N]`` float32: the released CrissCross decoder's settings (``av_wrappers.py:156,164,179,198``) through the
+    installed PyAV / FFmpeg: every frame of the first audio stream through ``AudioResampler(s16p, mono,
+    sample_rate)`` (FFmpeg swresample's downmix and filter), then ``/ 32767``; whole file (their per-crop seeks are
+    not reproduced)."""
+    try:
+        with _open(path, _WAV_OPEN if _is_riff_wave(path) else None) as container:
+            rs = av.audio.resampler.AudioResampler(format="s16p", layout="mono", rate=sample_rate)
+            chunks = []
+            for packet in container.demux(container.streams.audio[0]):
+                try:  # a packet the sinc path dropped (its notes say so) is dropped here too
+                    decoded = packet.decode()
+                except (av.error.FFmpegError, ValueError):
+                    continue
+                chunks += [f.to_ndarray() for fr in decoded for f in rs.resample(fr)]
+            chunks += [f.to_ndarray() for f in rs.resample(None)]
+    except (av.error.FFmpegError, ValueError) as exc:  # damage the sinc path's decoder tolerated
+        raise MediaError(path, f"swresample decode failed: {exc}") from None
+    if not chunks:
+        raise MediaError(path, "swresample produced no samples")
+    return torch.from_numpy(np.concatenate(chunks, axis=1)[0].astype(np.float32) / 32767.0)
 
 
 def _decode_stream(p: Path, container: av.container.InputContainer, stream: av.audio.stream.AudioStream,

@@ -155,8 +155,8 @@ def clip_target_indices(n_target: int, frames: int, starts: Sequence[int]) -> np
 
 def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: int, sampling: str = "uniform",
                  generators: Sequence[torch.Generator] | None = None, trim_to_first_clip: bool = False,
-                 strict: bool = False, timeline: str = "nearest", limits: MediaLimits | None = None,
-                 window: bool = True) -> DecodedClips:
+                 strict: bool = False, timeline: str = "nearest", starts: str = "grid",
+                 limits: MediaLimits | None = None, window: bool = True) -> DecodedClips:
     """Decode ``path`` once and cut ``clips`` clips of ``frames`` frames at ``fps`` Hz (module docstring).
 
     sampling: "uniform" (evenly spaced starts, deterministic), "random" (start j drawn from
@@ -164,7 +164,9 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     stream drawn from ``generators[j]``, so an audio clip cut with the same generators starts at the same time;
     see :func:`avbench.media.clips.synced_starts`). trim_to_first_clip: only the first clip
     length of the video is used. strict: any damage note raises MediaError instead of being kept. timeline: the
-    target-frame rule of :func:`target_timeline` ("nearest" or the released decoders' "floor"). limits: the
+    target-frame rule of :func:`target_timeline` ("nearest" or the released decoders' "floor"). starts: "grid"
+    (a clip starts on a target frame) or "continuous" (a random clip starts anywhere in continuous time, its
+    frames at ``start + k / fps``: the released training clips, ERRATA D5; random sampling only). limits: the
     bounds (default :data:`~avbench.media.limits.DEFAULT_LIMITS`); beyond them, a MediaError. window: decode only
     the packets the clips need when that is provably the same (:mod:`avbench.media.video_window`); False decodes
     the whole stream.
@@ -176,7 +178,7 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     limits = limits or DEFAULT_LIMITS
     notes: list[str] = []
     plan_on = functools.partial(_plan, fps=fps, frames=frames, clips=clips, sampling=sampling, generators=generators,
-                                trim=trim_to_first_clip, rule=timeline)
+                                trim=trim_to_first_clip, rule=timeline, continuous=starts == "continuous")
     with open_container(p) as container:
         stream = _video_stream(p, container)
         stream.thread_type = "AUTO"
@@ -206,8 +208,8 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
             decoded = n
     if start is not None and got is None:  # the window could not be proven equal: decode the whole file afresh
         return decode_clips(path, fps=fps, frames=frames, clips=clips, sampling=sampling, generators=generators,
-                            trim_to_first_clip=trim_to_first_clip, strict=strict, timeline=timeline, limits=limits,
-                            window=False)
+                            trim_to_first_clip=trim_to_first_clip, strict=strict, timeline=timeline, starts=starts,
+                            limits=limits, window=False)
     if n == 0:
         raise MediaError(p, "no decodable video frames" + (f"; {'; '.join(notes)}" if notes else ""))
     if times is None or n != times.size:
@@ -351,7 +353,7 @@ def display_turns(rotation: int) -> int | None:
 
 
 def _plan(times: np.ndarray, fps: float, frames: int, clips: int, sampling: str,
-          generators: Sequence[torch.Generator] | None, trim: bool, rule: str = "nearest"
+          generators: Sequence[torch.Generator] | None, trim: bool, rule: str = "nearest", continuous: bool = False
           ) -> tuple[list[int], int, np.ndarray]:
     """(starts, N, ``[K, T]`` source indices) for a timeline of source frame ``times`` (s). Equal to indexing
     :func:`target_timeline` (same ``rule``), without materialising it: only the K x T target frames the clips use
@@ -368,8 +370,16 @@ def _plan(times: np.ndarray, fps: float, frames: int, clips: int, sampling: str,
         n_target = max(1, int(np.ceil(duration * fps - 1e-6)))
     if trim:
         n_target = min(n_target, frames)
-    starts = clip_starts(sampling, n_target, frames, clips, generators)
-    targets = clip_target_indices(n_target, frames, starts) / fps
+    if continuous and sampling == "random" and generators is not None and n_target > frames:
+        if len(generators) != clips:
+            raise ValueError(f"random clip sampling needs one generator per clip: {clips} clips, {len(generators)}")
+        # start j uniform on [0, (N - frames) / fps) s, one draw from generators[j] (the released video_db.py)
+        t0 = np.array([float(torch.rand((), generator=g)) for g in generators]) * (n_target - frames) / fps
+        starts = [int(t * fps) for t in t0]
+        targets = t0[:, None] + np.arange(frames)[None, :] / fps
+    else:
+        starts = clip_starts(sampling, n_target, frames, clips, generators)
+        targets = clip_target_indices(n_target, frames, starts) / fps
     if rule == "floor":  # the frame displayed at each target time (target_timeline's "floor")
         shown = np.searchsorted(times, targets + 1e-9, side="right") - 1
         return starts, n_target, shown.clip(0, times.size - 1).astype(np.int64)

@@ -19,18 +19,13 @@ length is ``train_clip_seconds`` (10 s, the Kinetics clip length; a build option
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-import torch
-import torch.nn.functional as F
-
 from avbench.encoder import MODALITIES
 from avbench.media.logmel import LogMelConfig
-from avbench.models.two_tower import (EncoderIdentity, TwoTowerArch, TwoTowerEncoder, build_two_tower,
-                                      safetensors_metadata)
+from avbench.models.mel_scale import MelScaleEncoder, pretraining_config
+from avbench.models.two_tower import EncoderIdentity, TwoTowerArch, build_two_tower
 
 NAME = "avcl"
 ARCH = TwoTowerArch(video_depth=10, audio_depth=10, fps=25.0,
@@ -41,8 +36,9 @@ TRAIN_MEL_SIZE = 256
 TRAIN_CLIP_SECONDS = 10.0
 
 
-class AVCLEncoder(TwoTowerEncoder):
-    """AVCL trunks (shapes and layers: :class:`avbench.models.two_tower.TwoTowerEncoder`)."""
+class AVCLEncoder(MelScaleEncoder):
+    """AVCL trunks (shapes and layers: :class:`avbench.models.two_tower.TwoTowerEncoder`); the audio front end
+    resamples to the pretraining mel scale (:class:`avbench.models.mel_scale.MelScaleEncoder`)."""
 
     identity = EncoderIdentity(NAME, "1.0", "AVCL: R(2+1)D-10 video (16 frames, 25 fps) + ResNet-10 over the whole clip's "
                         "256-band mel (24 kHz)", "Apache-2.0",
@@ -56,35 +52,6 @@ class AVCLEncoder(TwoTowerEncoder):
         super().__init__(modalities, arch=arch or ARCH, init_seed=init_seed)
         self.set_training_scale(TRAIN_MEL_SIZE, TRAIN_CLIP_SECONDS)
 
-    def set_training_scale(self, mel_size: int, clip_seconds: float) -> None:
-        """The pretraining mel scale the audio front end resamples to (module docstring); recorded in ``meta``."""
-        if mel_size < 1 or clip_seconds <= 0:
-            raise ValueError(f"avcl: mel_size {mel_size} and train_clip_seconds {clip_seconds} must be positive")
-        self.train_mel_size, self.train_clip_seconds = int(mel_size), float(clip_seconds)
-        if self.meta.audio is not None:
-            note = f" -> bilinear to {self.train_mel_size} bands x (T * {self.train_mel_size}/{self.columns_per_clip:g})"
-            base = self.meta.audio.frontend.split(" -> bilinear", 1)[0]
-            self.meta = dataclasses.replace(self.meta, audio=dataclasses.replace(self.meta.audio,
-                                                                                 frontend=base + note))
-
-    @property
-    def columns_per_clip(self) -> float:
-        """Front-end frames in one pretraining clip (``train_clip_seconds * sample_rate / hop``: 1000 for 10 s)."""
-        a = self.arch.logmel()
-        return self.train_clip_seconds * a.sample_rate / a.hop_length
-
-    def mark_loaded(self, weights_sha256: str, pretraining_data: str) -> None:
-        super().mark_loaded(weights_sha256, pretraining_data)
-        self.set_training_scale(self.train_mel_size, self.train_clip_seconds)
-
-    def audio_frontend(self, waveform: torch.Tensor) -> torch.Tensor:
-        """``[B, N]`` waveform -> ``[B, 1, mel_size, T']`` log-mel at the pretraining scale: the native
-        ``[B, 1, n_mels, 1 + N // hop]`` resized bilinearly (as pretraining resizes the whole clip) to ``mel_size``
-        bands and ``T' = max(1, round(T * mel_size / columns_per_clip))`` columns."""
-        mel = super().audio_frontend(waveform)
-        t = max(1, round(mel.shape[-1] * self.train_mel_size / self.columns_per_clip))
-        return F.interpolate(mel, size=(self.train_mel_size, t), mode="bilinear", align_corners=False)
-
 
 def build(weights: str | Path | None = None, init_seed: int = 0, modalities: str | Sequence[str] | None = None,
           **options: Any) -> AVCLEncoder:
@@ -96,9 +63,7 @@ def build(weights: str | Path | None = None, init_seed: int = 0, modalities: str
     mel_size = options.pop("mel_size", None)
     enc = build_two_tower(AVCLEncoder, name=NAME, default_arch=ARCH, weights=weights, init_seed=init_seed,
                           modalities=modalities, options=options)
-    if mel_size is None and weights:  # the pretraining card inside the weights names the mel_size it trained at
-        path = Path(str(weights)).expanduser()
-        _, metadata = safetensors_metadata(path / "encoder.safetensors" if path.is_dir() else path)
-        mel_size = (json.loads(metadata.get("card") or "{}").get("config") or {}).get("mel_size")
+    if mel_size is None:  # the pretraining card inside the weights names the mel_size it trained at
+        mel_size = pretraining_config(weights).get("mel_size")
     enc.set_training_scale(int(mel_size or TRAIN_MEL_SIZE), clip_seconds)
     return enc

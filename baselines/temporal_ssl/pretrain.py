@@ -6,7 +6,9 @@ backward, p = 0.5) and start time; the video view takes every ``speed``-th frame
 sped up by resampling (``speed`` x fewer samples; anti-aliased with torchaudio's windowed-sinc resampler, an OPEN
 VALUE: the paper says "subsample") and reversed before the log-mel (Table 2 of the paper: raw-waveform transforms
 beat spectrogram ones). Video augmentation: random crop, flip, colour jitter; no audio augmentation beyond the
-temporal ones (as the paper says).
+temporal ones (as the paper says). Each audio view's log-mel is resized bilinearly to ``spec_size x spec_size``
+(224: "Input spectrograms to the audio encoder are resized to 224 x 224", "Implementation Details"; the CPU presets
+``small`` and ``world`` keep the native log-mel, ``spec_size: null``); the encoder evaluates at that scale.
 
 Loss (Eq. 1-5): ``L_CRL = l_vv + l_va + l_av`` (no audio-audio term by default; ``contrastive_terms`` can add
 ``aa`` for the ablation) with k = 5 weighted neighbour positives and m = 2048 negatives from the median neighbour
@@ -59,6 +61,9 @@ class TemporalSSLConfig(MethodConfig):
                                      optimizer="adamw", weight_decay=1e-4)
     frames: int = Field(16, ge=1)
     crop: int = Field(112, ge=16)
+    #: "Implementation Details": "Input spectrograms to the audio encoder are resized to 224 x 224" (each clip's
+    #: log-mel, bilinear); None feeds the native log-mel (avbench before issue 19; the CPU presets)
+    spec_size: int | None = Field(224, ge=16)
     speeds: list[int] = Field(default_factory=lambda: list(SPEEDS))
     antialias: bool = True
     queue_size: int = Field(4096, ge=1)
@@ -132,7 +137,10 @@ class TemporalViews:
             wave = self.speed_up(cut_wave(d, start, span), speed, n_out, d.sample_rate)
             if backward:
                 wave = wave.flip(0)
-            out[f"a_{name}"] = self._frontend(wave[None].float())[0]
+            mel = self._frontend(wave[None].float())
+            if cfg.spec_size is not None:  # the whole clip's log-mel to spec_size x spec_size
+                mel = F.interpolate(mel, size=(cfg.spec_size, cfg.spec_size), mode="bilinear", align_corners=False)
+            out[f"a_{name}"] = mel[0]
             spans.append((start, span))
             speed_lbl.append(si)
             dir_lbl.append(int(backward))
@@ -155,7 +163,7 @@ class TemporalSSLPretrainer(Pretrainer):
         "small": {"arch": {"video_width": 16, "audio_width": 16, "audio_depth": 18},
                   "train": {"epochs": 30, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1},
                   "frames": 8, "crop": 64, "speeds": [1, 2, 4], "queue_size": 256, "m": 128,
-                  "proj_hidden": 256, "proj_dim": 128},
+                  "proj_hidden": 256, "proj_dim": 128, "spec_size": None},
         # the identity world (`--data identity-world`, issue 20) on a CPU: width 8, 8x48², speeds 1x and 2x (a 2x
         # view spans one 1-s scene), r and s in different scenes; the memory bank holds 16 batches of fresh clips
         # (512 rows, negatives from the median: m = 256), the paper's ratio (4,096 rows at batch 256); the data
@@ -163,7 +171,7 @@ class TemporalSSLPretrainer(Pretrainer):
         "world": {"arch": {**WORLD_ARCH, "audio_depth": 18},
                   "train": {"epochs": WORLD_EPOCHS, "batch_size": WORLD_BATCH, "lr": 1e-3, "warmup_epochs": 1},
                   "frames": 8, "crop": 48, "speeds": [1, 2], "queue_size": 512, "m": 256,
-                  "proj_hidden": 256, "proj_dim": 128, "video_augment": WORLD_VIDEO_AUGMENT},
+                  "proj_hidden": 256, "proj_dim": 128, "video_augment": WORLD_VIDEO_AUGMENT, "spec_size": None},
     }
 
     def __init__(self, cfg: TemporalSSLConfig, init_seed: int = 0) -> None:
