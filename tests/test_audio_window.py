@@ -62,7 +62,7 @@ def test_files_that_cannot_be_shown_equal_are_decoded_whole(media, name):
 
 
 @pytest.mark.parametrize("card,side", [("esc50", "train"), ("esc50", "test"), ("esc50-released", "test"),
-                                       ("dcase", "train"), ("dcase", "test")])
+                                       ("dcase", "train"), ("dcase", "test"), ("esc50-tssl", "train")])
 def test_the_cards_windows_are_the_same_decoded_by_window_or_whole(media, monkeypatch, card, side):
     """AudioClipSource.cut with the window and with the whole decode (audio_span switched off) gives the same clips,
     padding and notes for every card reading: random and uniform windows, trimmed, dense spectrogram, augmented."""
@@ -76,8 +76,10 @@ def test_the_cards_windows_are_the_same_decoded_by_window_or_whole(media, monkey
     real = feature_audio.load_window
     monkeypatch.setattr(feature_audio, "load_window", lambda *a, **k: used.append(real(*a, **k)) or used[-1])
     windowed = [AudioClipSource(samples, range(len(samples)), view, 16000, aug)[i] for i in range(len(samples))]
-    # random windows and the first clip only need part of a file; uniform test windows span it (decoded whole)
-    assert (sum(u is not None for u in used) >= 3) == (side == "train" or bool(sampling.trim_to_first_clip)), used
+    # random windows and the first clip only need part of a file; uniform test windows span it (decoded whole);
+    # a card on the released readings' swresample resampler (esc50-released, dcase: ERRATA D11) decodes whole
+    partial = sampling.sampling == "random" or bool(sampling.trim_to_first_clip)
+    assert (sum(u is not None for u in used) >= 3) == (partial and c.audio.resampler == "sinc"), used
     monkeypatch.setattr(feature_audio, "audio_span", lambda *a, **k: None)
     whole = [AudioClipSource(samples, range(len(samples)), view, 16000, aug)[i] for i in range(len(samples))]
     for a, b in zip(windowed, whole):
