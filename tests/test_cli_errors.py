@@ -86,7 +86,8 @@ def test_encoder_output_error_points_to_validate(capsys, tmp_path, monkeypatch, 
                                     str(esc50_root), "--no-cache", "--workers", "0", "--no-progress",
                                     "--min-coverage", "0.5",  # the fixture lists unusable files on purpose
                                     "--out", str(tmp_path / "out")])
-    assert "failed on a batch of shape" in line and "`avbench validate broken_enc:build`" in line
+    # caught on one blank clip before any decoding (issue 17), with the pointer to validate (issue 21)
+    assert "fails for one blank clip" in line and "`avbench validate broken_enc:build --task esc50`" in line
     sys.modules.pop("broken_enc", None)
 
 

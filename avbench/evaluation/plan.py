@@ -125,7 +125,7 @@ def _seeds(card: TaskCard, seeds: int | Sequence[int] | None) -> list[int]:
     return [int(s) for s in seeds]
 
 
-def _layers(card: TaskCard, enc: Encoder, device: torch.device, log: Callable[[str], None]
+def _layers(card: TaskCard, enc: Encoder, device: torch.device, log: Callable[[str], None], model_ref: str = ""
             ) -> tuple[tuple[str, ...], dict, dict, dict, str | None, dict | None]:
     """(modalities, clip geometry, feature spec and requested layer per modality, the fallback note, the video rate
     entry of :func:`~avbench.evaluation.rate.resolve_video_rate`). Checks the encoder takes each geometry, offers
@@ -149,7 +149,8 @@ def _layers(card: TaskCard, enc: Encoder, device: torch.device, log: Callable[[s
     for m in mods:  # a layer_map entry: the card's pooling runs on the encoder's own map of that name
         problem = check_pooling(enc, m, clips[m], feats[m], layers[m], device)
         if problem:  # a pooling the map cannot take fails here, not after the first batch is decoded
-            raise GeometryError(problem)
+            raise GeometryError(f"{problem}; check the encoder against the card with `avbench validate "
+                                f"{model_ref or enc.meta.name} --task {card.name}`")
         if layers[m] not in (feats[m].layer, POOLED):
             feats[m] = feats[m].model_copy(update={"layer": layers[m]})
     for note in notes:
@@ -237,7 +238,8 @@ def make_plan(encoder: str | Encoder, task: str, *, data_root: str | Path | None
     if not isinstance(found.obj, Encoder):
         raise TypeError(f"factory for {encoder!r} returned {type(found.obj).__name__}, not an avbench Encoder")
     enc = found.obj.eval().to(device)
-    mods, clips, feats, layers, fallback, video_rate = _layers(card, enc, device, opts.log)
+    ref = encoder if isinstance(encoder, str) else enc.meta.name
+    mods, clips, feats, layers, fallback, video_rate = _layers(card, enc, device, opts.log, ref)
     cache_dir = resolve_cache_dir(opts.cache_dir)
     root, manifest, identity = _data(card, data_root, cache_dir, world, rank, opts)
     media = check_media(manifest, Path(opts.checksums)) if opts.checksums and rank == 0 else None
