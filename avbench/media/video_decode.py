@@ -168,8 +168,7 @@ def decode_clips(path: str | PathLike[str], *, fps: float, frames: int, clips: i
     (a clip starts on a target frame) or "continuous" (a random clip starts anywhere in continuous time, its
     frames at ``start + k / fps``: the released training clips, ERRATA D5; random sampling only). limits: the
     bounds (default :data:`~avbench.media.limits.DEFAULT_LIMITS`); beyond them, a MediaError. window: decode only
-    the packets the clips need when that is provably the same (:mod:`avbench.media.video_window`); False decodes
-    the whole stream.
+    what the clips need where provably the same (:mod:`avbench.media.video_window`); False decodes it all.
     Returns :class:`DecodedClips` with ``frames`` ``[K, T, H, W, 3]`` uint8.
     """
     if fps <= 0 or frames <= 0 or clips <= 0:
