@@ -98,9 +98,10 @@ def _opts(tmp_path, **kw):
 
 
 def test_extraction_stops_at_the_first_non_finite_output_and_caches_nothing_of_it(esc50_root, tmp_path):
-    # batches of 4 clips, shards of 8 samples (1 clip each): the first shard takes forward calls 0-2 (call 0 is
-    # the determinism probe's repeat of the first batch), so NaN from call 3 on is in the second shard's first batch
-    broken = ToyAudio(name="nan-toy", nan_from_call=3)
+    # batches of 4 clips, shards of 8 samples (1 clip each): call 0 is eval's blank-clip pooling check (before any
+    # decoding), then the first shard takes forward calls 1-3 (call 1 is the determinism probe's repeat of the
+    # first batch), so NaN from call 4 on is in the second shard's first batch
+    broken = ToyAudio(name="nan-toy", nan_from_call=4)
     with pytest.raises(NonFiniteFeaturesError) as err:
         run(broken, "esc50", data_root=esc50_root, overrides=FAST, options=_opts(tmp_path, batch_size=4, shard_size=8))
     msg = str(err.value)
