@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from avbench.synth.family_fixtures import small_dcase, small_kinetics_sounds, small_ucf101, small_vggsound_augvgg
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "records"
 
 #: fields that may differ, and why; everything else must be equal
@@ -95,35 +97,7 @@ def _esc50(tmp: Path) -> Path:
     return root
 
 
-def _dcase(tmp: Path) -> Path:
-    from avbench.synth.audio_fixtures import write_dcase2013
-
-    return write_dcase2013(tmp / "dcase", n_classes=4, per_class=3, seconds=4.0, seed=2)
-
-
-def _ucf(tmp: Path) -> Path:
-    from avbench.synth.video_fixtures import write_ucf101
-
-    return write_ucf101(tmp / "UCF101", n_classes=4, groups=3, clips_per_group=2, seed=0)
-
-
-def _ksounds(tmp: Path) -> Path:
-    from avbench.synth.video_fixtures import write_kinetics400
-
-    return write_kinetics400(tmp / "ks", n_classes=3, train_per_class=4, val_per_class=2,
-                             class_names=["playing_drums", "singing", "bowling"], seed=0)
-
-
-def _augvgg(tmp: Path) -> Path:
-    try:
-        from avbench.datasets.augvgg.generate import generate_augvgg
-    except ImportError:  # the tree before the redesign (where the golden files were made)
-        from avbench.augvgg.generate import generate_augvgg
-    from avbench.synth.vggsound_fixtures import write_vggsound
-
-    root = write_vggsound(tmp / "vgg", n_classes=3, train_per_class=1, test_per_class=3, missing=1, seed=5)
-    generate_augvgg(root, root / "augvgg", "ip", seed=0)
-    return root
+_dcase, _ucf, _ksounds, _augvgg = small_dcase, small_ucf101, small_kinetics_sounds, small_vggsound_augvgg
 
 
 VIDEO = {"video": {"size": 64, "resize": 72, "frames": 8}, "splits": ["split1"], "batch_size": 8}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from avbench.synth.family_fixtures import small_dcase, small_kinetics_sounds, small_ucf101, small_vggsound_augvgg
+
 #: the families the check runs, in order (issue 21, item 8)
 FAMILIES = ("esc50", "dcase", "ucf101-linear", "ucf101-linear-32f", "ucf101-retrieval", "ucf101-knn",
             "ucf101-finetune", "ksounds-fusion", "augvgg-ip", "pretrain")
@@ -25,32 +27,7 @@ def _esc50(root: Path) -> Path:
     return write_esc50(root / "esc50", n_classes=5, clips_per_class=10, seconds=2.0, seed=1, variety=False)
 
 
-def _dcase(root: Path) -> Path:
-    from avbench.synth.audio_fixtures import write_dcase2013
-
-    return write_dcase2013(root / "dcase", n_classes=4, per_class=3, seconds=4.0, seed=2)
-
-
-def _ucf(root: Path) -> Path:
-    from avbench.synth.video_fixtures import write_ucf101
-
-    return write_ucf101(root / "UCF101", n_classes=4, groups=3, clips_per_group=2, seed=0)
-
-
-def _ksounds(root: Path) -> Path:
-    from avbench.synth.video_fixtures import write_kinetics400
-
-    return write_kinetics400(root / "ks", n_classes=3, train_per_class=4, val_per_class=2,
-                             class_names=["playing_drums", "singing", "bowling"], seed=0)
-
-
-def _augvgg(root: Path) -> Path:
-    from avbench.datasets.augvgg.generate import generate_augvgg
-    from avbench.synth.vggsound_fixtures import write_vggsound
-
-    out = write_vggsound(root / "vgg", n_classes=3, train_per_class=1, test_per_class=3, missing=1, seed=5)
-    generate_augvgg(out, out / "augvgg", "ip", seed=0)
-    return out
+_dcase, _ucf, _ksounds, _augvgg = small_dcase, small_ucf101, small_kinetics_sounds, small_vggsound_augvgg
 
 
 @dataclass
