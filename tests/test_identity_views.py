@@ -105,3 +105,33 @@ def test_every_sampler_keeps_each_view_inside_one_scene() -> None:
                 assert v2 == v1 + 1
             if relaxation == "extreme":
                 assert v1 < 2 <= v2
+
+
+def test_avcl_other_scene_audio_is_the_scene_the_video_is_not_in() -> None:
+    """AVCL's ``audio_scene: other`` diagnostic: the audio is exactly one scene's native log-mel, the scene the video
+    clip is not in (so the pair shares the identity but no events); ``whole`` keeps the paper's whole-clip audio.
+    Two scenes told apart by eye and ear: black frames + noise, then white frames + a 440-Hz tone."""
+    from avbench.media.logmel import LogMelConfig, LogMelFrontend
+
+    cls = get_method("avcl")
+    arch = cls(resolve_config(cls, "world", {})).encoder.arch
+    whole = cls(resolve_config(cls, "world", {})).sampler()
+    other = cls(resolve_config(cls, "world", {"audio_scene": "other"})).sampler()
+    front = LogMelFrontend(LogMelConfig(**arch.audio))
+    sr, fps = arch.logmel().sample_rate, arch.fps
+    frames = torch.zeros(int(2 * fps), 48, 48, 3, dtype=torch.uint8)
+    frames[int(fps):] = 255
+    t = torch.arange(sr) / sr
+    wave = torch.cat([0.1 * torch.randn(sr, generator=torch.Generator().manual_seed(0)),
+                      0.5 * torch.sin(2 * torch.pi * 440 * t)])
+    d = Decoded(frames, fps, wave, sr, segments=((0.0, 1.0), (1.0, 2.0)))
+    mels = [front(wave[None, :sr])[0], front(wave[None, sr:])[0]]
+    seen = set()
+    for i in range(40):
+        assert torch.equal(whole(d, generator_for("t", i))["a"], front(wave[None])[0])
+        out = other(d, generator_for("t", i))
+        heard = [j for j in (0, 1) if mels[j].shape == out["a"].shape and torch.equal(mels[j], out["a"])]
+        video_scene = int(out["v"].mean() > 0)  # normalised black frames are negative, white ones positive
+        assert heard == [1 - video_scene], i
+        seen.add(video_scene)
+    assert seen == {0, 1}  # both orders drawn
