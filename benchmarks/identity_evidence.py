@@ -57,6 +57,9 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # ../shared/notes/ssl-world.md flags 1e-2 as 5x the paper's absolute rate)
     "crisscross-pred1": ("crisscross", "crisscross", {"predictor_lr_ratio": 1.0}),
     "crisscross-noasync": ("crisscross", "crisscross", {"terms": ["v1v2", "a1a2", "v1a1", "v2a2"]}),
+    # diagnostic (third stop): without the synchronous terms, whose pairs share the scene's event times (a class-free
+    # cue); every remaining pair shares only the identity
+    "crisscross-nosync": ("crisscross", "crisscross", {"terms": ["v1v2", "a1a2", "v1a2", "a1v2"]}),
     "avcl": ("avcl", "avcl", {}),
     "avcl-nocgra": ("avcl", "avcl", {"lambda_cor": 0.0}),
     # diagnostic (third stop): the world preset's SGD rate 0.05 drives Loss_cor from 2.2 at step 100 back to 22 by

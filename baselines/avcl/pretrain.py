@@ -105,8 +105,8 @@ class AVCLPretrainer(Pretrainer):
                   "gate": "sigmoid"},
         # the identity world (`--data identity-world`, issue 20) on a CPU: width 8, 8x48² clips inside one scene,
         # the audio as the whole clip's (2 scenes') native log-mel (the probe's scale), sigmoid gate as `small`.
-        # SGD at 0.01: at 0.05 Loss_cor fell to 2.2 by step 100 and climbed back to 22 by step 280 as the warm-up
-        # reached the rate; at 0.01 it falls to 0.6 by step 1,600 (seed 0, history.jsonl of each run; issue 20)
+        # SGD at 0.01: at 0.05 Loss_cor fell to 2.6 around step 100 and climbed back to 20 by step 280 as the warm-up
+        # reached the rate; at 0.01 it falls to 0.6 by step 1,920 (seed 0; docs/evidence/identity_world*.jsonl)
         "world": {"arch": WORLD_ARCH, "train": {"epochs": WORLD_EPOCHS, "batch_size": WORLD_BATCH, "lr": 0.01,
                                                 "final_lr": 0.0, "warmup_epochs": 1},
                   "frames": 8, "crop": 48, "native_mel": True, "gate": "sigmoid", "video_augment": WORLD_VIDEO_AUGMENT},
