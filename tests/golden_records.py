@@ -97,25 +97,23 @@ def _esc50(tmp: Path) -> Path:
     return root
 
 
-_dcase, _ucf, _ksounds, _augvgg = small_dcase, small_ucf101, small_kinetics_sounds, small_vggsound_augvgg
-
-
 VIDEO = {"video": {"size": 64, "resize": 72, "frames": 8}, "splits": ["split1"], "batch_size": 8}
 CASES: dict[str, Case] = {
     "esc50": Case("esc50", _esc50, {"train": {"clips": 2}, "test": {"clips": 3}}, min_coverage=0.9),
-    "dcase": Case("dcase", _dcase, {"train": {"clips": 4}, "test": {"clips": 4}, "classifier": {"epochs": 10}}),
-    "ucf101-linear": Case("ucf101-linear", _ucf, {**VIDEO, "train": {"clips": 2}, "test": {"clips": 2}}),
-    "ucf101-retrieval": Case("ucf101-retrieval", _ucf, {**VIDEO, "train": {"clips": 2}, "test": {"clips": 2},
+    "dcase": Case("dcase", small_dcase, {"train": {"clips": 4}, "test": {"clips": 4}, "classifier": {"epochs": 10}}),
+    "ucf101-linear": Case("ucf101-linear", small_ucf101, {**VIDEO, "train": {"clips": 2}, "test": {"clips": 2}}),
+    "ucf101-retrieval": Case("ucf101-retrieval", small_ucf101, {**VIDEO, "train": {"clips": 2}, "test": {"clips": 2},
                                                         "classifier": {"ks": [1, 5, 10]},
                                                         "metrics": ["recall1", "recall5", "recall10"]}),
-    "ucf101-knn": Case("ucf101-knn", _ucf, {**VIDEO, "train": {"clips": 2}, "test": {"clips": 2}}),
-    "ksounds-fusion": Case("ksounds-fusion", _ksounds, {"train": {"clips": 2}, "test": {"clips": 2},
+    "ucf101-knn": Case("ucf101-knn", small_ucf101, {**VIDEO, "train": {"clips": 2}, "test": {"clips": 2}}),
+    "ksounds-fusion": Case("ksounds-fusion", small_kinetics_sounds, {"train": {"clips": 2}, "test": {"clips": 2},
                                                        "video": {"size": 64, "resize": 72, "frames": 8}},
                            min_coverage=0.6),
-    "augvgg-ip": Case("augvgg-ip", _augvgg, {"video": {"size": 64, "resize": 72, "frames": 8}, "train": {"clips": 2},
-                                             "test": {"clips": 2}, "classifier": {"ks": [1, 5]},
-                                             "metrics": ["recall1", "recall5"]}),
-    "ucf101-finetune": Case("ucf101-finetune", _ucf, {**VIDEO, "train": {"clips": 1}, "test": {"clips": 2},
+    "augvgg-ip": Case("augvgg-ip", small_vggsound_augvgg, {"video": {"size": 64, "resize": 72, "frames": 8},
+                                                           "train": {"clips": 2}, "test": {"clips": 2},
+                                                           "classifier": {"ks": [1, 5]},
+                                                           "metrics": ["recall1", "recall5"]}),
+    "ucf101-finetune": Case("ucf101-finetune", small_ucf101, {**VIDEO, "train": {"clips": 1}, "test": {"clips": 2},
                                                       "classifier": {"type": "finetune", "epochs": 2, "batch_size": 8,
                                                                      "lr": 0.02, "milestones": [1], "gamma": 0.5}}),
 }

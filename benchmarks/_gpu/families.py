@@ -27,9 +27,6 @@ def _esc50(root: Path) -> Path:
     return write_esc50(root / "esc50", n_classes=5, clips_per_class=10, seconds=2.0, seed=1, variety=False)
 
 
-_dcase, _ucf, _ksounds, _augvgg = small_dcase, small_ucf101, small_kinetics_sounds, small_vggsound_augvgg
-
-
 @dataclass
 class Family:
     """One task card on one fixture: ``overrides`` go on top of ``--quick`` (a small card-valid change only
@@ -44,16 +41,17 @@ class Family:
 _ONE_SPLIT = {"splits": ["split1"]}
 CARDS: dict[str, Family] = {
     "esc50": Family("esc50", _esc50),
-    "dcase": Family("dcase", _dcase, {"classifier": {"epochs": 10}}),
-    "ucf101-linear": Family("ucf101-linear", _ucf, _ONE_SPLIT),
-    "ucf101-linear-32f": Family("ucf101-linear-32f", _ucf, _ONE_SPLIT),
-    "ucf101-retrieval": Family("ucf101-retrieval", _ucf, {**_ONE_SPLIT, "classifier": {"ks": [1, 5]},
+    "dcase": Family("dcase", small_dcase, {"classifier": {"epochs": 10}}),
+    "ucf101-linear": Family("ucf101-linear", small_ucf101, _ONE_SPLIT),
+    "ucf101-linear-32f": Family("ucf101-linear-32f", small_ucf101, _ONE_SPLIT),
+    "ucf101-retrieval": Family("ucf101-retrieval", small_ucf101, {**_ONE_SPLIT, "classifier": {"ks": [1, 5]},
                                                           "metrics": ["recall1", "recall5"]}),
-    "ucf101-knn": Family("ucf101-knn", _ucf, _ONE_SPLIT),
-    "ucf101-finetune": Family("ucf101-finetune", _ucf, {**_ONE_SPLIT, "classifier": {
+    "ucf101-knn": Family("ucf101-knn", small_ucf101, _ONE_SPLIT),
+    "ucf101-finetune": Family("ucf101-finetune", small_ucf101, {**_ONE_SPLIT, "classifier": {
         "epochs": 1, "batch_size": 4, "milestones": [1]}}),
-    "ksounds-fusion": Family("ksounds-fusion", _ksounds, min_coverage=0.6),
-    "augvgg-ip": Family("augvgg-ip", _augvgg, {"classifier": {"ks": [1, 5]}, "metrics": ["recall1", "recall5"]}),
+    "ksounds-fusion": Family("ksounds-fusion", small_kinetics_sounds, min_coverage=0.6),
+    "augvgg-ip": Family("augvgg-ip", small_vggsound_augvgg, {"classifier": {"ks": [1, 5]},
+                                                             "metrics": ["recall1", "recall5"]}),
 }
 
 
