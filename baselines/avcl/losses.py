@@ -38,26 +38,33 @@ def _check_pair(fv: Tensor, fa: Tensor, name: str) -> None:
                          f"{tuple(fv.shape)} and {tuple(fa.shape)}")
 
 
-def cross_correlation(fv: Tensor, fa: Tensor, eps: float = _EPS) -> Tensor:
+def cross_correlation(fv: Tensor, fa: Tensor, eps: float = _EPS, center: bool = False) -> Tensor:
     """Eq. 6: ``C_ij = sum_b fv[b,i] fa[b,j] / (sqrt(sum_b fv[b,i]^2) * sqrt(sum_b fa[b,j]^2))``.
 
     ``fv``, ``fa``: ``[B, D]`` -> ``C``: ``[D, D]`` with entries in ``[-1, 1]``.
     Unlike Barlow Twins, Eq. 6 does not mean-centre the features along the batch, and neither do we: ``C_ij`` is
     the cosine between column ``i`` of ``fv`` and column ``j`` of ``fa``. A zero column (norm below ``eps``) gives
     a zero row/column of ``C`` instead of NaN.
+
+    ``center=True`` (NOT the paper: an avbench option) subtracts each column's batch mean first, as Barlow Twins
+    does, so ``C`` is the Pearson correlation. Un-centred, non-negative features (ReLU + average pool, as AVCL's
+    trunks give) that all point the same way score ``C_ii = 1``: a collapsed batch meets the diagonal target.
     """
     _check_pair(fv, fa, "cross_correlation")
+    if center:
+        fv, fa = fv - fv.mean(0, keepdim=True), fa - fa.mean(0, keepdim=True)
     fv_n = fv / fv.norm(dim=0, keepdim=True).clamp_min(eps)
     fa_n = fa / fa.norm(dim=0, keepdim=True).clamp_min(eps)
     return fv_n.transpose(0, 1) @ fa_n
 
 
-def cocorrelation_loss(fv: Tensor, fa: Tensor, lam: float = 0.005) -> Tensor:
+def cocorrelation_loss(fv: Tensor, fa: Tensor, lam: float = 0.005, center: bool = False) -> Tensor:
     """Eq. 5 (CGRA): ``sum_i (1 - C_ii)^2 + lam * sum_i sum_{j != i} C_ij^2`` with ``C`` of Eq. 6.
 
-    ``fv``, ``fa``: ``[B, D]``. ``lam = 0.005`` as in the paper's parameter section. Returns a scalar.
+    ``fv``, ``fa``: ``[B, D]``. ``lam = 0.005`` as in the paper's parameter section; ``center`` as in
+    :func:`cross_correlation`. Returns a scalar.
     """
-    c = cross_correlation(fv, fa)
+    c = cross_correlation(fv, fa, center=center)
     diag = torch.diagonal(c)
     off = c.pow(2).masked_fill(torch.eye(c.shape[0], dtype=torch.bool, device=c.device), 0.0)
     return (1 - diag).pow(2).sum() + lam * off.sum()
@@ -95,13 +102,13 @@ def avcl_contrastive_loss(fv: Tensor, fa: Tensor, tau: float = DEFAULT_TAU, redu
 
 def avcl_total_loss(fv: Tensor, fa: Tensor, *, lam: float = 0.005, tau: float = DEFAULT_TAU,
                     lambda_cor: float = 0.9, lambda_self: float = 0.1,
-                    reduction: str = "mean") -> tuple[Tensor, dict[str, Tensor]]:
+                    reduction: str = "mean", center: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
     """Eq. 11: ``Loss = lambda_cor * Loss_cor + lambda_self * Loss_self`` (paper: 0.9 and 0.1, ``lam = 0.005``).
 
     ``fv``, ``fa``: ``[B, D]``. ``tau`` is an open value (see :data:`DEFAULT_TAU`); ``reduction`` applies to
-    ``Loss_self`` only (see :func:`avcl_contrastive_loss`). Returns ``(loss, {"cor": ..., "self": ...})``, the
+    ``Loss_self`` only (see :func:`avcl_contrastive_loss`), ``center`` to ``Loss_cor`` only. Returns ``(loss, {"cor": ..., "self": ...})``, the
     parts detached and unweighted.
     """
-    cor = cocorrelation_loss(fv, fa, lam=lam)
+    cor = cocorrelation_loss(fv, fa, lam=lam, center=center)
     self_ = avcl_contrastive_loss(fv, fa, tau=tau, reduction=reduction)
     return lambda_cor * cor + lambda_self * self_, {"cor": cor.detach(), "self": self_.detach()}

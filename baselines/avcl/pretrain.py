@@ -45,7 +45,13 @@ class AVCLConfig(MethodConfig):
     lambda_self: float = 0.1
     tau: float = Field(DEFAULT_TAU, gt=0)
     gate: Literal["relu", "sigmoid"] = "relu"
-    fusion: bool = True
+    fusion: bool = Field(True, description=(
+        "True: Eq. 11 on the AMFM outputs (the paper). The gate sigma(E), computed from [v, a], multiplies both "
+        "features of a pair, so the fusion module alone can solve both losses on pairs that share nothing "
+        "(tests/test_avcl_fusion_leak.py); False: Eq. 11 on the trunk features"))
+    cgra_center: bool = Field(False, description=(
+        "False: Eq. 6 as written, un-centred (the paper). True: each feature's batch mean removed first, as Barlow "
+        "Twins does; un-centred, a collapsed batch of non-negative features meets the diagonal target"))
     native_mel: bool = Field(False, description=(
         "False: the paper's whole-clip mel resized to mel_size and cropped (Section 2.1). True: the whole clip's "
         "native log-mel (all bands, 10-ms frames), neither resized nor cropped: the time and frequency scale at "
@@ -132,7 +138,7 @@ class AVCLPretrainer(Pretrainer):
         fv, fa = self.fusion(v, a) if self.cfg.fusion else (v, a)
         cfg = self.cfg
         loss, parts = avcl_total_loss(fv.float(), fa.float(), lam=cfg.lam, tau=cfg.tau, lambda_cor=cfg.lambda_cor,
-                                      lambda_self=cfg.lambda_self)
+                                      lambda_self=cfg.lambda_self, center=cfg.cgra_center)
         logs = {k: float(x) for k, x in parts.items()}
         with torch.no_grad():
             logs["std_v"] = float(F.normalize(v.float(), dim=1).std(0).mean())
