@@ -197,6 +197,10 @@ def _setup(method: str, preset: str, overrides: dict[str, Any] | None, opts: Pre
     device = torch.device(opts.device or (f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available()
                                           else "cpu"))
     autocast, amp_dtype = _autocast(device, tc.amp)
+    if device.type == "cpu":
+        # Subnormal floats make x86 arithmetic crawl: CrissCross (identity world, seed 0, resumed from step 1,152) ran
+        # steps 1,250-1,313 at 1.9 clips/s, the same steps at 35 clips/s with subnormals flushed to zero (18x).
+        torch.set_flush_denormal(True)
     model: Pretrainer = cls(cfg, init_seed=opts.init_seed)
     model.to(device)
     if world > 1:
