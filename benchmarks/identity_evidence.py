@@ -77,7 +77,8 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # diagnostic (third stop): with the audio-audio term the paper leaves out (its views in different scenes, like
     # vv's), the one term that gives the audio trunk a pair sharing the identity but no event times
     "temporal-ssl-aa": ("temporal-ssl", "temporal-ssl", {"contrastive_terms": ["vv", "va", "av", "aa"]}),
-    # the paper's ablation (a) of its Table 1 (run there on video alone), "w/o Q_v positives": no memory-bank neighbours as extra positives (k = 0).
+    # the paper's ablation (a) of its Table 1 (run there on video alone), "w/o Q_v positives": no memory-bank
+    # neighbours as extra positives (k = 0).
     # On the identity world the k nearest bank rows of the anchor share its scene nuisance at init (a random trunk
     # reads pitch at 88 %, brightness at 70 %), and they carry as much weight as the true positive, which is in
     # another scene; vv and aa stay at chance (11.3) in every run with them. (Refuted as the cause: without them, in

@@ -24,7 +24,8 @@ B, D = 32, 64  # the world preset's batch and the width-8 trunks' feature size (
 
 
 def _train_fusion_on_noise(seed: int, steps: int) -> tuple[float, float, float, float]:
-    """Mean (Loss_cor, Loss_self) of the last 50 steps with the module, then the same on the last noise batch without."""
+    """Mean (Loss_cor, Loss_self) of the last 50 steps with the module, then both on the last noise batch
+    without it."""
     torch.manual_seed(seed)
     fusion = AttentionFusion(D, "sigmoid")  # the world preset's gate
     opt = torch.optim.SGD(fusion.parameters(), lr=0.01, momentum=0.9)  # the world preset's rate

@@ -106,8 +106,8 @@ def avcl_total_loss(fv: Tensor, fa: Tensor, *, lam: float = 0.005, tau: float = 
     """Eq. 11: ``Loss = lambda_cor * Loss_cor + lambda_self * Loss_self`` (paper: 0.9 and 0.1, ``lam = 0.005``).
 
     ``fv``, ``fa``: ``[B, D]``. ``tau`` is an open value (see :data:`DEFAULT_TAU`); ``reduction`` applies to
-    ``Loss_self`` only (see :func:`avcl_contrastive_loss`), ``center`` to ``Loss_cor`` only. Returns ``(loss, {"cor": ..., "self": ...})``, the
-    parts detached and unweighted.
+    ``Loss_self`` only (see :func:`avcl_contrastive_loss`), ``center`` to ``Loss_cor`` only. Returns
+    ``(loss, {"cor": ..., "self": ...})``, the parts detached and unweighted.
     """
     cor = cocorrelation_loss(fv, fa, lam=lam, center=center)
     self_ = avcl_contrastive_loss(fv, fa, tau=tau, reduction=reduction)
