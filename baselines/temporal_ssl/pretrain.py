@@ -75,6 +75,10 @@ class TemporalSSLConfig(MethodConfig):
     temporal_tasks: list[str] = Field(default_factory=lambda: ["speed", "direction", "order"])
     proj_hidden: int = 1024
     proj_dim: int = 256
+    intra_predictor: bool = Field(False, description=(
+        "NOT the paper: a second predictor per modality for the intra-modal terms (vv, aa). The paper's one phi_v "
+        "serves vv and va; on the identity world it maps video into the audio embeddings' subspace, orthogonal to "
+        "every video embedding, so l_vv sits at chance (README 'Do they learn?')"))
     video_augment: dict[str, Any] = Field(default_factory=lambda: VideoAugmentConfig(
         crop_scale=(0.2, 1.0), flip=0.5, color_jitter=(0.4, 0.4, 0.4, 0.1), grayscale=0.0, blur=0.0,
         cutout=0).to_dict())
@@ -190,6 +194,9 @@ class TemporalSSLPretrainer(Pretrainer):
             dim_of = {"v": dims["video"], "a": dims["audio"]}
             self.order_head = torch.nn.ModuleDict({pair: mlp([dim_of[pair[0]] + dim_of[pair[1]], h, h, 3],
                                                              bn_last=False) for pair in ORDER_PAIRS})
+            if cfg.intra_predictor:  # built last, so the paper's heads draw the same initial weights either way
+                self.intra_predictor = torch.nn.ModuleDict({m: mlp([p, h, p], bn_last=False)
+                                                            for m in ("video", "audio")})
         self.queue = torch.nn.ModuleDict({m: FeatureQueue(cfg.queue_size, p) for m in ("video", "audio")})
         self._pending: dict[str, torch.Tensor] = {}
 
@@ -214,13 +221,16 @@ class TemporalSSLPretrainer(Pretrainer):
             feat[key] = self.encoder.trunk(m)(batch[key], ["pool"])["pool"]
             emb[key] = self.projector[m](feat[key]).float()
             pred[key] = self.predictor[m](emb[key]).float()
+            if cfg.intra_predictor:
+                pred[f"{key}_intra"] = self.intra_predictor[m](emb[key]).float()
         terms: dict[str, torch.Tensor] = {}
         for r, s in (("r", "s"), ("s", "r")):
             nu, nu_hat, alpha, alpha_hat = emb[f"v_{r}"], emb[f"v_{s}"], emb[f"a_{r}"], emb[f"a_{s}"]
+            intra = "_intra" if cfg.intra_predictor else ""
             parts = {
                 # batch negatives {nu_j in B, j != i}: the anchor view's own batch (the paper's N^vv; losses.py)
-                "vv": lambda: self._contrastive(pred[f"v_{r}"], nu_hat, [nu], nu_hat, "video"),
-                "aa": lambda: self._contrastive(pred[f"a_{r}"], alpha_hat, [alpha], alpha_hat, "audio"),
+                "vv": lambda: self._contrastive(pred[f"v_{r}{intra}"], nu_hat, [nu], nu_hat, "video"),
+                "aa": lambda: self._contrastive(pred[f"a_{r}{intra}"], alpha_hat, [alpha], alpha_hat, "audio"),
                 "va": lambda: self._contrastive(pred[f"v_{r}"], alpha, [nu, alpha], alpha, "audio"),
                 "av": lambda: self._contrastive(pred[f"a_{r}"], nu, [alpha, nu], nu, "video"),
             }

@@ -1,0 +1,52 @@
+"""Which predictor serves which loss term (issue 20, fifth stop).
+
+temporal-SSL's paper has one predictor per modality (phi_v, phi_a) for its intra- and cross-modal terms; on the
+identity world that one phi_v maps video into the audio embeddings' subspace and l_vv sits at chance
+(benchmarks/identity_evidence.py, ``temporal-ssl-intra-aa``). ``intra_predictor`` (not the paper, off by default)
+gives the intra-modal terms their own predictor. These tests check the routing on the ``world`` preset's real
+model (width 8), with random views of the shapes the view sampler draws.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from avbench.pretrain.method import get_method, resolve_config
+
+
+def _temporal_ssl(**overrides):
+    cls = get_method("temporal-ssl")
+    return cls(resolve_config(cls, "world", overrides), init_seed=0)
+
+
+def _views(b: int = 4) -> dict[str, torch.Tensor]:
+    """Views as TemporalViews draws them at the world preset: video [B, 3, 8, 48, 48], log-mel [B, 1, 80, 51]."""
+    gen = torch.Generator().manual_seed(0)
+    out = {f"v_{k}": torch.randn(b, 3, 8, 48, 48, generator=gen) for k in ("r", "s")}
+    out |= {f"a_{k}": torch.randn(b, 1, 80, 51, generator=gen) for k in ("r", "s")}
+    return out
+
+
+def test_intra_predictor_is_off_by_default_and_leaves_the_paper_heads_initial_weights() -> None:
+    paper, extra = _temporal_ssl(), _temporal_ssl(intra_predictor=True)
+    assert not hasattr(paper, "intra_predictor")
+    sp, se = paper.state_dict(), extra.state_dict()
+    added = set(se) - set(sp)
+    assert added and all(k.startswith("intra_predictor.") for k in added)
+    assert set(sp) <= set(se)
+    assert all(torch.equal(sp[k], se[k]) for k in sp), "the extra predictor changed the paper heads' init"
+
+
+@pytest.mark.parametrize("term, used, unused", [("vv", "intra_predictor", "predictor"),
+                                                ("aa", "intra_predictor", "predictor"),
+                                                ("va", "predictor", "intra_predictor"),
+                                                ("av", "predictor", "intra_predictor")])
+def test_each_term_trains_its_own_predictor(term: str, used: str, unused: str) -> None:
+    model = _temporal_ssl(intra_predictor=True, contrastive_terms=[term], temporal_tasks=[])
+    loss, logs = model(_views())
+    assert torch.isfinite(loss) and f"crl_{term}" in logs
+    loss.backward()
+    modality = "video" if term[0] == "v" else "audio"
+    grads = [p.grad for p in getattr(model, used)[modality].parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads), f"{term} did not reach {used}.{modality}"
+    assert all(p.grad is None for p in getattr(model, unused).parameters()), f"{term} reached {unused}"
