@@ -62,6 +62,9 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # with no weight decay), the predictor outputs its bias for every input and the trunks align to that one
     # direction (seed 0, step 1,920: positive and negative pairs at the same cosine). AdamW decouples the decay
     "crisscross-adamw": ("crisscross", "crisscross", {"train.optimizer": "adamw"}),
+    # diagnostic (fifth stop): crisscross-adamw with a second predictor per modality for v1v2 / a1a2 (NOT the paper;
+    # its video predictor serves v1v2 and the cross-modal terms, as temporal-SSL's phi_v does)
+    "crisscross-intra-adamw": ("crisscross", "crisscross", {"train.optimizer": "adamw", "intra_predictor": True}),
     "crisscross-noasync": ("crisscross", "crisscross", {"terms": ["v1v2", "a1a2", "v1a1", "v2a2"]}),
     # diagnostic (third stop): without the synchronous terms, whose pairs share the scene's event times (a class-free
     # cue); every remaining pair shares only the identity

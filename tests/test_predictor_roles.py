@@ -1,10 +1,10 @@
 """Which predictor serves which loss term (issue 20, fifth stop).
 
-temporal-SSL's paper has one predictor per modality (phi_v, phi_a) for its intra- and cross-modal terms; on the
-identity world that one phi_v maps video into the audio embeddings' subspace and l_vv sits at chance
-(benchmarks/identity_evidence.py, ``temporal-ssl-intra-aa``). ``intra_predictor`` (not the paper, off by default)
-gives the intra-modal terms their own predictor. These tests check the routing on the ``world`` preset's real
-model (width 8), with random views of the shapes the view sampler draws.
+temporal-SSL's and CrissCross's papers have one predictor per modality for the intra- and the cross-modal terms; on
+the identity world temporal-SSL's one phi_v maps video into the audio embeddings' subspace and l_vv sits at chance
+(benchmarks/identity_evidence.py, ``temporal-ssl-intra-aa``). ``intra_predictor`` (not the papers, off by default)
+gives the intra-modal terms their own predictor. These tests check the routing on each ``world`` preset's real
+model (width 8), with random views of the shapes the view samplers draw.
 """
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from avbench.pretrain.method import get_method, resolve_config
 
 def _temporal_ssl(**overrides):
     cls = get_method("temporal-ssl")
+    return cls(resolve_config(cls, "world", overrides), init_seed=0)
+
+
+def _crisscross(**overrides):
+    cls = get_method("crisscross")
     return cls(resolve_config(cls, "world", overrides), init_seed=0)
 
 
@@ -49,4 +54,35 @@ def test_each_term_trains_its_own_predictor(term: str, used: str, unused: str) -
     modality = "video" if term[0] == "v" else "audio"
     grads = [p.grad for p in getattr(model, used)[modality].parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads), f"{term} did not reach {used}.{modality}"
+    assert all(p.grad is None for p in getattr(model, unused).parameters()), f"{term} reached {unused}"
+
+
+def _crisscross_views(b: int = 4) -> dict[str, torch.Tensor]:
+    """Views as CrissCrossViews draws them at the world preset: video [B, 3, 8, 48, 48], 1-s log-mel [B, 1, 80, 101]."""
+    gen = torch.Generator().manual_seed(0)
+    out = {f"v{k}": torch.randn(b, 3, 8, 48, 48, generator=gen) for k in (1, 2)}
+    return out | {f"a{k}": torch.randn(b, 1, 80, 101, generator=gen) for k in (1, 2)}
+
+
+def test_crisscross_intra_predictor_keeps_the_paper_init_and_the_mean_over_terms() -> None:
+    paper, extra = _crisscross(), _crisscross(intra_predictor=True)
+    sp, se = paper.state_dict(), extra.state_dict()
+    assert all(torch.equal(sp[k], se[k]) for k in sp)
+    assert {k.split(".")[0] for k in set(se) - set(sp)} == {"intra_predictor"}
+    loss, logs = extra(_crisscross_views())
+    terms = [logs[t] for t in extra.cfg.terms]
+    assert len(terms) == 6 and abs(float(loss.detach()) - sum(terms) / 6) < 1e-5  # Eq. 5: the mean of the six pair terms
+
+
+@pytest.mark.parametrize("term, used, unused", [("v1v2", "intra_predictor", "predictor"),
+                                                ("a1a2", "intra_predictor", "predictor"),
+                                                ("v1a1", "predictor", "intra_predictor"),
+                                                ("v1a2", "predictor", "intra_predictor")])
+def test_crisscross_each_term_trains_its_own_predictor(term: str, used: str, unused: str) -> None:
+    model = _crisscross(intra_predictor=True, terms=[term])
+    views = {k: v for k, v in _crisscross_views().items() if k[0] in term}  # the sampler draws only these
+    loss, _ = model(views)
+    loss.backward()
+    trained = [m for m in getattr(model, used).values() if any(p.grad is not None for p in m.parameters())]
+    assert trained, f"{term} reached no {used}"
     assert all(p.grad is None for p in getattr(model, unused).parameters()), f"{term} reached {unused}"

@@ -58,6 +58,10 @@ class CrissCrossConfig(MethodConfig):
     terms: list[str] = Field(default_factory=lambda: list(TERMS), description="active loss terms (Table 1 ablations)")
     predictor_lr_ratio: float = Field(10.0, gt=0, description="predictor lr / base lr, constant (Table S10: 0.002/0.0002)")
     shared_predictor: bool = False
+    intra_predictor: bool = Field(False, description=(
+        "NOT the paper: a second predictor per modality for the intra-modal terms (v1v2, a1a2); the paper's video "
+        "predictor serves v1v2 and the cross-modal terms, whose targets lie in orthogonal subspaces on the identity "
+        "world (README 'Do they learn?')"))
     frames: int = Field(8, ge=1)
     crop: int = Field(112, ge=16)
     audio_seconds: float = Field(2.0, gt=0)
@@ -184,6 +188,9 @@ class CrissCrossPretrainer(Pretrainer):
             heads = ["shared"] if cfg.shared_predictor else list(mods)
             self.predictor = torch.nn.ModuleDict({m: mlp([out, cfg.predictor_hidden, out], bn_last=False)
                                                   for m in heads})
+            if cfg.intra_predictor:  # built last, so the paper's heads draw the same initial weights either way
+                self.intra_predictor = torch.nn.ModuleDict({m: mlp([out, cfg.predictor_hidden, out], bn_last=False)
+                                                            for m in mods})
 
     def modalities(self) -> tuple[str, ...]:
         used = "".join(self.cfg.terms)
@@ -204,10 +211,22 @@ class CrissCrossPretrainer(Pretrainer):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         p: dict[str, torch.Tensor] = {}
         z: dict[str, torch.Tensor] = {}
+        p_intra: dict[str, torch.Tensor] = {}
         for key in ("v1", "v2", "a1", "a2"):
             if key in batch:
-                p[key], z[key] = self._embed("video" if key[0] == "v" else "audio", batch[key])
-        loss, terms = crisscross_loss(p, z, self.cfg.terms)
+                modality = "video" if key[0] == "v" else "audio"
+                p[key], z[key] = self._embed(modality, batch[key])
+                if self.cfg.intra_predictor:
+                    p_intra[key] = self.intra_predictor[modality](z[key])
+        if self.cfg.intra_predictor:  # the mean over the active terms, each with its own predictor
+            intra = [t for t in self.cfg.terms if t[0] == t[2]]
+            cross = [t for t in self.cfg.terms if t[0] != t[2]]
+            parts = [(crisscross_loss(p_intra, z, intra), len(intra))] if intra else []
+            parts += [(crisscross_loss(p, z, cross), len(cross))] if cross else []
+            loss = sum(value * n for (value, _), n in parts) / len(self.cfg.terms)
+            terms = {k: v for (_, t), _ in parts for k, v in t.items()}
+        else:
+            loss, terms = crisscross_loss(p, z, self.cfg.terms)
         logs = {k: float(v) for k, v in terms.items()}
         with torch.no_grad():  # collapse monitor: std of the normalised z per dimension (SimSiam: ~1/sqrt(d) healthy)
             for key in ("v1", "a1"):
@@ -219,5 +238,7 @@ class CrissCrossPretrainer(Pretrainer):
         lr = self.cfg.train.lr
         base = list(self.encoder.parameters()) + list(self.projector.parameters())
         return [{"params": base, "base_lr": lr, "name": "backbones+projectors"},
-                {"params": list(self.predictor.parameters()), "base_lr": lr * self.cfg.predictor_lr_ratio,
+                {"params": list(self.predictor.parameters()) + (list(self.intra_predictor.parameters())
+                                                                 if self.cfg.intra_predictor else []),
+                 "base_lr": lr * self.cfg.predictor_lr_ratio,
                  "schedule": "constant", "name": "predictors"}]
