@@ -1,12 +1,12 @@
 """Why a pretrainer does or does not learn the identity world (issue 20): two diagnostics. Not a test: CPU minutes.
 
 ``pairs RUN_DIR``: loads the run's last checkpoint (``RUN_DIR/checkpoints``, written by ``avbench pretrain``; its
-``card.json`` or checkpoint state gives the method and settings), draws ``--clips`` fresh world clips as the
-method's own view sampler does (seed 7, a stream no run trains on) and prints, for each (prediction, target) pair of
-the method's loss, the mean cosine of the TRUE pairs and of all other pairs of the batch, and the share of clips whose
-prediction is nearest its own target (chance 1 / clips). Equal true and other cosines mean the term is met without
-telling clips apart. Methods: crisscross (``p`` = predictor output, ``z`` = projector output) and temporal-ssl
-(``pred`` = phi(psi(F(x))), targets psi(F(x)); ``pred_intra`` with ``intra_predictor``).
+``state.json`` gives the method and settings), draws ``--clips`` fresh world clips as the method's own view sampler
+does (seed 7, a stream no run trains on) and prints, for each (prediction, target) pair of the method's loss, the
+mean cosine of the TRUE pairs and of all other pairs of the batch, and the share of clips whose prediction is nearest
+its own target (chance 1 / clips). Equal true and other cosines mean the term is met without telling clips apart.
+Methods: crisscross (``p`` = predictor output, ``z`` = projector output; ``p_intra`` with ``intra_predictor``) and
+temporal-ssl (``pred`` = phi(psi(F(x))), targets ``emb`` = psi(F(x)); ``pred_intra`` with ``intra_predictor``).
 
 ``trace``: trains CrissCross at ``--preset world`` (``--set`` overrides as ``avbench pretrain`` takes them) for
 ``--steps`` steps through the trainer's own step and prints, every 16 steps, the loss, ``std_v`` and the mean
@@ -33,7 +33,7 @@ from avbench.pretrain.data import collate
 
 #: (prediction key, target key) per method; keys of :func:`embed`'s output
 PAIRS = {"crisscross": [("p_v1", "z_v2"), ("p_v1", "z_a1"), ("p_v1", "z_a2"), ("p_a1", "z_a2"), ("p_a1", "z_v1"),
-                        ("z_v1", "z_a1"), ("z_v1", "z_v2")],
+                        ("p_intra_v1", "z_v2"), ("p_intra_a1", "z_a2"), ("z_v1", "z_a1"), ("z_v1", "z_v2")],
          "temporal-ssl": [("pred_v_r", "emb_v_s"), ("pred_v_r", "emb_a_r"), ("pred_a_r", "emb_a_s"),
                           ("pred_a_r", "emb_v_r"), ("pred_intra_v_r", "emb_v_s"), ("pred_intra_a_r", "emb_a_s"),
                           ("emb_v_r", "emb_a_r")]}
@@ -50,8 +50,11 @@ def embed(method: str, model: Any, batch: dict[str, torch.Tensor]) -> dict[str, 
     out: dict[str, torch.Tensor] = {}
     if method == "crisscross":
         for key in ("v1", "v2", "a1", "a2"):
-            p, z = model._embed("video" if key[0] == "v" else "audio", batch[key])
+            m = "video" if key[0] == "v" else "audio"
+            p, z = model._embed(m, batch[key])
             out[f"p_{key}"], out[f"z_{key}"] = p, z
+            if hasattr(model, "intra_predictor"):
+                out[f"p_intra_{key}"] = model.intra_predictor[m](z)
     else:
         for key in ("v_r", "v_s", "a_r", "a_s"):
             m = "video" if key[0] == "v" else "audio"

@@ -56,3 +56,24 @@ def test_world_preset_pretrains_20_steps(method, tmp_path) -> None:
         assert at.keys() == final.keys() and all(torch.equal(at[k], final[k]) for k in final)
         with pytest.raises(FileNotFoundError, match="no checkpoint at step 10"):
             ev.checkpoint_encoder(out, 10)
+    if method in ("crisscross", "temporal-ssl"):  # benchmarks/identity_diagnostics.py reads the run's checkpoint
+        _check_pairs_diagnostic(method, out)
+
+
+def _check_pairs_diagnostic(method: str, out) -> None:
+    import contextlib
+    import io
+
+    from tests._bench import load_benchmark
+
+    diag = load_benchmark("identity_diagnostics")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        diag.pairs(out, clips=8)
+    lines = [x for x in buf.getvalue().splitlines() if " true " in x]
+    # every pair of the method's loss (no intra predictor here), each with finite cosines in [-1, 1]
+    expected = [p for p in diag.PAIRS[method] if "intra" not in p[0]]
+    assert len(lines) == len(expected), buf.getvalue()
+    for line in lines:
+        values = [float(t) for t in line.replace("(", " ").replace(")", " ").split() if t[0] in "+-"]
+        assert values and all(-1.0001 <= v <= 1.0001 for v in values[:2]), line
