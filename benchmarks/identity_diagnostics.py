@@ -9,7 +9,7 @@ Methods: crisscross (``p`` = predictor output, ``z`` = projector output; ``p_int
 temporal-ssl (``pred`` = phi(psi(F(x))), targets ``emb`` = psi(F(x)); ``pred_intra`` with ``intra_predictor``).
 
 ``trace``: trains CrissCross at ``--preset world`` (``--set`` overrides as ``avbench pretrain`` takes them) for
-``--steps`` steps through the trainer's own step and prints, every 16 steps, the loss, ``std_v`` and the mean
+``--steps`` steps through ``avbench.pretrain.trainer.pretrain`` (its ``on_step`` hook) and prints, every 16 steps, the loss, ``std_v`` and the mean
 absolute weights of the video predictor (first linear layer, its BatchNorm gamma, last linear layer)::
 
     python benchmarks/identity_diagnostics.py pairs /tmp/avbench-identity-evidence/seed0/temporal-ssl-k0-e10
@@ -19,8 +19,6 @@ absolute weights of the video predictor (first linear layer, its BatchNorm gamma
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,8 +26,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from avbench.pretrain import trainer as T
 from avbench.pretrain.data import collate
+from avbench.pretrain.inspect_run import load_run
+from avbench.pretrain.trainer import PretrainOptions, pretrain
 
 #: (prediction key, target key) per method; keys of :func:`embed`'s output
 PAIRS = {"crisscross": [("p_v1", "z_v2"), ("p_v1", "z_a1"), ("p_v1", "z_a2"), ("p_a1", "z_a2"), ("p_a1", "z_v1"),
@@ -37,11 +36,6 @@ PAIRS = {"crisscross": [("p_v1", "z_v2"), ("p_v1", "z_a1"), ("p_v1", "z_a2"), ("
          "temporal-ssl": [("pred_v_r", "emb_v_s"), ("pred_v_r", "emb_a_r"), ("pred_a_r", "emb_a_s"),
                           ("pred_a_r", "emb_v_r"), ("pred_intra_v_r", "emb_v_s"), ("pred_intra_a_r", "emb_a_s"),
                           ("emb_v_r", "emb_a_r")]}
-
-
-def _setup(method: str, overrides: dict[str, Any], out: Path, seed: int) -> Any:
-    return T._setup(method, "world", overrides, T.PretrainOptions(out=out, data="identity-world", seed=seed,
-                                                                   log=lambda _m: None))
 
 
 @torch.no_grad()
@@ -74,46 +68,30 @@ def pair_stats(a: torch.Tensor, b: torch.Tensor) -> str:
 
 
 def pairs(run_dir: Path, clips: int) -> None:
-    from safetensors.torch import load_file
-
-    ckpt = T.latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise SystemExit(f"{run_dir}: no checkpoint (checkpoints/LATEST)")
-    resolved = json.loads((ckpt / "state.json").read_text())["resolved"]
+    model, dataset, resolved = load_run(run_dir, seed=7)
     method = resolved["method"]
-    with tempfile.TemporaryDirectory() as tmp:
-        run = _setup(method, resolved["config"], Path(tmp), seed=7)
-    run.model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
-    run.model.train()  # BatchNorm on batch statistics, as in the loss
-    out = embed(method, run.model, collate([run.dataset[i] for i in range(clips)]))
-    print(f"{ckpt} ({method}, {clips} clips; chance nearest-own {1 / clips:.2f})")
+    out = embed(method, model, collate([dataset[i] for i in range(clips)]))
+    print(f"{run_dir} ({method}, {clips} clips; chance nearest-own {1 / clips:.2f})")
     for a, b in PAIRS[method]:
         if a in out and b in out:
             print(f"  {a:>15} . {b:<8} {pair_stats(out[a], out[b])}")
 
 
 def trace(steps: int, overrides: dict[str, Any]) -> None:
-    out = Path(tempfile.mkdtemp(prefix="avbench-trace-"))
-    try:
-        from avbench.taskcard import deep_merge
+    from avbench.taskcard import deep_merge
 
-        run = _setup("crisscross", deep_merge({"train": {"epochs": 10}}, overrides), out, seed=0)
-        T._resume(run)
-        scaler = torch.amp.GradScaler("cpu", enabled=False)
-        skips = T._SkipWriter(out / "skipped.jsonl", lambda _m: None)
-        pred = run.model.predictor["video"]
-        while run.step < steps:
-            for batch in T._epoch_loader(run):
-                T._train_step(run, run.model, scaler, batch, skips, lambda _r: None)
-                if run.step % 16 == 0:
-                    r = run.history[-1]
-                    print(f"step {run.step:5d}  loss {r['loss']:+.3f}  std_v {r['std_v']:.3f}  |W1| "
-                          f"{pred[0].weight.abs().mean():.2e}  |gamma| {pred[1].weight.abs().mean():.2e}  |W2| "
-                          f"{pred[3].weight.abs().mean():.2e}", flush=True)
-                if run.step >= steps:
-                    break
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    def show(row: dict[str, Any], model: Any) -> None:
+        if row["step"] % 16 == 0:
+            pred = model.predictor["video"]
+            print(f"step {row['step']:5d}  loss {row['loss']:+.3f}  std_v {row['std_v']:.3f}  |W1| "
+                  f"{pred[0].weight.abs().mean():.2e}  |gamma| {pred[1].weight.abs().mean():.2e}  |W2| "
+                  f"{pred[3].weight.abs().mean():.2e}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="avbench-trace-") as out:
+        opts = PretrainOptions(out=Path(out), data="identity-world", seed=0, log=lambda _m: None, progress=False,
+                               stop_after_steps=steps, on_step=show)
+        pretrain("crisscross", preset="world", overrides=deep_merge({"train": {"epochs": 10}}, overrides),
+                 options=opts)
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from avbench.registry import build_encoder
 from avbench.validate.encoder import validate_encoder
 from avbench.models.weights import sha256_file
 
-SHIPPED = Path(avbench.__file__).parent / "assets" / "crisscross-small-world.safetensors"
+SHIPPED = Path(avbench.__file__).parent / "assets" / "crisscross-small-world.safetensors"  # demo.RHYTHM_CHECKPOINT
 NO_VALIDATOR = next((f"{m} is not importable (pip install -e '.[dev]' installs hearvalidator and tensorflow)"
                      for m in ("hearvalidator", "tensorflow") if importlib.util.find_spec(m) is None), None)
 

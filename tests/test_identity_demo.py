@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from avbench.cli.demo import MARGIN, SHIPPED, WORLD_TASKS, demo_tasks, shipped_card, verdict
+import pytest
+
+from avbench.cli.demo import MARGIN, RHYTHM_CHECKPOINT, SHIPPED, WORLD_TASKS, demo_tasks, shipped_card, verdict
 from avbench.taskcard import load_card
 
 
@@ -37,13 +39,57 @@ def test_demo_evaluates_on_the_world_the_card_names(tmp_path) -> None:
     assert [s for _, s, _ in WORLD_TASKS["world"]] == ["world_esc50", "world_ucf101"]
 
 
-def test_shipped_checkpoint_was_made_by_the_command_in_its_card() -> None:
-    card = shipped_card(SHIPPED)
-    assert card["method"] == "crisscross" and card["data"] in WORLD_TASKS
-    assert card["command"].startswith(f"avbench pretrain crisscross --data {card['data']} ") or \
-        card["command"].startswith(f"avbench pretrain crisscross --preset {card['preset']} --data {card['data']} ")
-    assert card["steps"] == card["total_steps"] and card["n_skipped"] == 0
+@pytest.mark.parametrize("path", [SHIPPED, RHYTHM_CHECKPOINT], ids=["shipped", "rhythm"])
+def test_shipped_checkpoints_were_made_by_the_command_in_their_cards(path) -> None:
+    """Each checkpoint in avbench/assets was made by `avbench pretrain` (its card's command) for all its steps with no
+    video skipped, loads into the encoder its method names, and is evaluated on the world it was pretrained on."""
+    from avbench.cli.demo import demo_encoder_name
     from avbench.registry import build_encoder
 
-    enc = build_encoder("crisscross", weights=str(SHIPPED))
+    card = shipped_card(path)
+    method = card["method"]
+    assert card["data"] in WORLD_TASKS
+    assert card["command"].startswith((f"avbench pretrain {method} --data {card['data']} --preset {card['preset']} ",
+                                       f"avbench pretrain {method} --preset {card['preset']} --data {card['data']} "))
+    assert card["steps"] == card["total_steps"] and card["n_skipped"] == 0
+    enc = build_encoder(demo_encoder_name(card), weights=str(path))
     assert enc.arch.video_width == card["arch"]["video_width"] and enc.meta.weights_sha256
+
+
+def test_the_default_demo_checkpoint_is_the_identity_world_one() -> None:
+    """`avbench demo` (the README's main command) evaluates a checkpoint of the identity world, 1,920 steps of the
+    world preset (the evidence table's budget), on that world's ESC-50 and UCF101-layout sets."""
+    card = shipped_card(SHIPPED)
+    assert card["data"] == "identity-world" and card["preset"] == "world" and card["steps"] == 1920
+    assert demo_tasks(card) == WORLD_TASKS["identity-world"]
+
+
+def test_random_twin_is_the_checkpoints_network_at_its_init_seed(tmp_path) -> None:
+    """A temporal-SSL checkpoint trained on the native log-mel (its card has no spec_size) is compared with a random
+    init at the same front-end scale and architecture, not with the paper's 224 x 224 default; with the card's init
+    seed the twin's weights are the ones pretraining started from."""
+    import torch
+
+    from avbench.cli.demo import demo_encoder_name, random_twin
+    from avbench.models.two_tower import save_two_tower
+    from avbench.registry import build_encoder
+
+    arch = {"video_width": 8, "audio_width": 8, "audio_depth": 18, "min_size": 32}
+    start = build_encoder("temporal-ssl", init_seed=3, **arch)
+    card = {"method": "temporal-ssl", "data": "identity-world", "init_seed": 3, "config": {"frames": 8}}
+    save_two_tower(start, tmp_path / "encoder.safetensors", card=card)
+    trained = build_encoder("temporal-ssl", weights=str(tmp_path / "encoder.safetensors"))
+    assert shipped_card(tmp_path / "encoder.safetensors")["method"] == "temporal-ssl"
+    name = demo_encoder_name(card)
+    twin = random_twin(trained, name, card["init_seed"])
+    assert name == "temporal-ssl" and type(twin) is type(trained) and twin.arch == trained.arch
+    assert (twin.train_mel_size, twin.train_clip_seconds) == (None, 0.5) == (trained.train_mel_size,
+                                                                          trained.train_clip_seconds)
+    assert build_encoder("temporal-ssl", init_seed=3, **arch).train_mel_size == 224  # what a plain random init gets
+    for (k, a), (_, b) in zip(twin.state_dict().items(), trained.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert not torch.equal(random_twin(trained, name, 4).state_dict()["video.conv1.0.weight"],
+                           trained.state_dict()["video.conv1.0.weight"])
+    assert demo_encoder_name({}) == "crisscross"  # cards of checkpoints made before the method was recorded
+    with pytest.raises(ValueError, match="supervised"):
+        demo_encoder_name({"method": "supervised"})

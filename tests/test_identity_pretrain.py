@@ -34,15 +34,18 @@ def test_sources_render_a_fresh_labelled_clip_per_sample(tmp_path) -> None:
 @pytest.mark.parametrize("method", ["crisscross", "avcl", "temporal-ssl", "supervised"])
 def test_world_preset_pretrains_20_steps(method, tmp_path) -> None:
     out = tmp_path / method
+    seen: list[tuple[dict, object]] = []  # the public per-step hook: every step's history row and the model
     with one_cpu_thread("cpu"):  # on 2 shared cores, two torch threads spin against each other and other jobs
         path = pretrain(method, preset="world", overrides={"train": {"batch_size": 8, "max_steps": 20}},
-                        options=PretrainOptions(out=out, data="identity-world", progress=False, log=lambda m: None))
+                        options=PretrainOptions(out=out, data="identity-world", progress=False, log=lambda m: None,
+                                                on_step=lambda row, model: seen.append((row, model))))
     assert path == out / "encoder.safetensors" and path.is_file()
     card = json.loads((out / "card.json").read_text())
     assert card["steps"] == 20 and card["n_videos"] == CLIPS_PER_EPOCH and card["n_skipped"] == 0
     assert card["arch"]["video_width"] == 8 and card["arch"]["min_size"] == 32
     history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
     assert len(history) == 20 and np.isfinite([r["loss"] for r in history]).all()
+    assert [r for r, _ in seen] == history and len({id(m) for _, m in seen}) == 1
     from avbench.registry import build_encoder
 
     enc = build_encoder("crisscross" if method == "supervised" else method, weights=str(out))
@@ -57,6 +60,12 @@ def test_world_preset_pretrains_20_steps(method, tmp_path) -> None:
         with pytest.raises(FileNotFoundError, match="no checkpoint at step 10"):
             ev.checkpoint_encoder(out, 10)
     if method in ("crisscross", "temporal-ssl"):  # benchmarks/identity_diagnostics.py reads the run's checkpoint
+        from avbench.pretrain.inspect_run import load_run
+
+        model, dataset, resolved = load_run(out, seed=7)
+        assert resolved["method"] == method and model.training and len(dataset) == CLIPS_PER_EPOCH
+        trunk, final = model.encoder.state_dict(), enc.state_dict()
+        assert all(torch.equal(trunk[k], final[k]) for k in final), "load_run: not the last checkpoint's trunks"
         _check_pairs_diagnostic(method, out)
 
 

@@ -1,7 +1,9 @@
 """``avbench demo``: the whole product on the embedded default, in minutes on a CPU.
 
-It evaluates the CrissCross checkpoint shipped in ``avbench/assets/`` (:data:`SHIPPED`; the exact ``avbench
-pretrain`` command that made it is in its card) against a random init of the same architecture, on the synthetic
+It evaluates the checkpoint shipped in ``avbench/assets/`` (:data:`SHIPPED`; the exact ``avbench pretrain`` command
+that made it is in its card), or any ``--weights`` made by ``avbench pretrain crisscross|avcl|temporal-ssl``, against
+a random init of the same network (the encoder its card's ``method`` names, the same architecture and audio front-end
+scale, the card's ``init_seed``: :func:`random_twin`), on the synthetic
 ESC-50-layout and UCF101-layout sets of the world the checkpoint was pretrained on (:data:`WORLD_TASKS`, chosen
 by the card's ``data``), through the ``esc50`` and ``ucf101-linear`` task cards, and prints the comparison table
 with a verdict per row (:func:`verdict`, :data:`MARGIN`):
@@ -31,7 +33,12 @@ from tabulate import tabulate
 from avbench.cli.common import console, default_workers
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # avbench/assets (this file is avbench/cli/demo.py)
-SHIPPED = ASSETS / "crisscross-small-world.safetensors"
+#: temporal-SSL with the two non-paper options of README "Do they learn?" (intra_predictor and the aa term), seed 0
+#: of that run's three: the one whose audio learned the identity (seeds 1 and 2 did not; the README says so)
+SHIPPED = ASSETS / "temporal-ssl-identity-world.safetensors"
+#: CrissCross (width 16) pretrained on the rhythm world (``--data world``): ``avbench demo --weights`` it for that
+#: world's sets; the HEAR export tests load it
+RHYTHM_CHECKPOINT = ASSETS / "crisscross-small-world.safetensors"
 #: a row "beats random" when the gain is at least this many points and larger than the spread over splits
 MARGIN = 15.0
 #: per world a checkpoint was pretrained on (its card's ``data``): (task card, built-in synthetic set
@@ -50,6 +57,8 @@ WORLD_TASKS: dict[str, tuple[tuple[str, str, dict[str, Any]], ...]] = {
 DEMO_TASKS = WORLD_TASKS["identity-world"]
 #: architecture keys a random init copies from the checkpoint (everything else must already agree)
 _ARCH_KEYS = ("video_width", "audio_width", "video_depth", "audio_depth", "min_size", "fps")
+#: pretraining methods whose checkpoints the demo evaluates -> the name its table gives them
+METHOD_NAMES = {"crisscross": "CrissCross", "avcl": "AVCL", "temporal-ssl": "temporal-SSL"}
 
 
 def shipped_card(path: Path = SHIPPED) -> dict[str, Any]:
@@ -98,42 +107,71 @@ def run_demo(*, weights: Path = SHIPPED, cache_dir: str | None = None, out_dir: 
         torch.set_num_threads(threads)
 
 
+def demo_encoder_name(card: dict[str, Any]) -> str:
+    """The registered encoder a self-supervised checkpoint with pretraining ``card`` loads into: its ``method``
+    (crisscross, avcl, temporal-ssl; a card without one is CrissCross's)."""
+    method = card.get("method", "crisscross")
+    if method not in METHOD_NAMES:
+        raise ValueError(f"avbench demo: checkpoint method {method!r} is none of {', '.join(METHOD_NAMES)}")
+    return method
+
+
+def _frontend_scale(enc: Any) -> tuple[Any, Any]:
+    """The pretraining spectrogram scale an encoder's audio front end resamples to (None, None: native)."""
+    return getattr(enc, "train_mel_size", None), getattr(enc, "train_clip_seconds", None)
+
+
+def random_twin(pretrained: Any, name: str, init_seed: int) -> Any:
+    """The same network as ``pretrained`` (architecture and audio front-end scale), randomly initialised with
+    ``init_seed``; raises ValueError when the two would not be like for like."""
+    from avbench.registry import build_encoder
+
+    arch = pretrained.arch.to_dict()
+    twin = build_encoder(name, init_seed=init_seed, **{k: arch[k] for k in _ARCH_KEYS})
+    if hasattr(twin, "set_training_scale"):  # random init defaults to the paper's scale; the checkpoint's card rules
+        twin.set_training_scale(*_frontend_scale(pretrained))
+    if twin.arch != pretrained.arch or _frontend_scale(twin) != _frontend_scale(pretrained):
+        raise ValueError(f"{name}: the random init differs from the checkpoint in more than the weights "
+                         f"(architecture beyond {', '.join(_ARCH_KEYS)}, or the audio front-end scale)")
+    return twin
+
+
 def _run_demo(*, weights: Path, cache_dir: str | None, out_dir: str, workers: int, log: Callable[[str], None],
               progress: Any) -> str:
-    from avbench_baselines.crisscross import build
-
     from avbench.config import resolve_cache_dir
     from avbench.datasets.roots import data_root
     from avbench.evaluation.runner import RunOptions, run
+    from avbench.registry import build_encoder
 
     cache = resolve_cache_dir(cache_dir)
-    pretrained = build(weights=weights)
-    arch = pretrained.arch.to_dict()
-    random_init = build(init_seed=0, **{k: arch[k] for k in _ARCH_KEYS})
-    if random_init.arch != pretrained.arch:
-        raise ValueError(f"{weights}: its architecture differs from CrissCross's in more than {', '.join(_ARCH_KEYS)}")
     card = shipped_card(weights)
+    name = demo_encoder_name(card)
+    pretrained = build_encoder(name, weights=str(weights))
+    random_init = random_twin(pretrained, name, int(card.get("init_seed", 0)))
+    arch = pretrained.arch.to_dict()
+    trained_label = f"{METHOD_NAMES[name]} pretrained"
     rows = []
     for task, world_set, overrides in demo_tasks(card):
         root, _ = data_root(world_set, "synthetic", cache_dir=cache, log=log)
         results = {}
-        for label, enc in (("random init", random_init), ("CrissCross SSL", pretrained)):
+        for label, enc in (("random init", random_init), (trained_label, pretrained)):
             opts = RunOptions(cache_dir=str(cache), out_dir=out_dir, num_workers=workers, log=log, progress=progress,
                               command=f"avbench demo ({label})")
             record, path = run(enc, task, data_root=root, overrides=overrides or None, options=opts)
             results[label] = record
             log(f"{task} / {label}: record {path}")
         metric = next(iter(results["random init"].metrics))
-        a, b = (results[k].metrics[metric] for k in ("random init", "CrissCross SSL"))
+        a, b = (results[k].metrics[metric] for k in ("random init", trained_label))
         runs = results["random init"].runs
         rows.append([task, f"{len(runs)} splits, {sum(r.n_test_samples for r in runs)} test clips", metric,
                      f"{a.mean:.1f} ± {a.std:.1f}", f"{b.mean:.1f} ± {b.std:.1f}", f"{b.mean - a.mean:+.1f}",
                      verdict(a.mean, a.std, b.mean, b.std, margin=MARGIN)])
     world = ("the synthetic rhythm world (avbench.synth.world; classes: rhythms)" if card.get("data") == "world" else
              "the synthetic identity world (avbench.synth.identity_world; classes: 6 identities, shape + timbre)")
-    head = (f"CrissCross (width {arch['video_width']}) pretrained on {world} vs the same network randomly initialised; "
-            "SYNTHETIC data from that world in the official ESC-50 and UCF101 layouts, chance 16.7 %")
-    table = tabulate(rows, headers=["task", "evaluated", "metric", "random init", "CrissCross SSL", "gain", "verdict"],
+    head = (f"{METHOD_NAMES[name]} (width {arch['video_width']}) pretrained on {world} vs the same network randomly "
+            f"initialised (init seed {card.get('init_seed', 0)}); SYNTHETIC data from that world in the official "
+            "ESC-50 and UCF101 layouts, chance 16.7 %")
+    table = tabulate(rows, headers=["task", "evaluated", "metric", "random init", trained_label, "gain", "verdict"],
                      tablefmt="github")
     lines = [head, table,
              f"'beats random': the gain is at least {MARGIN:g} points and larger than the spread over splits "
@@ -155,17 +193,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``avbench demo`` on the top-level subparsers ``sub``."""
-    dm = sub.add_parser("demo", help="the embedded demo: shipped CrissCross checkpoint vs random init on synthetic "
+    dm = sub.add_parser("demo", help="the embedded demo: the shipped checkpoint vs random init on synthetic "
                                      "ESC-50 and UCF101-layout sets",
-                        description="Evaluate the CrissCross checkpoint shipped in avbench/assets (or --weights) "
-                                    "against random init of the same network on the synthetic ESC-50 and UCF101-"
-                                    "layout sets of the world it was pretrained on (its card's data: the identity "
-                                    "world, or the rhythm world 'world'), through the esc50 and ucf101-linear cards "
-                                    "with fewer clips (the records mark the override), and print the table with a "
-                                    f"verdict per row ('beats random' needs a gain of at least {MARGIN:g} points "
-                                    "that also exceeds the spread over splits).")
-    dm.add_argument("--weights", help="another crisscross checkpoint (safetensors file or avbench pretrain output "
-                                      "folder) to compare with random init (default: shipped)")
+                        description="Evaluate the checkpoint shipped in avbench/assets (or --weights) against "
+                                    "random init of the same network (the method its card names) on the synthetic "
+                                    "ESC-50 and UCF101-layout sets of the world it was pretrained on (its card's "
+                                    "data: the identity world, or the rhythm world 'world'), through the esc50 and "
+                                    "ucf101-linear cards with fewer clips (the records mark the override), and print "
+                                    "the table with a verdict per row ('beats random' needs a gain of at least "
+                                    f"{MARGIN:g} points that also exceeds the spread over splits).")
+    dm.add_argument("--weights", help="another checkpoint of avbench pretrain crisscross, avcl or temporal-ssl "
+                                      "(an output folder or its safetensors file) to compare with random init "
+                                      "(default: shipped)")
     dm.add_argument("--workers", type=int, default=None, help="decode workers (default: min(8, CPUs - 1))")
     dm.add_argument("--cache-dir")
     dm.add_argument("--out", default="avbench-results")

@@ -56,6 +56,9 @@ class PretrainOptions:
     progress: bool = True
     stop_after_steps: int | None = None  # testing hook: stop (as if killed) after this many steps of THIS process
     extra_card: dict[str, Any] = field(default_factory=dict)
+    #: called on rank 0 after every optimizer step with that step's history row and the (unwrapped) model, e.g. to
+    #: watch a head's weights (benchmarks/identity_diagnostics.py trace); it must not change the model
+    on_step: Callable[[dict[str, Any], Any], None] | None = None
 
 
 def _config_hash(cfg: dict[str, Any]) -> str:
@@ -330,6 +333,8 @@ def _train_step(run: _Run, net: nn.Module, scaler: torch.amp.GradScaler, batch: 
         run.history.append(row)
         with (run.out / "history.jsonl").open("a") as fh:
             fh.write(json.dumps(row) + "\n")
+        if opts.on_step is not None:
+            opts.on_step(row, run.model)
     advance(row)
     end_of_epoch = run.step % run.steps_per_epoch == 0
     due = tc.checkpoint_every and run.step % tc.checkpoint_every == 0
