@@ -103,6 +103,11 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # paper's single-modality experiments (Table 1: video, l_vv; Table 2: audio, audio-audio contrast), run jointly
     # (the temporal tasks keep their cross-modal order pairs): can l_vv learn the shape across scenes at all here?
     "temporal-ssl-unimodal": ("temporal-ssl", "temporal-ssl", {"contrastive_terms": ["vv", "aa"]}),
+    # diagnostic (sixth stop): temporal-ssl-intra-aa with k = 0. With its own predictor aa learned the identity in
+    # seed 0 but vv stayed at chance in every seed; the bank's k nearest rows, weighted like the true positive, share
+    # the anchor's scene nuisance at init: does vv leave chance without them?
+    "temporal-ssl-k0-intra-aa": ("temporal-ssl", "temporal-ssl", {"k": 0, "intra_predictor": True,
+                                                                 "contrastive_terms": ["vv", "va", "av", "aa"]}),
 }
 FAMILIES = ("crisscross", "avcl")
 MODALITIES = ("video", "audio")

@@ -34,18 +34,23 @@ def test_sources_render_a_fresh_labelled_clip_per_sample(tmp_path) -> None:
 @pytest.mark.parametrize("method", ["crisscross", "avcl", "temporal-ssl", "supervised"])
 def test_world_preset_pretrains_20_steps(method, tmp_path) -> None:
     out = tmp_path / method
-    seen: list[tuple[dict, object]] = []  # the public per-step hook: every step's history row and the model
+    from avbench.runtime.denormals import flush_denormal_enabled as flushing
+
+    seen: list[tuple[dict, object, bool]] = []  # the public per-step hook: every step's history row and the model
+    assert not flushing()
     with one_cpu_thread("cpu"):  # on 2 shared cores, two torch threads spin against each other and other jobs
         path = pretrain(method, preset="world", overrides={"train": {"batch_size": 8, "max_steps": 20}},
                         options=PretrainOptions(out=out, data="identity-world", progress=False, log=lambda m: None,
-                                                on_step=lambda row, model: seen.append((row, model))))
+                                                on_step=lambda row, model: seen.append((row, model, flushing()))))
     assert path == out / "encoder.safetensors" and path.is_file()
     card = json.loads((out / "card.json").read_text())
     assert card["steps"] == 20 and card["n_videos"] == CLIPS_PER_EPOCH and card["n_skipped"] == 0
     assert card["arch"]["video_width"] == 8 and card["arch"]["min_size"] == 32
     history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
     assert len(history) == 20 and np.isfinite([r["loss"] for r in history]).all()
-    assert [r for r, _ in seen] == history and len({id(m) for _, m in seen}) == 1
+    assert [r for r, _, _ in seen] == history and len({id(m) for _, m, _ in seen}) == 1
+    # the CPU steps ran with subnormals flushed to zero (27.8x faster on them), and the caller's setting is back
+    assert all(f for _, _, f in seen) and not flushing()
     from avbench.registry import build_encoder
 
     enc = build_encoder("crisscross" if method == "supervised" else method, weights=str(out))

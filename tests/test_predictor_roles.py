@@ -86,3 +86,18 @@ def test_crisscross_each_term_trains_its_own_predictor(term: str, used: str, unu
     trained = [m for m in getattr(model, used).values() if any(p.grad is not None for p in m.parameters())]
     assert trained, f"{term} reached no {used}"
     assert all(p.grad is None for p in getattr(model, unused).parameters()), f"{term} reached {unused}"
+
+
+def test_crisscross_loss_reads_p_intra_for_the_intra_terms_only() -> None:
+    """crisscross_loss(p_intra=...): v1v2 / a1a2 use p_intra, the cross-modal terms p; a missing intra view is named."""
+    from avbench_baselines.crisscross.losses import crisscross_loss, pair_term
+
+    gen = torch.Generator().manual_seed(0)
+    p, q, z = ({k: torch.randn(4, 16, generator=gen) for k in ("v1", "v2", "a1", "a2")} for _ in range(3))
+    loss, parts = crisscross_loss(p, z, ["v1v2", "v1a1"], p_intra=q)
+    assert torch.allclose(parts["v1v2"], pair_term(q["v1"], z["v1"], q["v2"], z["v2"]))
+    assert torch.allclose(parts["v1a1"], pair_term(p["v1"], z["v1"], p["a1"], z["a1"]))
+    assert torch.allclose(loss, (parts["v1v2"] + parts["v1a1"]) / 2)
+    assert not torch.allclose(parts["v1v2"], crisscross_loss(p, z, ["v1v2"])[0])
+    with pytest.raises(ValueError, match=r"missing from p, p_intra or z: \['v2'\]"):
+        crisscross_loss(p, z, ["v1v2"], p_intra={"v1": q["v1"]})

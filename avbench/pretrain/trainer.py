@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from avbench.runtime import faults
+from avbench.runtime.denormals import flushed_denormals
 from avbench.config import resolve_cache_dir
 from avbench.results import device_description, git_sha, packages
 from avbench.pretrain.data import PretrainDataset, Sources, collate, resolve_sources
@@ -138,8 +139,15 @@ class _Run:
 def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | None = None,
              options: PretrainOptions) -> Path | None:
     """Train ``method`` and export its encoder; returns ``OUT/encoder.safetensors`` (None on ranks > 0, or when
-    stopped early by ``stop_after_steps``). See the module docstring for the output layout."""
+    stopped early by ``stop_after_steps``). See the module docstring for the output layout. On a CPU the steps run
+    with subnormal floats flushed to zero (:mod:`avbench.runtime.denormals`; the caller's setting is restored)."""
     run = _setup(method, preset, overrides, options)
+    with flushed_denormals() if run.device.type == "cpu" else contextlib.nullcontext():
+        return _train(run, method, preset)
+
+
+def _train(run: _Run, method: str, preset: str) -> Path | None:
+    """Resume, train to ``run.last_step`` and export (``pretrain``'s body)."""
     _resume(run)
     tc, opts = run.cfg.train, run.opts
     net: nn.Module = run.model
@@ -200,10 +208,6 @@ def _setup(method: str, preset: str, overrides: dict[str, Any] | None, opts: Pre
     device = torch.device(opts.device or (f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available()
                                           else "cpu"))
     autocast, amp_dtype = _autocast(device, tc.amp)
-    if device.type == "cpu":
-        # Subnormal floats make x86 arithmetic crawl: CrissCross (identity world, seed 0, resumed from step 1,152) ran
-        # steps 1,250-1,313 at 1.9 clips/s, the same steps at 35 clips/s with subnormals flushed to zero (18x).
-        torch.set_flush_denormal(True)
     model: Pretrainer = cls(cfg, init_seed=opts.init_seed)
     model.to(device)
     if world > 1:

@@ -70,12 +70,14 @@ def _check_terms(terms: Sequence[str]) -> tuple[str, ...]:
     return terms
 
 
-def crisscross_loss(p: Mapping[str, Tensor], z: Mapping[str, Tensor],
-                    terms: Sequence[str] = TERMS) -> tuple[Tensor, dict[str, Tensor]]:
+def crisscross_loss(p: Mapping[str, Tensor], z: Mapping[str, Tensor], terms: Sequence[str] = TERMS, *,
+                    p_intra: Mapping[str, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """CrissCross objective: mean of the active pair terms (Eq. 5 when all six are active).
 
     ``p``, ``z``: mappings with keys among ``"v1", "v2", "a1", "a2"``, each ``[B, D]``; only the views named by
     ``terms`` must be present. ``terms``: a non-empty subset of :data:`TERMS` (ablations, Table 1).
+    ``p_intra`` (NOT the paper; the ``intra_predictor`` option): predictions the intra-modal terms (v1v2, a1a2) use
+    instead of ``p``, so each predictor serves only its own terms; None: ``p`` for every term (Eq. 2-5).
 
     Returns ``(loss, parts)`` where ``loss = sum_{t in terms} pair_t / len(terms)`` (a scalar with gradient) and
     ``parts`` maps each active term to its detached value. With all six terms this equals
@@ -84,14 +86,17 @@ def crisscross_loss(p: Mapping[str, Tensor], z: Mapping[str, Tensor],
     """
     terms = _check_terms(terms)
     needed = sorted({t[:2] for t in terms} | {t[2:] for t in terms}, key=_VIEWS.index)
-    missing = [k for k in needed if k not in p or k not in z]
+    intra_views = {v for t in terms if t[0] == t[2] for v in (t[:2], t[2:])} if p_intra is not None else set()
+    missing = [k for k in needed if k not in z or k not in (p_intra if k in intra_views else p)]
     if missing:
-        raise ValueError(f"crisscross_loss: terms {terms} need views {needed}; missing from p or z: {missing}")
+        raise ValueError(f"crisscross_loss: terms {terms} need views {needed}; missing from p, p_intra or z: "
+                         f"{missing}")
     parts: dict[str, Tensor] = {}
     total: Tensor | None = None
     for t in terms:
         x, y = t[:2], t[2:]
-        value = pair_term(p[x], z[x], p[y], z[y])
+        pp = p_intra if p_intra is not None and x[0] == y[0] else p
+        value = pair_term(pp[x], z[x], pp[y], z[y])
         parts[t] = value.detach()
         total = value if total is None else total + value
     assert total is not None

@@ -218,15 +218,8 @@ class CrissCrossPretrainer(Pretrainer):
                 p[key], z[key] = self._embed(modality, batch[key])
                 if self.cfg.intra_predictor:
                     p_intra[key] = self.intra_predictor[modality](z[key])
-        if self.cfg.intra_predictor:  # the mean over the active terms, each with its own predictor
-            intra = [t for t in self.cfg.terms if t[0] == t[2]]
-            cross = [t for t in self.cfg.terms if t[0] != t[2]]
-            parts = [(crisscross_loss(p_intra, z, intra), len(intra))] if intra else []
-            parts += [(crisscross_loss(p, z, cross), len(cross))] if cross else []
-            loss = sum(value * n for (value, _), n in parts) / len(self.cfg.terms)
-            terms = {k: v for (_, t), _ in parts for k, v in t.items()}
-        else:
-            loss, terms = crisscross_loss(p, z, self.cfg.terms)
+        # the mean over the active terms; with intra_predictor, v1v2 and a1a2 read their own predictor's outputs
+        loss, terms = crisscross_loss(p, z, self.cfg.terms, p_intra=p_intra if self.cfg.intra_predictor else None)
         logs = {k: float(v) for k, v in terms.items()}
         with torch.no_grad():  # collapse monitor: std of the normalised z per dimension (SimSiam: ~1/sqrt(d) healthy)
             for key in ("v1", "a1"):
