@@ -55,6 +55,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     import yaml
 
+    from avbench.runtime.denormals import flush_denormals_for_process
+
+    flush_denormals_for_process()  # before any torch thread pool exists, so its threads flush too (module docstring)
+
     from avbench.pretrain.trainer import PretrainOptions, pretrain
     from avbench.taskcard import deep_merge, parse_override
 
