@@ -50,3 +50,16 @@ def dcase_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dcase")
     write_dcase2013(root, n_classes=4, per_class=3, seconds=4.0, seed=2)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _restore_subnormal_flushing():
+    """`avbench pretrain` switches subnormal flushing on for its process (avbench.runtime.denormals); a test that
+    runs the command in this process must not change the arithmetic of the tests after it."""
+    import torch
+
+    from avbench.runtime.denormals import flush_denormal_enabled
+
+    before = flush_denormal_enabled()
+    yield
+    torch.set_flush_denormal(before)
