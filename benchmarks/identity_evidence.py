@@ -108,6 +108,13 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # the anchor's scene nuisance at init: does vv leave chance without them?
     "temporal-ssl-k0-intra-aa": ("temporal-ssl", "temporal-ssl", {"k": 0, "intra_predictor": True,
                                                                  "contrastive_terms": ["vv", "va", "av", "aa"]}),
+    # diagnostic (sixth stop): temporal-ssl-intra-aa without the direction task (forwards or backwards). In every
+    # run where va / av took off, the direction loss fell first (0.71 -> 0.37-0.38 from step ~640, then va / av from
+    # ~960); in the one where aa took off it fell only to 0.59. A trunk that tells a reversed impact envelope from a
+    # forward one has the onset features that the synchronous pairs match on: without the task, does aa take off?
+    "temporal-ssl-intra-aa-nodir": ("temporal-ssl", "temporal-ssl", {"intra_predictor": True,
+                                                                    "contrastive_terms": ["vv", "va", "av", "aa"],
+                                                                    "temporal_tasks": ["speed", "order"]}),
 }
 FAMILIES = ("crisscross", "avcl")
 MODALITIES = ("video", "audio")
