@@ -54,7 +54,6 @@ WORLD_TASKS: dict[str, tuple[tuple[str, str, dict[str, Any]], ...]] = {
         ("ucf101-linear", "world_ucf101", {"video": {"size": 112, "resize": 128}, "train": {"clips": 5}}),
     ),
 }
-DEMO_TASKS = WORLD_TASKS["identity-world"]
 #: architecture keys a random init copies from the checkpoint (everything else must already agree)
 _ARCH_KEYS = ("video_width", "audio_width", "video_depth", "audio_depth", "min_size", "fps")
 #: pretraining methods whose checkpoints the demo evaluates -> the name its table gives them
