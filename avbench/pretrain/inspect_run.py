@@ -31,7 +31,7 @@ def load_run(out: str | Path, *, seed: int, log: Any = None) -> tuple[Any, Any, 
     resolved = json.loads((ckpt / "state.json").read_text())["resolved"]
     opts = trainer.PretrainOptions(out=out, data=resolved["data"], seed=seed, init_seed=resolved.get("init_seed", 0),
                                    log=log or (lambda _m: None), progress=False)
-    run = trainer._setup(resolved["method"], resolved["preset"], resolved["config"], opts)  # builds, writes nothing
+    run = trainer.setup_run(resolved["method"], resolved["preset"], resolved["config"], opts)  # builds, writes nothing
     run.model.load_state_dict(load_file(str(ckpt / "model.safetensors")), strict=True)
     run.model.train()  # BatchNorm on batch statistics, as in the loss
     return run.model, run.dataset, resolved

@@ -104,8 +104,8 @@ def _read_history(path: Path, upto: int) -> list[dict[str, Any]]:
 
 
 @dataclass
-class _Run:
-    """Everything one pretraining run holds while it trains (built once by :func:`_setup`)."""
+class PretrainRun:
+    """Everything one pretraining run holds while it trains (built once by :func:`setup_run`)."""
 
     method: str
     preset: str
@@ -141,12 +141,12 @@ def pretrain(method: str, *, preset: str = "paper", overrides: dict[str, Any] | 
     """Train ``method`` and export its encoder; returns ``OUT/encoder.safetensors`` (None on ranks > 0, or when
     stopped early by ``stop_after_steps``). See the module docstring for the output layout. On a CPU the steps run
     with subnormal floats flushed to zero (:mod:`avbench.runtime.denormals`; the caller's setting is restored)."""
-    run = _setup(method, preset, overrides, options)
+    run = setup_run(method, preset, overrides, options)
     with flushed_denormals() if run.device.type == "cpu" else contextlib.nullcontext():
         return _train(run, method, preset)
 
 
-def _train(run: _Run, method: str, preset: str) -> Path | None:
+def _train(run: PretrainRun, method: str, preset: str) -> Path | None:
     """Resume, train to ``run.last_step`` and export (``pretrain``'s body)."""
     _resume(run)
     tc, opts = run.cfg.train, run.opts
@@ -180,9 +180,10 @@ def _train(run: _Run, method: str, preset: str) -> Path | None:
                   step=run.step, total_steps=run.total_steps)
 
 
-def _setup(method: str, preset: str, overrides: dict[str, Any] | None, opts: PretrainOptions) -> _Run:
+def setup_run(method: str, preset: str, overrides: dict[str, Any] | None, opts: PretrainOptions) -> PretrainRun:
     """Resolve the config and the data, build the model, optimizer and data set; bad settings fail here, before
-    any step."""
+    any step. Writes nothing under ``OUT``: :func:`pretrain` trains what it returns, and diagnostics rebuild a
+    run's model and view sampler with it (:func:`avbench.pretrain.inspect_run.load_run`)."""
     from avbench.runtime.sync_bn import sync_batchnorm
     from avbench.runtime.distributed import dist_context
     from avbench.taskcard import deep_merge
@@ -229,7 +230,7 @@ def _setup(method: str, preset: str, overrides: dict[str, Any] | None, opts: Pre
             f"{opts.decode_cache_mb:g}, {time.perf_counter() - t0:.1f} s)")
     steps_per_epoch = len(dataset) // tc.batch_size
     total_steps = steps_per_epoch * tc.epochs
-    return _Run(method=method, preset=preset, opts=opts, out=Path(opts.out), rank=rank, world=world, log=log,
+    return PretrainRun(method=method, preset=preset, opts=opts, out=Path(opts.out), rank=rank, world=world, log=log,
                 sources=sources, cfg=cfg, device=device, amp_dtype=amp_dtype, autocast=autocast, model=model,
                 base=base, optimizer=optimizer, resolved=resolved, cfg_hash=_config_hash(resolved), dataset=dataset,
                 steps_per_epoch=steps_per_epoch, total_steps=total_steps,
@@ -237,7 +238,7 @@ def _setup(method: str, preset: str, overrides: dict[str, Any] | None, opts: Pre
                 warmup=int(round(tc.warmup_epochs * steps_per_epoch)))
 
 
-def _resume(run: _Run) -> None:
+def _resume(run: PretrainRun) -> None:
     """Continue from ``OUT``'s latest checkpoint (refused, naming the differing keys, if its config differs); a
     fresh run clears this rank's stale history and skip files."""
     run.out.mkdir(parents=True, exist_ok=True)
@@ -260,7 +261,7 @@ def _resume(run: _Run) -> None:
         atomic_write_text(run.out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in run.history))
 
 
-def _epoch_loader(run: _Run) -> torch.utils.data.DataLoader:
+def _epoch_loader(run: PretrainRun) -> torch.utils.data.DataLoader:
     """The batches left in the current epoch for this rank: the order is a function of (seed, epoch), so a resumed
     run sees exactly the batches the uninterrupted run would have."""
     tc = run.cfg.train
@@ -291,8 +292,8 @@ class _SkipWriter:
                 self.log(f"skipped {path}: {reason}")
 
 
-def _train_step(run: _Run, net: nn.Module, scaler: torch.amp.GradScaler, batch: dict[str, Any], skips: _SkipWriter,
-                advance: Callable[[dict[str, Any]], None]) -> bool:
+def _train_step(run: PretrainRun, net: nn.Module, scaler: torch.amp.GradScaler, batch: dict[str, Any],
+                skips: _SkipWriter, advance: Callable[[dict[str, Any]], None]) -> bool:
     """One optimizer step (or a counted step without update when fewer than 2 videos decoded), its history row
     and its checkpoint when due; True when ``stop_after_steps`` says to stop here."""
     tc, opts = run.cfg.train, run.opts
