@@ -32,8 +32,8 @@ import json
 import math
 import tempfile
 import time
-from statistics import mean
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 import torch
@@ -41,8 +41,8 @@ import torch.nn.functional as F
 
 from avbench.pretrain.data import collate
 from avbench.pretrain.inspect_run import load_run
-from avbench.runtime.denormals import flushed_denormals
 from avbench.pretrain.trainer import PretrainOptions, pretrain
+from avbench.runtime.denormals import flushed_denormals
 
 #: the views of each modality in CrissCross's sampler (relaxation medium: different scenes)
 VIEW_KEYS = {"video": ("v1", "v2"), "audio": ("a1", "a2")}

@@ -231,11 +231,11 @@ def setup_run(method: str, preset: str, overrides: dict[str, Any] | None, opts: 
     steps_per_epoch = len(dataset) // tc.batch_size
     total_steps = steps_per_epoch * tc.epochs
     return PretrainRun(method=method, preset=preset, opts=opts, out=Path(opts.out), rank=rank, world=world, log=log,
-                sources=sources, cfg=cfg, device=device, amp_dtype=amp_dtype, autocast=autocast, model=model,
-                base=base, optimizer=optimizer, resolved=resolved, cfg_hash=_config_hash(resolved), dataset=dataset,
-                steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                last_step=min(total_steps, tc.max_steps or total_steps),
-                warmup=int(round(tc.warmup_epochs * steps_per_epoch)))
+                       sources=sources, cfg=cfg, device=device, amp_dtype=amp_dtype, autocast=autocast, model=model,
+                       base=base, optimizer=optimizer, resolved=resolved, cfg_hash=_config_hash(resolved),
+                       dataset=dataset, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                       last_step=min(total_steps, tc.max_steps or total_steps),
+                       warmup=int(round(tc.warmup_epochs * steps_per_epoch)))
 
 
 def _resume(run: PretrainRun) -> None:
