@@ -17,24 +17,37 @@ last linear layer).
 scenes learn one modality's identity at the world preset's width, views and steps? It trains only that modality's
 trunk of the world-preset CrissCross encoder (the supervised ceiling's trunks, init seed ``--seed``) on CrissCross's
 own views (relaxation ``medium``: the two views of a clip lie in different scenes, so they share only the
-identity), with a projector Linear-BN-ReLU-Linear 64-256-128, temperature ``--temperature``, Adam at 1e-3 with a
-one-epoch warm-up and cosine decay, and probes the trunk with the evidence probe (calibrated floor -> trained)::
+identity), with a projector Linear-BN-ReLU-Linear 64-256-128, temperature ``--temperature``, Adam at ``--lr``
+(1e-3) with a one-epoch warm-up and cosine decay, and probes the trunk with the evidence probe (calibrated floor ->
+trained). ``--area LO HI`` renders every clip of the run (pretraining views, probe and BatchNorm calibration clips)
+with objects covering LO-HI of the frame instead of the world's 8-18 % (``AREA_RANGE``): does a video trunk that
+reads the shape better at random init learn it without labels? The row records the range. ``--modality av``
+trains both trunks (a projector each, into one 128-D space) on the mean NT-Xent of the audio pair and the two
+ASYNCHRONOUS cross-modal pairs (v1 with a2, v2 with a1: a scene's video with the other scene's audio), the pairs
+that share only the identity, and probes both: can an audio trunk that learns the timbre teach the video trunk the
+shape, as CrissCross's asynchronous terms are meant to (its Table 1)? ``--pairs`` sets the pairs by hand.
+By default each view goes through its trunk in a call of its own, so BatchNorm normalises the two views of a pair
+with different batch statistics; ``--one-pass`` concatenates the views of a modality into one call::
 
     python benchmarks/identity_diagnostics.py pairs /tmp/avbench-identity-evidence/seed0/temporal-ssl-k0-e10
     python benchmarks/identity_diagnostics.py trace --steps 320
     python benchmarks/identity_diagnostics.py trace --steps 192 --set train.weight_decay=0
     python benchmarks/identity_diagnostics.py simclr --modality video --steps 1920
+    python benchmarks/identity_diagnostics.py simclr --modality video --area 0.15 0.25
+    python benchmarks/identity_diagnostics.py simclr --modality av
+    python benchmarks/identity_diagnostics.py simclr --modality video --one-pass
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import tempfile
 import time
 from pathlib import Path
 from statistics import mean
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -43,9 +56,13 @@ from avbench.pretrain.data import collate
 from avbench.pretrain.inspect_run import load_run
 from avbench.pretrain.trainer import PretrainOptions, pretrain
 from avbench.runtime.denormals import flushed_denormals
+from avbench_baselines.crisscross.losses import nt_xent  # SimCLR's NT-Xent (the tests read it here too)
 
-#: the views of each modality in CrissCross's sampler (relaxation medium: different scenes)
-VIEW_KEYS = {"video": ("v1", "v2"), "audio": ("a1", "a2")}
+#: the modality of a view key's first letter
+MODALITY = {"v": "video", "a": "audio"}
+#: the view pairs a ``simclr`` run contrasts by default, per ``--modality``: ``av`` = the audio pair and the two
+#: asynchronous cross-modal pairs (video of one scene with audio of the other), the pairs that share only the identity
+SIMCLR_PAIRS = {"video": ("v1v2",), "audio": ("a1a2",), "av": ("a1a2", "v1a2", "v2a1")}
 
 #: (prediction key, target key) per method; keys of :func:`embed`'s output
 PAIRS = {"crisscross": [("p_v1", "z_v2"), ("p_v1", "z_a1"), ("p_v1", "z_a2"), ("p_a1", "z_a2"), ("p_a1", "z_v1"),
@@ -111,27 +128,118 @@ def trace(steps: int, overrides: dict[str, Any]) -> None:
                  options=opts)
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """SimCLR's loss on ``[B, D]`` projections of two views: each of the 2B rows against the other 2B - 1, its
-    partner the positive (chance: log(2B - 1))."""
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
-    logits = z @ z.T / temperature
-    logits.fill_diagonal_(float("-inf"))
-    n = len(z1)
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
-    return F.cross_entropy(logits, target)
+@contextlib.contextmanager
+def world_variant(area: tuple[float, float] | None = None) -> Iterator[dict[str, Any]]:
+    """Within the block, every identity-world clip is rendered with object areas drawn from ``area`` (fractions of
+    the frame; None: the world's own :data:`~avbench.synth.identity_world.AREA_RANGE`); yields the range in force.
+    Forked workers (the DataLoader's, the probe's renderers) inherit it; every shape keeps the area of the others,
+    so the area says nothing about the class."""
+    from avbench.synth import identity_world as world
+
+    saved = world.AREA_RANGE
+    if area is not None:
+        lo, hi = area
+        if not 0.0 < lo <= hi <= 0.25:  # the bar (length sqrt(3 * area)) stops fitting the frame above 0.25
+            raise ValueError(f"--area {lo} {hi}: need 0 < LO <= HI <= 0.25 (fractions of the frame)")
+        world.AREA_RANGE = (float(lo), float(hi))
+    try:
+        yield {"object_area": list(world.AREA_RANGE)}
+    finally:
+        world.AREA_RANGE = saved
 
 
 def simclr(modality: str, steps: int, seed: int, temperature: float, out: Path | None, *, n_per_class: int = 100,
-           calibration_clips: int = 500) -> tuple[dict[str, Any], Any, Any]:
+           calibration_clips: int = 500, lr: float = 1e-3, area: tuple[float, float] | None = None,
+           pairs: list[str] | None = None, one_pass: bool = False) -> tuple[dict[str, Any], Any, Any]:
     """Train, probe, print and append the row; returns (row, the trained encoder, the random one it started from
     with its BatchNorm statistics re-estimated)."""
+    with world_variant(area) as in_force:
+        row, enc, random_enc = _simclr(modality, steps, seed, temperature, n_per_class=n_per_class,
+                                       calibration_clips=calibration_clips, lr=lr, variant=in_force, pairs=pairs,
+                                       one_pass=one_pass)
+    print(json.dumps(row), flush=True)
+    if out is not None:
+        with out.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+    return row, enc, random_enc
+
+
+def view_pairs(modality: str, pairs: list[str] | None) -> list[tuple[str, str]]:
+    """The (view, view) pairs a ``simclr`` run contrasts: ``pairs`` given as ``"a1a2"``-style strings, else the
+    default of ``modality`` (:data:`SIMCLR_PAIRS`); raises ValueError on an unknown view key."""
+    names = list(pairs or SIMCLR_PAIRS[modality])
+    bad = [p for p in names if not {p[:2], p[2:]} <= {"v1", "v2", "a1", "a2"} or p[:2] == p[2:]]
+    if bad:
+        raise ValueError(f"--pairs {' '.join(bad)}: not two different views of v1, v2, a1, a2 (e.g. a1a2 v1a2)")
+    return [(p[:2], p[2:]) for p in names]
+
+
+def embed_views(enc: Any, heads: dict[str, Any], batch: dict[str, torch.Tensor], keys: list[str],
+                one_pass: bool) -> dict[str, torch.Tensor]:
+    """``[B, 128]`` projections of the views ``keys`` of ``batch``: each view through its own trunk and projector
+    call, or (``one_pass``) all views of a modality concatenated into one call, so that BatchNorm (train mode)
+    normalises them with the same batch statistics, as SimCLR's global BatchNorm does."""
+    groups: dict[str, list[str]] = {}
+    for k in keys:
+        groups.setdefault(MODALITY[k[0]], []).append(k)
+    z: dict[str, torch.Tensor] = {}
+    for m, ks in groups.items():
+        calls = [ks] if one_pass else [[k] for k in ks]
+        for call in calls:
+            out = heads[m](enc.trunk(m)(torch.cat([batch[k] for k in call]), ["pool"])["pool"])
+            z.update(zip(call, out.chunk(len(call))))
+    return z
+
+
+def _train_simclr(run: Any, pairs: list[tuple[str, str]], steps: int, seed: int, temperature: float,
+                  lr: float, one_pass: bool = False) -> list[float]:
+    """Train the trunks of the views in ``pairs`` (with one projector per modality) for ``steps`` steps on the
+    mean NT-Xent over the pairs; returns the loss per step."""
+    from avbench.pretrain.heads import mlp
+    from avbench.pretrain.optim import lr_factor
+
+    enc = run.model.encoder
+    mods = sorted({MODALITY[k[0]] for p in pairs for k in p})
+    torch.manual_seed(seed + 1)
+    heads = {m: mlp([enc.meta.embedding_dims[m], 256, 128], bn_last=False) for m in mods}
+    params = [q for m in mods for q in (*enc.trunk(m).parameters(), *heads[m].parameters())]
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=1e-6)
+    bs, per_epoch = run.cfg.train.batch_size, run.steps_per_epoch
+    losses: list[float] = []
+    for m in mods:
+        enc.trunk(m).train()
+        heads[m].train()
+    with flushed_denormals():
+        while len(losses) < steps:
+            run.dataset.epoch = len(losses) // per_epoch
+            loader = torch.utils.data.DataLoader(run.dataset, batch_size=bs, num_workers=1, collate_fn=collate,
+                                                 sampler=range(per_epoch * bs))
+            for batch in loader:
+                for g in opt.param_groups:
+                    g["lr"] = lr * lr_factor(len(losses), total_steps=steps, warmup_steps=per_epoch, final_ratio=0.0)
+                z = embed_views(enc, heads, batch, sorted({k for p in pairs for k in p}), one_pass)
+                loss = torch.stack([nt_xent(z[a], z[b], temperature) for a, b in pairs]).mean()
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"simclr step {len(losses)}: loss {loss.item()}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                if len(losses) % 64 == 0:
+                    print(f"step {len(losses):5d}  nt-xent {mean(losses[-64:]):.3f}  "
+                          f"(chance {math.log(2 * bs - 1):.3f})", flush=True)
+                if len(losses) >= steps:
+                    break
+    return losses
+
+
+def _simclr(modality: str, steps: int, seed: int, temperature: float, *, n_per_class: int, calibration_clips: int,
+            lr: float, variant: dict[str, Any], pairs: list[str] | None,
+            one_pass: bool) -> tuple[dict[str, Any], Any, Any]:
     import sys
 
     from avbench.pretrain import trainer
-    from avbench.pretrain.heads import mlp
     from avbench.pretrain.method import get_method
-    from avbench.pretrain.optim import lr_factor
     from avbench.pretrain.probe import calibrate_batchnorm, calibration_windows, make_probe_data, probe_encoder
 
     t0 = time.perf_counter()
@@ -139,56 +247,27 @@ def simclr(modality: str, steps: int, seed: int, temperature: float, out: Path |
         opts = PretrainOptions(out=Path(tmp), data="identity-world", seed=seed, init_seed=seed,
                                log=lambda _m: None, progress=False)
         run = trainer.setup_run("crisscross", "world", {"train": {"epochs": 10}}, opts)
-    enc, k1, k2 = run.model.encoder, *VIEW_KEYS[modality]
-    trunk = enc.trunk(modality)
-    torch.manual_seed(seed + 1)
-    head = mlp([enc.meta.embedding_dims[modality], 256, 128], bn_last=False)
-    params = [*trunk.parameters(), *head.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-6)
-    bs, per_epoch = run.cfg.train.batch_size, run.steps_per_epoch
-    step, losses = 0, []
-    trunk.train()
-    head.train()
-    with flushed_denormals():
-        while step < steps:
-            run.dataset.epoch = step // per_epoch
-            loader = torch.utils.data.DataLoader(run.dataset, batch_size=bs, num_workers=1, collate_fn=collate,
-                                                 sampler=range(per_epoch * bs))
-            for batch in loader:
-                for g in opt.param_groups:
-                    g["lr"] = 1e-3 * lr_factor(step, total_steps=steps, warmup_steps=per_epoch, final_ratio=0.0)
-                z1 = head(trunk(batch[k1], ["pool"])["pool"])
-                z2 = head(trunk(batch[k2], ["pool"])["pool"])
-                loss = nt_xent(z1, z2, temperature)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"simclr step {step}: loss {loss.item()}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                step += 1
-                if step % 64 == 0:
-                    print(f"step {step:5d}  nt-xent {mean(losses[-64:]):.3f}  (chance {math.log(2 * bs - 1):.3f})",
-                          flush=True)
-                if step >= steps:
-                    break
+    chosen = view_pairs(modality, pairs)
+    losses = _train_simclr(run, chosen, steps, seed, temperature, lr, one_pass)
+    enc, per_epoch = run.model.encoder, run.steps_per_epoch
     row: dict[str, Any] = {"name": f"simclr-{modality}", "diagnostic": "simclr", "modality": modality, "seed": seed,
-                           "steps": steps, "batch_size": bs, "temperature": temperature,
+                           "pairs": ["".join(p) for p in chosen],
+                           "steps": steps, "batch_size": run.cfg.train.batch_size, "temperature": temperature,
+                           "lr": lr, **variant, "one_pass": one_pass,
                            "loss_first64": mean(losses[:64]), "loss_last64": mean(losses[-64:]),
                            "loss_per_epoch": [round(mean(losses[i:i + per_epoch]), 4)
                                               for i in range(0, len(losses), per_epoch)],
-                           "command": " ".join(["python", *sys.argv])}
-    data = make_probe_data(enc.arch.fps, enc.arch.logmel().sample_rate, n_per_class)
-    row["trained"] = probe_encoder(enc, data, modality).top1
+                           "command": " ".join(["python", *sys.argv]), "probe": {}}
+    fps, rate = enc.arch.fps, enc.arch.logmel().sample_rate
+    data = make_probe_data(fps, rate, n_per_class)
     random_enc = get_method("crisscross")(run.cfg, init_seed=seed).encoder  # the trunks this run started from
-    calibrate_batchnorm(random_enc, calibration_windows(enc.arch.fps, enc.arch.logmel().sample_rate,
-                                                        calibration_clips, modality), modality)
-    row["random_cal"] = probe_encoder(random_enc, data, modality).top1
+    for m in sorted({MODALITY[k[0]] for p in chosen for k in p}):
+        calibrate_batchnorm(random_enc, calibration_windows(fps, rate, calibration_clips, m), m)
+        row["probe"][m] = {"random_cal": probe_encoder(random_enc, data, m).top1,
+                           "trained": probe_encoder(enc, data, m).top1}
+    if len(row["probe"]) == 1:  # the single-modality rows' keys, as before
+        row.update(next(iter(row["probe"].values())))
     row["wall_minutes"] = round((time.perf_counter() - t0) / 60, 1)
-    print(json.dumps(row), flush=True)
-    if out is not None:
-        with out.open("a") as fh:
-            fh.write(json.dumps(row) + "\n")
     return row, enc, random_enc
 
 
@@ -204,10 +283,18 @@ def main() -> None:
     t.add_argument("--steps", type=int, default=320)
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     s = sub.add_parser("simclr", help="a plain in-batch InfoNCE across scenes on one modality, then the probe")
-    s.add_argument("--modality", choices=sorted(VIEW_KEYS), default="video")
+    s.add_argument("--modality", choices=sorted(SIMCLR_PAIRS), default="video",
+                   help="the trunk(s) to train: video, audio, or av (both, default pairs a1a2 v1a2 v2a1)")
+    s.add_argument("--pairs", nargs="+", default=None, metavar="PAIR",
+                   help="view pairs to contrast instead of the modality's default, e.g. a1a2 v1a2 v2a1 v1v2")
+    s.add_argument("--one-pass", action="store_true",
+                   help="all views of a modality through the trunk in one call (shared BatchNorm statistics)")
     s.add_argument("--steps", type=int, default=1920)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--temperature", type=float, default=0.1)
+    s.add_argument("--lr", type=float, default=1e-3, help="Adam's peak rate (default 1e-3)")
+    s.add_argument("--area", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="object area range, fractions of the frame (default: the world's 0.08 0.18)")
     s.add_argument("--out", type=Path, default=None, help="append the row (JSON) to this file")
     s.add_argument("--n-per-class", type=int, default=100, help="probe clips per class, train and test each")
     s.add_argument("--calibration-clips", type=int, default=500)
@@ -217,7 +304,8 @@ def main() -> None:
         pairs(args.run_dir, args.clips)
     elif args.cmd == "simclr":
         simclr(args.modality, args.steps, args.seed, args.temperature, args.out, n_per_class=args.n_per_class,
-               calibration_clips=args.calibration_clips)
+               calibration_clips=args.calibration_clips, lr=args.lr,
+               area=tuple(args.area) if args.area else None, pairs=args.pairs, one_pass=args.one_pass)
     else:
         overrides: dict[str, Any] = {}
         for text in args.set:

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["TERMS", "GROUPS", "simsiam_distance", "pair_term", "crisscross_loss", "crisscross_loss_equations",
-           "crisscross_loss_algorithm1"]
+           "crisscross_loss_algorithm1", "nt_xent", "crisscross_infonce_loss"]
 
 #: The six symmetrised pair terms: intra (v1v2, a1a2), sync (v1a1, v2a2), async (v1a2, a1v2).
 TERMS: tuple[str, ...] = ("v1v2", "a1a2", "v1a1", "v2a2", "v1a2", "a1v2")
@@ -101,6 +102,33 @@ def crisscross_loss(p: Mapping[str, Tensor], z: Mapping[str, Tensor], terms: Seq
         total = value if total is None else total + value
     assert total is not None
     return total / len(terms), parts
+
+
+def nt_xent(z_x: Tensor, z_y: Tensor, temperature: float) -> Tensor:
+    """SimCLR's NT-Xent (Chen et al., ICML 2020, Eq. 1) of two ``[B, D]`` batches of paired embeddings: each of
+    the 2B rows against the other 2B - 1 (cosine / ``temperature``), its partner the positive; a scalar, symmetric
+    in x and y. Chance (every similarity equal): log(2B - 1). NOT CrissCross's Eq. 1: see
+    :func:`crisscross_infonce_loss`."""
+    z = F.normalize(torch.cat([z_x, z_y]), dim=1)
+    logits = z @ z.T / temperature
+    logits.fill_diagonal_(float("-inf"))
+    n = len(z_x)
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return F.cross_entropy(logits, target)
+
+
+def crisscross_infonce_loss(z: Mapping[str, Tensor], terms: Sequence[str] = TERMS, *,
+                            temperature: float = 0.1) -> tuple[Tensor, dict[str, Tensor]]:
+    """NOT the paper (``objective: infonce``): CrissCross's pair terms with :func:`nt_xent` on the projector outputs
+    ``z`` (keys among v1, v2, a1, a2, each ``[B, D]``) in place of Eq. 1's stop-gradient distance (no predictor);
+    the loss is the mean over the active ``terms`` as in :func:`crisscross_loss`. Returns ``(loss, parts)``."""
+    terms = _check_terms(terms)
+    missing = sorted({v for t in terms for v in (t[:2], t[2:]) if v not in z}, key=_VIEWS.index)
+    if missing:
+        raise ValueError(f"crisscross_infonce_loss: terms {terms} need views missing from z: {missing}")
+    parts = {t: nt_xent(z[t[:2]], z[t[2:]], temperature) for t in terms}
+    total = torch.stack(list(parts.values())).mean()
+    return total, {t: v.detach() for t, v in parts.items()}
 
 
 def _d(p: Mapping[str, Tensor], z: Mapping[str, Tensor], x: str, y: str) -> Tensor:

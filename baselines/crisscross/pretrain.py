@@ -40,7 +40,7 @@ from avbench.pretrain.world_preset import (WORLD_ARCH, WORLD_AUDIO_AUGMENT, WORL
                                            WORLD_VIDEO_AUGMENT)
 
 from avbench_baselines.crisscross.encoder import ARCH, CrissCrossEncoder
-from avbench_baselines.crisscross.losses import TERMS, crisscross_loss
+from avbench_baselines.crisscross.losses import TERMS, crisscross_infonce_loss, crisscross_loss
 
 RELAXATIONS = ("none", "mild", "medium", "extreme", "mixed")
 
@@ -62,10 +62,19 @@ class CrissCrossConfig(MethodConfig):
         "NOT the paper: a second predictor per modality for the intra-modal terms (v1v2, a1a2); the paper's video "
         "predictor serves v1v2 and the cross-modal terms, whose targets lie in orthogonal subspaces on the identity "
         "world (README 'Do they learn?')"))
+    objective: Literal["simsiam", "infonce"] = Field("simsiam", description=(
+        "simsiam: Eq. 1-5 (the paper). infonce, NOT the paper: every active pair term is SimCLR's NT-Xent on the "
+        "projector outputs z (in-batch negatives, `temperature`; no predictor, no stop-gradient). On the identity "
+        "world at width 8 the paper's form learned neither modality in 1,920 steps; an NT-Xent over the same "
+        "cross-scene pairs learned both (README 'Do they learn?')"))
+    temperature: float = Field(0.1, gt=0, description="NT-Xent temperature (objective infonce; SimCLR's CIFAR value)")
     frames: int = Field(8, ge=1)
     crop: int = Field(112, ge=16)
     audio_seconds: float = Field(2.0, gt=0)
     projector: list[int] = Field(default_factory=lambda: [2048, 2048, 2048], description="Table S7 widths")
+    projector_bn_last: bool = Field(True, description=(
+        "Table S7's BatchNorm on the projector output; false is NOT the paper (SimCLR's head has none), for the "
+        "objective-infonce diagnostics of README 'Do they learn?'"))
     predictor_hidden: int = Field(512, ge=1, description="Table S8 bottleneck")
     video_augment: dict[str, Any] = Field(default_factory=lambda: VideoAugmentConfig.preset("pretrain").to_dict())
     audio_augment: dict[str, Any] = Field(default_factory=lambda: AudioAugmentConfig(time_warp=None).to_dict())
@@ -183,7 +192,8 @@ class CrissCrossPretrainer(Pretrainer):
         dims = self.encoder.meta.embedding_dims
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed + 1)
-            self.projector = torch.nn.ModuleDict({m: mlp([dims[m], *cfg.projector], bn_last=True) for m in mods})
+            self.projector = torch.nn.ModuleDict({m: mlp([dims[m], *cfg.projector], bn_last=cfg.projector_bn_last)
+                                                  for m in mods})
             out = cfg.projector[-1]
             heads = ["shared"] if cfg.shared_predictor else list(mods)
             self.predictor = torch.nn.ModuleDict({m: mlp([out, cfg.predictor_hidden, out], bn_last=False)
@@ -202,9 +212,12 @@ class CrissCrossPretrainer(Pretrainer):
         return CrissCrossViews(self.cfg, a.fps, a.mean, a.std, a.audio, need_audio="audio" in mods,
                                need_video="video" in mods)
 
-    def _embed(self, modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _embed(self, modality: str, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(p, z) of a view; p is None under ``objective: infonce``, which reads only z."""
         feat = self.encoder.trunk(modality)(x, ["pool"])["pool"]
         z = self.projector[modality](feat)
+        if self.cfg.objective == "infonce":
+            return None, z
         p = self.predictor["shared" if self.cfg.shared_predictor else modality](z)
         return p, z
 
@@ -215,11 +228,17 @@ class CrissCrossPretrainer(Pretrainer):
         for key in ("v1", "v2", "a1", "a2"):
             if key in batch:
                 modality = "video" if key[0] == "v" else "audio"
-                p[key], z[key] = self._embed(modality, batch[key])
-                if self.cfg.intra_predictor:
+                pk, z[key] = self._embed(modality, batch[key])
+                if pk is not None:
+                    p[key] = pk
+                if self.cfg.intra_predictor and self.cfg.objective == "simsiam":
                     p_intra[key] = self.intra_predictor[modality](z[key])
         # the mean over the active terms; with intra_predictor, v1v2 and a1a2 read their own predictor's outputs
-        loss, terms = crisscross_loss(p, z, self.cfg.terms, p_intra=p_intra if self.cfg.intra_predictor else None)
+        if self.cfg.objective == "infonce":
+            loss, terms = crisscross_infonce_loss(z, self.cfg.terms, temperature=self.cfg.temperature)
+        else:
+            loss, terms = crisscross_loss(p, z, self.cfg.terms,
+                                          p_intra=p_intra if self.cfg.intra_predictor else None)
         logs = {k: float(v) for k, v in terms.items()}
         with torch.no_grad():  # collapse monitor: std of the normalised z per dimension (SimSiam: ~1/sqrt(d) healthy)
             for key in ("v1", "a1"):
@@ -230,6 +249,8 @@ class CrissCrossPretrainer(Pretrainer):
     def param_groups(self) -> list[dict[str, Any]]:
         lr = self.cfg.train.lr
         base = list(self.encoder.parameters()) + list(self.projector.parameters())
+        if self.cfg.objective == "infonce":  # no predictor is used (they are still built: the same init stream)
+            return [{"params": base, "base_lr": lr, "name": "backbones+projectors"}]
         return [{"params": base, "base_lr": lr, "name": "backbones+projectors"},
                 {"params": list(self.predictor.parameters()) + (list(self.intra_predictor.parameters())
                                                                  if self.cfg.intra_predictor else []),
