@@ -108,6 +108,9 @@ def test_evidence_script_commands_and_table(tmp_path) -> None:
             "20.0 ± 0.0 |") in text
     assert "| supervised | 0 | 1920 | 22.0 → **100.0** | 25.0 → **100.0** | — | 20.0 |" in text
     assert "random init (avcl trunks)" in text
+    # rows without the ceiling (a single run's --out file): the verdict cannot be given, not a 'yes' on 15 points alone
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows if r["run"] != "supervised"))
+    assert "| ? (no ceiling row) / ? (no ceiling row) |" in ev.table(ev.read_rows(out))
 
 
 def test_parallel_rendering_gives_the_same_probe_and_calibration_clips() -> None:
