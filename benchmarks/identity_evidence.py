@@ -85,6 +85,12 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "crisscross-infonce-head-wd6": ("crisscross", "crisscross", {"objective": "infonce", "projector": [256, 128],
                                                                  "projector_bn_last": False,
                                                                  "train.weight_decay": 1e-6}),
+    # diagnostic (eighth stop): crisscross-infonce-head-wd6 without the synchronous terms: in it (and in -adamw and
+    # -head) v1a1 / v2a2 learn the scene's event times first and the cross-scene terms stay at chance
+    "crisscross-infonce-head-wd6-nosync": ("crisscross", "crisscross", {"objective": "infonce", "projector": [256, 128],
+                                                                        "projector_bn_last": False,
+                                                                        "train.weight_decay": 1e-6,
+                                                                        "terms": ["v1v2", "a1a2", "v1a2", "a1v2"]}),
     "avcl": ("avcl", "avcl", {}),
     "avcl-nocgra": ("avcl", "avcl", {"lambda_cor": 0.0}),
     # diagnostic (third stop): the world preset's SGD rate 0.05 drives Loss_cor from 2.2 at step 100 back to 22 by
