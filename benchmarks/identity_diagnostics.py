@@ -174,6 +174,11 @@ def view_pairs(modality: str, pairs: list[str] | None) -> list[tuple[str, str]]:
     return [(p[:2], p[2:]) for p in names]
 
 
+def pair_modalities(pairs: list[tuple[str, str]]) -> list[str]:
+    """The modalities (sorted) whose trunks the view ``pairs`` train."""
+    return sorted({MODALITY[k[0]] for p in pairs for k in p})
+
+
 def embed_views(enc: Any, heads: dict[str, Any], batch: dict[str, torch.Tensor], keys: list[str],
                 one_pass: bool) -> dict[str, torch.Tensor]:
     """``[B, 128]`` projections of the views ``keys`` of ``batch``: each view through its own trunk and projector
@@ -199,7 +204,8 @@ def _train_simclr(run: Any, pairs: list[tuple[str, str]], steps: int, seed: int,
     from avbench.pretrain.optim import lr_factor
 
     enc = run.model.encoder
-    mods = sorted({MODALITY[k[0]] for p in pairs for k in p})
+    mods = pair_modalities(pairs)
+    keys = sorted({k for p in pairs for k in p})
     torch.manual_seed(seed + 1)
     heads = {m: mlp([enc.meta.embedding_dims[m], 256, 128], bn_last=False) for m in mods}
     params = [q for m in mods for q in (*enc.trunk(m).parameters(), *heads[m].parameters())]
@@ -217,7 +223,7 @@ def _train_simclr(run: Any, pairs: list[tuple[str, str]], steps: int, seed: int,
             for batch in loader:
                 for g in opt.param_groups:
                     g["lr"] = lr * lr_factor(len(losses), total_steps=steps, warmup_steps=per_epoch, final_ratio=0.0)
-                z = embed_views(enc, heads, batch, sorted({k for p in pairs for k in p}), one_pass)
+                z = embed_views(enc, heads, batch, keys, one_pass)
                 loss = torch.stack([nt_xent(z[a], z[b], temperature) for a, b in pairs]).mean()
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"simclr step {len(losses)}: loss {loss.item()}")
@@ -261,7 +267,7 @@ def _simclr(modality: str, steps: int, seed: int, temperature: float, *, n_per_c
     fps, rate = enc.arch.fps, enc.arch.logmel().sample_rate
     data = make_probe_data(fps, rate, n_per_class)
     random_enc = get_method("crisscross")(run.cfg, init_seed=seed).encoder  # the trunks this run started from
-    for m in sorted({MODALITY[k[0]] for p in chosen for k in p}):
+    for m in pair_modalities(chosen):
         calibrate_batchnorm(random_enc, calibration_windows(fps, rate, calibration_clips, m), m)
         row["probe"][m] = {"random_cal": probe_encoder(random_enc, data, m).top1,
                            "trained": probe_encoder(enc, data, m).top1}
