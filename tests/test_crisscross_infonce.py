@@ -76,3 +76,10 @@ def test_projector_bn_last_false_drops_only_the_output_batchnorm() -> None:
         lin_p = [x for x in paper.projector[m] if isinstance(x, torch.nn.Linear)]
         lin_h = [x for x in head.projector[m] if isinstance(x, torch.nn.Linear)]
         assert len(lin_p) == len(lin_h) == 3 and all(torch.equal(a.weight, b.weight) for a, b in zip(lin_p, lin_h))
+
+
+@pytest.mark.parametrize("option", ["intra_predictor", "shared_predictor"])
+def test_infonce_refuses_predictor_options_it_would_ignore(option: str) -> None:
+    with pytest.raises(ValueError, match="objective infonce uses no predictor"):
+        _crisscross(objective="infonce", **{option: True})
+    assert getattr(_crisscross(**{option: True}).cfg, option)  # the paper's objective takes them

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from avbench.media.audio_augment import AudioAugmentConfig
 from avbench.media.logmel import LogMelFrontend
@@ -86,6 +86,14 @@ class CrissCrossConfig(MethodConfig):
         if bad or not v or len(set(v)) != len(v):
             raise ValueError(f"terms must be distinct names from {TERMS}, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _predictor_options_need_simsiam(self) -> "CrissCrossConfig":
+        """``objective: infonce`` reads no predictor, so a predictor option with it would be recorded in the card
+        and do nothing: refused."""
+        if self.objective == "infonce" and (self.intra_predictor or self.shared_predictor):
+            raise ValueError("objective infonce uses no predictor: intra_predictor and shared_predictor must be false")
+        return self
 
 
 #: the identity world's recipe (avbench.pretrain.world_preset); the supervised ceiling reuses it
