@@ -3,8 +3,9 @@
 1. Render a pool of identity-world clips (4 scenes of 1 s, ``--size``² frames at 16 fps, 16-kHz audio) on all CPU
    cores (``--clips``; class ``i % 6``; the ``pretrain`` seed stream, so never a probe clip) and move it to the GPU
    (frames uint8, audio float16: about 2.5 GB for 8,192 clips at 48²).
-2. For each method (``--methods``: crisscross, avcl, temporal-ssl and the supervised ceiling), the ``world`` preset
-   at ``--width`` (default 32: 4x the CPU runs' width) and batch ``--batch``: views drawn on the GPU
+2. For each method (``--methods``: crisscross, avcl, temporal-ssl and the supervised ceiling, or any run name of
+   ``benchmarks/identity_evidence.py``'s ``RUNS``, e.g. ``crisscross-infonce-head-wd6-async``: the method with that
+   run's overrides), the ``world`` preset at ``--width`` (default 32: 4x the CPU runs' width) and batch ``--batch``: views drawn on the GPU
    (:mod:`avbench.pretrain.gpu_views`, a fresh random crop / flip / jitter / time mask per sample), bf16 autocast,
    the preset's optimiser, warm-up + cosine over ``--steps`` steps (default: 1 M clip samples / batch) or over as
    many as ``--minutes-per-method`` of wall time allows (timed on the first 20 steps), whichever is fewer.
@@ -42,6 +43,34 @@ from avbench.synth.identity_world import IdentityWorldConfig, identity_rng, rend
 METHODS = ("crisscross", "avcl", "temporal-ssl", "supervised")
 
 
+def evidence_runs() -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """``RUNS`` of ``benchmarks/identity_evidence.py`` (run -> method, encoder, dotted overrides), loaded from this
+    script's folder."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("identity_evidence", Path(__file__).with_name("identity_evidence.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.RUNS
+
+
+def run_overrides(name: str) -> tuple[str, dict[str, Any]]:
+    """(method, nested overrides on its ``world`` preset) for a method name or an evidence run name."""
+    from avbench.taskcard import deep_merge, parse_override
+
+    if name in METHODS:
+        return name, {}
+    runs = evidence_runs()
+    if name not in runs:
+        raise SystemExit(f"--methods: {name!r} is neither a method ({', '.join(METHODS)}) nor a run of "
+                         f"benchmarks/identity_evidence.py")
+    method, _, dotted = runs[name]
+    over: dict[str, Any] = {}
+    for key, value in dotted.items():
+        over = deep_merge(over, parse_override(f"{key}={json.dumps(value)}"))
+    return method, over
+
+
 def _render(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     i, seed, size, classes = args
     cfg = IdentityWorldConfig(n_classes=classes, n_segments=4, size=size)
@@ -63,10 +92,14 @@ def render_pool(n: int, size: int, device: torch.device, *, seed: int = 0, worke
     return ClipPool(frames, audio, torch.arange(n, device=device) % 6, 16.0, 16000, 4)
 
 
-def build_model(method: str, width: int, batch: int, steps: int) -> torch.nn.Module:
+def build_model(name: str, width: int, batch: int, steps: int) -> torch.nn.Module:
+    """The ``world`` preset of method or evidence run ``name`` at trunk ``width`` and ``batch``."""
+    from avbench.taskcard import deep_merge
+
+    method, run_over = run_overrides(name)
     cls = get_method(method)
-    over: dict[str, Any] = {"arch": {"video_width": width, "audio_width": width},
-                            "train": {"batch_size": batch}}
+    over: dict[str, Any] = deep_merge(run_over, {"arch": {"video_width": width, "audio_width": width},
+                                                 "train": {"batch_size": batch}})
     if method == "supervised":
         over["n_classes"] = 6
     cfg = resolve_config(cls, "world", over)
@@ -111,7 +144,7 @@ def train_method(method: str, pool: ClipPool, args: argparse.Namespace, probes: 
     tc = model.cfg.train
     opt = build_optimizer(model.param_groups(), name=tc.optimizer, weight_decay=tc.weight_decay, betas=tc.betas,
                           momentum=tc.momentum)
-    views = GpuViews(method, model, device)
+    views = GpuViews(run_overrides(method)[0], model, device)
     gen = torch.Generator(device=device).manual_seed(0)
     amp = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
         device_type="cpu", enabled=False)
@@ -152,7 +185,9 @@ def train_method(method: str, pool: ClipPool, args: argparse.Namespace, probes: 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--methods", nargs="*", default=list(METHODS), metavar="NAME",
+                    help=f"methods ({', '.join(METHODS)}) or run names of benchmarks/identity_evidence.py "
+                         "(default: the four methods)")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--size", type=int, default=48)
     ap.add_argument("--batch", type=int, default=256)
@@ -166,6 +201,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--out", default=None, help="append the rows here (JSON lines)")
     ap.add_argument("--dry-run", action="store_true", help="CPU, toy sizes: checks the script end to end")
     args = ap.parse_args(argv)
+    for name in args.methods:
+        run_overrides(name)  # an unknown name stops here, before any rendering
     if args.dry_run:
         args.width, args.batch, args.clips, args.steps = 4, 8, 24, 2
         args.n_per_class, args.calibration_clips, args.minutes_per_method, args.workers = 4, 6, 1.0, 1

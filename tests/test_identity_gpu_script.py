@@ -56,3 +56,20 @@ def test_gpu_views_draw_per_sample_parameters_and_method_batches() -> None:
             assert set(batch["order"].unique().tolist()) <= {0, 2}  # r and s never share a scene
         loss, _ = model(batch)
         assert torch.isfinite(loss)
+
+
+def test_evidence_run_names_build_that_runs_config_at_the_gpu_width() -> None:
+    script = _script()
+    model = script.build_model("crisscross-infonce-head-wd6-async", 4, 8, 2)
+    cfg = model.cfg
+    assert cfg.objective == "infonce" and list(cfg.terms) == ["a1a2", "v1a2", "a1v2"]
+    assert cfg.train.weight_decay == 1e-6 and cfg.train.batch_size == 8 and cfg.arch["video_width"] == 4
+    assert script.build_model("crisscross", 4, 8, 2).cfg.objective == "simsiam"
+    with pytest.raises(SystemExit, match="no-such-run"):
+        script.main(["--dry-run", "--methods", "no-such-run"])
+
+
+def test_dry_run_of_an_evidence_run_trains_its_terms() -> None:
+    rows = _script().main(["--dry-run", "--methods", "crisscross-infonce-head-wd6-async"])
+    assert [(r["run"], r["step"]) for r in rows] == [("crisscross-infonce-head-wd6-async", s) for s in (1, 2)]
+    assert all(np.isfinite(r["loss_last10"]) for r in rows)
