@@ -98,6 +98,12 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                                                        "projector_bn_last": False,
                                                                        "train.weight_decay": 1e-6,
                                                                        "terms": ["a1a2", "v1a2", "a1v2"]}),
+    # diagnostic (ninth stop): -async with CLIP's / AVID's cross-modal InfoNCE (the other modality's views are the
+    # only negatives): in -async and -nosync the asynchronous NT-Xent terms rose ABOVE chance as a1a2 clustered the
+    # audio by identity, those same-identity audio views being each other's negatives inside the cross-modal terms
+    "crisscross-infonce-head-wd6-async-xneg": ("crisscross", "crisscross", {
+        "objective": "infonce", "projector": [256, 128], "projector_bn_last": False, "train.weight_decay": 1e-6,
+        "terms": ["a1a2", "v1a2", "a1v2"], "infonce_negatives": "other"}),
     "avcl": ("avcl", "avcl", {}),
     "avcl-nocgra": ("avcl", "avcl", {"lambda_cor": 0.0}),
     # diagnostic (third stop): the world preset's SGD rate 0.05 drives Loss_cor from 2.2 at step 100 back to 22 by

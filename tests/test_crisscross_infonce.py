@@ -83,3 +83,30 @@ def test_infonce_refuses_predictor_options_it_would_ignore(option: str) -> None:
     with pytest.raises(ValueError, match="objective infonce uses no predictor"):
         _crisscross(objective="infonce", **{option: True})
     assert getattr(_crisscross(**{option: True}).cfg, option)  # the paper's objective takes them
+
+
+def test_other_modality_negatives_score_cross_modal_terms_clip_style_and_keep_nt_xent_within_a_modality() -> None:
+    """``infonce_negatives: other``: a cross-modal term is CLIP's symmetric InfoNCE (B candidates, the other
+    modality's), an intra-modal term still NT-Xent; views of one modality that coincide are no penalty there."""
+    import torch.nn.functional as F
+
+    from avbench_baselines.crisscross.losses import cross_modal_info_nce
+
+    gen = torch.Generator().manual_seed(1)
+    z = {k: torch.randn(6, 8, generator=gen) for k in ("v1", "v2", "a1", "a2")}
+    loss, parts = crisscross_infonce_loss(z, ["a1a2", "v1a2"], negatives="other")
+    x, y = F.normalize(z["v1"], dim=1), F.normalize(z["a2"], dim=1)
+    logits = x @ y.T / 0.1
+    by_hand = sum(-torch.log_softmax(m, 1).diagonal().mean() for m in (logits, logits.T)) / 2
+    assert parts["v1a2"].item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert parts["a1a2"].item() == pytest.approx(nt_xent(z["a1"], z["a2"], 0.1).item(), rel=1e-5)
+    assert loss.item() == pytest.approx((parts["v1a2"] + parts["a1a2"]).item() / 2, rel=1e-5)
+    # the candidates: with every view equal, NT-Xent reads log(2B - 1) (both modalities), the cross form log B
+    same = torch.ones(6, 8)
+    assert nt_xent(same, same, 0.1).item() == pytest.approx(math.log(11), rel=1e-5)
+    assert cross_modal_info_nce(same, same, 0.1).item() == pytest.approx(math.log(6), rel=1e-5)
+    with pytest.raises(ValueError, match="negatives"):
+        crisscross_infonce_loss(z, ["v1a2"], negatives="mine")
+    with pytest.raises(ValueError, match="objective infonce only"):
+        _crisscross(infonce_negatives="other")
+    assert _crisscross(objective="infonce", infonce_negatives="other")(_views())[0].isfinite()

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["TERMS", "GROUPS", "simsiam_distance", "pair_term", "crisscross_loss", "crisscross_loss_equations",
-           "crisscross_loss_algorithm1", "nt_xent", "crisscross_infonce_loss"]
+           "crisscross_loss_algorithm1", "nt_xent", "cross_modal_info_nce", "crisscross_infonce_loss"]
 
 #: The six symmetrised pair terms: intra (v1v2, a1a2), sync (v1a1, v2a2), async (v1a2, a1v2).
 TERMS: tuple[str, ...] = ("v1v2", "a1a2", "v1a1", "v2a2", "v1a2", "a1v2")
@@ -117,16 +117,34 @@ def nt_xent(z_x: Tensor, z_y: Tensor, temperature: float) -> Tensor:
     return F.cross_entropy(logits, target)
 
 
-def crisscross_infonce_loss(z: Mapping[str, Tensor], terms: Sequence[str] = TERMS, *,
-                            temperature: float = 0.1) -> tuple[Tensor, dict[str, Tensor]]:
+def cross_modal_info_nce(z_x: Tensor, z_y: Tensor, temperature: float) -> Tensor:
+    """The symmetric cross-modal InfoNCE of CLIP (Radford et al., ICML 2021) and of AVID's cross-modal
+    discrimination (Morgado et al., CVPR 2021): each of the B rows of ``z_x`` against the B rows of ``z_y`` (cosine /
+    ``temperature``), its partner the positive, and the same from ``z_y``'s side; the mean of the two. Unlike
+    :func:`nt_xent` the negatives are the OTHER modality's only, so views of one modality that cluster (by identity)
+    are not each other's negatives. Chance (every similarity equal): log B."""
+    x, y = F.normalize(z_x, dim=1), F.normalize(z_y, dim=1)
+    logits = x @ y.T / temperature
+    target = torch.arange(len(x), device=x.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def crisscross_infonce_loss(z: Mapping[str, Tensor], terms: Sequence[str] = TERMS, *, temperature: float = 0.1,
+                            negatives: str = "all") -> tuple[Tensor, dict[str, Tensor]]:
     """NOT the paper (``objective: infonce``): CrissCross's pair terms with :func:`nt_xent` on the projector outputs
     ``z`` (keys among v1, v2, a1, a2, each ``[B, D]``) in place of Eq. 1's stop-gradient distance (no predictor);
-    the loss is the mean over the active ``terms`` as in :func:`crisscross_loss`. Returns ``(loss, parts)``."""
+    the loss is the mean over the active ``terms`` as in :func:`crisscross_loss`. ``negatives="other"`` scores the
+    cross-modal terms with :func:`cross_modal_info_nce` instead (the intra-modal terms keep the NT-Xent). Returns
+    ``(loss, parts)``."""
     terms = _check_terms(terms)
+    if negatives not in ("all", "other"):
+        raise ValueError(f"crisscross_infonce_loss: negatives must be 'all' or 'other', got {negatives!r}")
     missing = sorted({v for t in terms for v in (t[:2], t[2:]) if v not in z}, key=_VIEWS.index)
     if missing:
         raise ValueError(f"crisscross_infonce_loss: terms {terms} need views missing from z: {missing}")
-    parts = {t: nt_xent(z[t[:2]], z[t[2:]], temperature) for t in terms}
+    parts = {t: (cross_modal_info_nce if negatives == "other" and t[0] != t[2] else nt_xent)(z[t[:2]], z[t[2:]],
+                                                                                             temperature)
+             for t in terms}
     total = torch.stack(list(parts.values())).mean()
     return total, {t: v.detach() for t, v in parts.items()}
 

@@ -68,6 +68,10 @@ class CrissCrossConfig(MethodConfig):
         "world at width 8 the paper's form learned neither modality in 1,920 steps; an NT-Xent over the same "
         "cross-scene pairs learned both (README 'Do they learn?')"))
     temperature: float = Field(0.1, gt=0, description="NT-Xent temperature (objective infonce; SimCLR's CIFAR value)")
+    infonce_negatives: Literal["all", "other"] = Field("all", description=(
+        "objective infonce: the negatives of a CROSS-modal term. all: NT-Xent's 2B - 2 (both modalities); other: "
+        "the other modality's B - 1 only, CLIP's and AVID's cross-modal form, so that one modality's views that "
+        "cluster by identity are not each other's negatives"))
     frames: int = Field(8, ge=1)
     crop: int = Field(112, ge=16)
     audio_seconds: float = Field(2.0, gt=0)
@@ -88,11 +92,13 @@ class CrissCrossConfig(MethodConfig):
         return v
 
     @model_validator(mode="after")
-    def _predictor_options_need_simsiam(self) -> "CrissCrossConfig":
-        """``objective: infonce`` reads no predictor, so a predictor option with it would be recorded in the card
-        and do nothing: refused."""
+    def _options_match_the_objective(self) -> "CrissCrossConfig":
+        """``objective: infonce`` reads no predictor, and ``simsiam`` no ``infonce_negatives``, so such an option
+        would be recorded in the card and do nothing: refused."""
         if self.objective == "infonce" and (self.intra_predictor or self.shared_predictor):
             raise ValueError("objective infonce uses no predictor: intra_predictor and shared_predictor must be false")
+        if self.objective != "infonce" and self.infonce_negatives != "all":
+            raise ValueError("infonce_negatives applies to objective infonce only")
         return self
 
 
@@ -243,7 +249,8 @@ class CrissCrossPretrainer(Pretrainer):
                     p_intra[key] = self.intra_predictor[modality](z[key])
         # the mean over the active terms; with intra_predictor, v1v2 and a1a2 read their own predictor's outputs
         if self.cfg.objective == "infonce":
-            loss, terms = crisscross_infonce_loss(z, self.cfg.terms, temperature=self.cfg.temperature)
+            loss, terms = crisscross_infonce_loss(z, self.cfg.terms, temperature=self.cfg.temperature,
+                                                  negatives=self.cfg.infonce_negatives)
         else:
             loss, terms = crisscross_loss(p, z, self.cfg.terms,
                                           p_intra=p_intra if self.cfg.intra_predictor else None)
