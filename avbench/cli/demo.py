@@ -33,9 +33,10 @@ from tabulate import tabulate
 from avbench.cli.common import console, default_workers
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # avbench/assets (this file is avbench/cli/demo.py)
-#: temporal-SSL with the two non-paper options of README "Do they learn?" (intra_predictor and the aa term), seed 0
-#: of that run's three: the one whose audio learned the identity (seeds 1 and 2 did not; the README says so)
-SHIPPED = ASSETS / "temporal-ssl-identity-world.safetensors"
+#: CrissCross with the NOT-the-paper options of README "Do they learn?" (`crisscross-infonce-head-wd6-async`: each
+#: pair term an NT-Xent on the projector outputs, over a1a2 and the two asynchronous pairs only), seed 0, 1,920 steps
+#: of the world preset; its card holds the `avbench pretrain` command
+SHIPPED = ASSETS / "crisscross-identity-world.safetensors"
 #: CrissCross (width 16) pretrained on the rhythm world (``--data world``): ``avbench demo --weights`` it for that
 #: world's sets; the HEAR export tests load it
 RHYTHM_CHECKPOINT = ASSETS / "crisscross-small-world.safetensors"
