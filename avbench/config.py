@@ -13,6 +13,7 @@ Also the one guarded YAML reader for text avbench did not write (:func:`load_yam
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,13 @@ class _NoAliasLoader(yaml.SafeLoader):
             raise UntrustedYAMLError(f"{event.start_mark.line + 1}: YAML alias '*{event.anchor}' refused (aliases can "
                                      "expand exponentially); write the value out in full")
         return super().compose_node(parent, index)
+
+
+# YAML 1.1 (PyYAML) reads a float only with a dot: `lr: 1e-3` and `--set train.lr=1e-3` would be the STRING "1e-3",
+# which a pydantic float field coerces but a list, union or free-form block keeps as text. YAML 1.2 reads it as a
+# number, as a researcher means it
+_NoAliasLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+                                     list("-+0123456789"))
 
 
 def load_yaml(source: str | Path, where: str | None = None, *, max_bytes: int = MAX_YAML_BYTES) -> Any:

@@ -109,3 +109,10 @@ def test_overridden_cards_are_a_flagged_track():
     # the released code's AudioSet recipe for UCF101 8f (lr 7e-5, gamma 0.1, dropout 0.1) is an override
     audioset = load_card("ucf101-finetune", {"classifier": {"lr": 7e-5, "gamma": 0.1, "dropout": 0.1}})
     assert card_track(audioset, "ucf101-finetune") == "override"
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    """YAML 1.1 reads `1e-3` as the string "1e-3"; a card or `--set` means the number (as YAML 1.2 does)."""
+    assert parse_override("a=1e-3") == {"a": 0.001}
+    assert parse_override("a.b=[1e-3, 2E+2, -5e0, 0.1]") == {"a": {"b": [0.001, 200.0, -5.0, 0.1]}}
+    assert parse_override("a=1e") == {"a": "1e"} and parse_override("a=12") == {"a": 12}
