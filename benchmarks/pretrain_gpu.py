@@ -5,7 +5,8 @@
    (frames uint8, audio float16: about 2.5 GB for 8,192 clips at 48²).
 2. For each method (``--methods``: crisscross, avcl, temporal-ssl and the supervised ceiling, or any run name of
    ``benchmarks/identity_evidence.py``'s ``RUNS``, e.g. ``crisscross-infonce-head-wd6-async``: the method with that
-   run's overrides), the ``world`` preset at ``--width`` (default 32: 4x the CPU runs' width) and batch ``--batch``: views drawn on the GPU
+   run's overrides, recorded in each row), the ``world`` preset at ``--width`` (default 32: 4x the CPU runs'
+   width) and batch ``--batch``: views drawn on the GPU
    (:mod:`avbench.pretrain.gpu_views`, a fresh random crop / flip / jitter / time mask per sample), bf16 autocast,
    the preset's optimiser, warm-up + cosine over ``--steps`` steps (default: 1 M clip samples / batch) or over as
    many as ``--minutes-per-method`` of wall time allows (timed on the first 20 steps), whichever is fewer.
@@ -56,8 +57,6 @@ def evidence_runs() -> dict[str, tuple[str, str, dict[str, Any]]]:
 
 def run_overrides(name: str) -> tuple[str, dict[str, Any]]:
     """(method, nested overrides on its ``world`` preset) for a method name or an evidence run name."""
-    from avbench.taskcard import deep_merge, parse_override
-
     if name in METHODS:
         return name, {}
     runs = evidence_runs()
@@ -66,8 +65,12 @@ def run_overrides(name: str) -> tuple[str, dict[str, Any]]:
                          f"benchmarks/identity_evidence.py")
     method, _, dotted = runs[name]
     over: dict[str, Any] = {}
-    for key, value in dotted.items():
-        over = deep_merge(over, parse_override(f"{key}={json.dumps(value)}"))
+    for key, value in dotted.items():  # the values as RUNS types them (a parsed "1e-06" would be a string)
+        *parents, leaf = key.split(".")
+        node = over
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
     return method, over
 
 
@@ -94,9 +97,13 @@ def render_pool(n: int, size: int, device: torch.device, *, seed: int = 0, worke
 
 def build_model(name: str, width: int, batch: int, steps: int) -> torch.nn.Module:
     """The ``world`` preset of method or evidence run ``name`` at trunk ``width`` and ``batch``."""
+    return build_resolved(*run_overrides(name), width, batch)
+
+
+def build_resolved(method: str, run_over: dict[str, Any], width: int, batch: int) -> torch.nn.Module:
+    """The ``world`` preset of ``method`` with a run's nested overrides, at trunk ``width`` and ``batch``."""
     from avbench.taskcard import deep_merge
 
-    method, run_over = run_overrides(name)
     cls = get_method(method)
     over: dict[str, Any] = deep_merge(run_over, {"arch": {"video_width": width, "audio_width": width},
                                                  "train": {"batch_size": batch}})
@@ -139,12 +146,13 @@ def train_method(method: str, pool: ClipPool, args: argparse.Namespace, probes: 
     """Train one method for ``args.steps`` steps or ``args.minutes_per_method`` minutes: after 20 timed steps the
     schedule is fitted to the steps that the remaining time allows, so warm-up and cosine always complete. The
     probe runs at half the fitted steps and at the end."""
-    model = build_model(method, args.width, args.batch, args.steps).to(device)
+    base, run_over = run_overrides(method)
+    model = build_resolved(base, run_over, args.width, args.batch).to(device)
     floor = random_floor(model, probes, args.calibration_clips, device, args.workers)
     tc = model.cfg.train
     opt = build_optimizer(model.param_groups(), name=tc.optimizer, weight_decay=tc.weight_decay, betas=tc.betas,
                           momentum=tc.momentum)
-    views = GpuViews(run_overrides(method)[0], model, device)
+    views = GpuViews(base, model, device)
     gen = torch.Generator(device=device).manual_seed(0)
     amp = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
         device_type="cpu", enabled=False)
@@ -166,6 +174,9 @@ def train_method(method: str, pool: ClipPool, args: argparse.Namespace, probes: 
         model.after_step(batch)
         step += 1
         losses.append(float(loss.detach()))
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(f"{method}: loss {losses[-1]} at step {step} (width {args.width}, batch "
+                                     f"{args.batch}); no row is written for a diverged run")
         if step == 20 and total > 40:  # fit the schedule to the time left (probes take about a tenth)
             rate = step / (time.perf_counter() - t0)
             total = max(40, min(total, int(rate * budget * 0.85)))
@@ -173,8 +184,8 @@ def train_method(method: str, pool: ClipPool, args: argparse.Namespace, probes: 
             model.eval()
             trained = probe_row(model.encoder, probes, device)
             model.train()
-            rows.append({"run": method, "width": args.width, "batch": args.batch, "size": args.size, "step": step,
-                         "steps": total, "clip_samples": step * args.batch, "planned_steps": args.steps,
+            rows.append({"run": method, "method": base, "overrides": run_over, "width": args.width,
+                         "batch": args.batch, "size": args.size, "step": step, "steps": total, "clip_samples": step * args.batch, "planned_steps": args.steps,
                          "wall_seconds": round(time.perf_counter() - t0, 1), **floor,
                          **{f"{m}_trained": v for m, v in trained.items()},
                          "loss_first": losses[0], "loss_last10": float(np.mean(losses[-10:])),

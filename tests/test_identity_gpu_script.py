@@ -72,4 +72,7 @@ def test_evidence_run_names_build_that_runs_config_at_the_gpu_width() -> None:
 def test_dry_run_of_an_evidence_run_trains_its_terms() -> None:
     rows = _script().main(["--dry-run", "--methods", "crisscross-infonce-head-wd6-async"])
     assert [(r["run"], r["step"]) for r in rows] == [("crisscross-infonce-head-wd6-async", s) for s in (1, 2)]
+    over = rows[0]["overrides"]  # the resolved overrides, so a row stays true if RUNS later changes
+    assert rows[0]["method"] == "crisscross" and over["objective"] == "infonce"
+    assert over["terms"] == ["a1a2", "v1a2", "a1v2"] and over["train"]["weight_decay"] == 1e-6
     assert all(np.isfinite(r["loss_last10"]) for r in rows)
