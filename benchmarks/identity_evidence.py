@@ -104,6 +104,17 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "crisscross-infonce-head-wd6-async-xneg": ("crisscross", "crisscross", {
         "objective": "infonce", "projector": [256, 128], "projector_bn_last": False, "train.weight_decay": 1e-6,
         "terms": ["a1a2", "v1a2", "a1v2"], "infonce_negatives": "other"}),
+    # diagnostic (tenth stop): the paper's SimSiam objective (Eq. 1-5, its projector and predictors) on -async's
+    # pairs (a1a2, v1a2, a1v2) with its decay (1e-6): is it the loss, or the pairs, head and decay, that made the
+    # NT-Xent variant learn? (the paper's Table 1 ablates which terms are active)
+    "crisscross-wd6-async": ("crisscross", "crisscross", {"train.weight_decay": 1e-6,
+                                                          "terms": ["a1a2", "v1a2", "a1v2"]}),
+    # diagnostic (tenth stop): -async without a1a2, only the two asynchronous cross-modal pairs: AVCL's and AVID's
+    # family (cross-modal contrast alone). In -async the audio clusters by identity first, through a1a2, and the
+    # video follows; can a cross-modal-only contrast start at all?
+    "crisscross-infonce-head-wd6-xmodal": ("crisscross", "crisscross", {
+        "objective": "infonce", "projector": [256, 128], "projector_bn_last": False, "train.weight_decay": 1e-6,
+        "terms": ["v1a2", "a1v2"]}),
     "avcl": ("avcl", "avcl", {}),
     "avcl-nocgra": ("avcl", "avcl", {"lambda_cor": 0.0}),
     # diagnostic (third stop): the world preset's SGD rate 0.05 drives Loss_cor from 2.2 at step 100 back to 22 by
@@ -150,6 +161,13 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "temporal-ssl-intra-aa-nodir": ("temporal-ssl", "temporal-ssl", {"intra_predictor": True,
                                                                     "contrastive_terms": ["vv", "va", "av", "aa"],
                                                                     "temporal_tasks": ["speed", "order"]}),
+    # diagnostic (tenth stop), NOT the paper: temporal-SSL's analogue of crisscross-infonce-head-wd6-async, the one
+    # recipe that learned both modalities: va and av between views r and s (another scene, sharing only the
+    # identity; the paper pairs each view with its own audio), the audio-audio term with its own predictor
+    # (temporal-ssl-intra-aa learned the audio in one seed of three), no vv (at chance in every run)
+    "temporal-ssl-async-intra-aa": ("temporal-ssl", "temporal-ssl", {"intra_predictor": True,
+                                                                    "contrastive_terms": ["va", "av", "aa"],
+                                                                    "cross_modal_view": "other"}),
 }
 FAMILIES = ("crisscross", "avcl")
 MODALITIES = ("video", "audio")

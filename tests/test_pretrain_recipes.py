@@ -54,3 +54,36 @@ def test_temporal_ssl_intra_modal_negatives_are_the_anchor_views_batch(term, mon
     for (positive, negatives), (own, other) in zip(seen, (("r", "s"), ("s", "r"))):
         assert torch.allclose(positive, emb[other]) and torch.allclose(negatives, emb[own])
         assert not torch.allclose(negatives, emb[other])
+
+
+@pytest.mark.parametrize("view", ["same", "other"])
+def test_temporal_ssl_cross_modal_view_picks_the_positive_s_view(view, monkeypatch):
+    """l_va of view r: prediction phi_v(nu^r), positive alpha^r (the paper) or, with ``cross_modal_view: other``,
+    alpha^s (view s, another scene); the batch negatives are nu^r and the positive's own view's audio."""
+    cfg = resolve_config(TemporalSSLPretrainer, "small", {"contrastive_terms": ["va", "av"], "temporal_tasks": [],
+                                                          "queue_size": 8, "m": 4, "k": 1,
+                                                          "cross_modal_view": view})
+    model = TemporalSSLPretrainer(cfg, init_seed=0).eval()
+    seen: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
+
+    def spy(pred, positive, negatives, anchor, bank):
+        seen.append((positive, negatives))
+        assert anchor is positive
+        return pred.sum() * 0
+
+    monkeypatch.setattr(model, "_contrastive", spy)
+    g = torch.Generator().manual_seed(0)
+    batch = {"v_r": torch.randn(3, 3, 8, 64, 64, generator=g), "v_s": torch.randn(3, 3, 8, 64, 64, generator=g),
+             "a_r": torch.randn(3, 1, 80, 51, generator=g), "a_s": torch.randn(3, 1, 80, 51, generator=g)}
+    with torch.no_grad():
+        model(batch)
+        emb = {f"{c}_{v}": model.projector[m](model.encoder.trunk(m)(batch[f"{c}_{v}"], ["pool"])["pool"]).float()
+               for c, m in (("v", "video"), ("a", "audio")) for v in ("r", "s")}
+    assert len(seen) == 4  # (va, av) for r -> s, then for s -> r
+    for i, (own, other) in enumerate((("r", "s"), ("s", "r"))):
+        x = other if view == "other" else own
+        (pos_va, neg_va), (pos_av, neg_av) = seen[2 * i], seen[2 * i + 1]
+        assert torch.allclose(pos_va, emb[f"a_{x}"]) and torch.allclose(pos_av, emb[f"v_{x}"])
+        assert torch.allclose(neg_va[0], emb[f"v_{own}"]) and torch.allclose(neg_va[1], emb[f"a_{x}"])
+        assert torch.allclose(neg_av[0], emb[f"a_{own}"]) and torch.allclose(neg_av[1], emb[f"v_{x}"])
+        assert not torch.allclose(pos_va, emb[f"a_{own if view == 'other' else other}"])

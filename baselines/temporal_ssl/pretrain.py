@@ -26,7 +26,7 @@ speed-up, queues kept per process under DDP (not gathered).
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +79,11 @@ class TemporalSSLConfig(MethodConfig):
         "NOT the paper: a second predictor per modality for the intra-modal terms (vv, aa). The paper's one phi_v "
         "serves vv and va; on the identity world it maps video into the audio embeddings' subspace, orthogonal to "
         "every video embedding, so l_vv sits at chance (README 'Do they learn?')"))
+    cross_modal_view: Literal["same", "other"] = Field("same", description=(
+        "the audio (video) view that l_va (l_av) of view r contrasts with. same (the paper): view r's own, which "
+        "shares its event times; other, NOT the paper: view s's, in another scene, sharing only the identity, as "
+        "CrissCross's asynchronous terms (on the identity world the synchronous pairs learn the class-free event "
+        "times first; README 'Do they learn?')"))
     video_augment: dict[str, Any] = Field(default_factory=lambda: VideoAugmentConfig(
         crop_scale=(0.2, 1.0), flip=0.5, color_jitter=(0.4, 0.4, 0.4, 0.1), grayscale=0.0, blur=0.0,
         cutout=0).to_dict())
@@ -226,13 +231,15 @@ class TemporalSSLPretrainer(Pretrainer):
         terms: dict[str, torch.Tensor] = {}
         for r, s in (("r", "s"), ("s", "r")):
             nu, nu_hat, alpha, alpha_hat = emb[f"v_{r}"], emb[f"v_{s}"], emb[f"a_{r}"], emb[f"a_{s}"]
+            x = s if cfg.cross_modal_view == "other" else r
+            nu_x, alpha_x = emb[f"v_{x}"], emb[f"a_{x}"]  # the cross-modal terms' positives
             intra = "_intra" if cfg.intra_predictor else ""
             parts = {
                 # batch negatives {nu_j in B, j != i}: the anchor view's own batch (the paper's N^vv; losses.py)
                 "vv": lambda: self._contrastive(pred[f"v_{r}{intra}"], nu_hat, [nu], nu_hat, "video"),
                 "aa": lambda: self._contrastive(pred[f"a_{r}{intra}"], alpha_hat, [alpha], alpha_hat, "audio"),
-                "va": lambda: self._contrastive(pred[f"v_{r}"], alpha, [nu, alpha], alpha, "audio"),
-                "av": lambda: self._contrastive(pred[f"a_{r}"], nu, [alpha, nu], nu, "video"),
+                "va": lambda: self._contrastive(pred[f"v_{r}"], alpha_x, [nu, alpha_x], alpha_x, "audio"),
+                "av": lambda: self._contrastive(pred[f"a_{r}"], nu_x, [alpha, nu_x], nu_x, "video"),
             }
             for t in cfg.contrastive_terms:
                 terms[f"crl_{t}"] = terms.get(f"crl_{t}", 0.0) + parts[t]() / 2
