@@ -27,48 +27,17 @@ def test_temporal_ssl_epochs_follow_table_4():
     assert resolve_config(TemporalSSLPretrainer, "kinetics600", None).train.epochs == 150
 
 
-@pytest.mark.parametrize("term", ["vv", "aa"])
-def test_temporal_ssl_intra_modal_negatives_are_the_anchor_views_batch(term, monkeypatch):
-    """l_vv of view r: prediction phi(nu^r), positive nu_hat^s, batch negatives {nu_j^r}: the other samples of the
-    SAME view as the prediction (not of the positive's view)."""
-    cfg = resolve_config(TemporalSSLPretrainer, "small", {"contrastive_terms": [term], "temporal_tasks": [],
-                                                          "queue_size": 8, "m": 4, "k": 1})
+def _spied_temporal_ssl(over: dict, monkeypatch) -> tuple[list, dict[str, torch.Tensor]]:
+    """Run temporal-SSL (``small`` preset with ``over``, no temporal tasks, a tiny bank) on one random batch with
+    ``_contrastive`` replaced by a spy: (the (positive, negatives, anchor) of each call, in call order; the
+    projector embeddings ``{v_r, v_s, a_r, a_s}`` ``[3, D]``)."""
+    cfg = resolve_config(TemporalSSLPretrainer, "small", {"temporal_tasks": [], "queue_size": 8, "m": 4, "k": 1,
+                                                          **over})
     model = TemporalSSLPretrainer(cfg, init_seed=0).eval()
-    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    seen: list[tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]] = []
 
     def spy(pred, positive, negatives, anchor, bank):
-        seen.append((positive, negatives[0]))
-        return pred.sum() * 0
-
-    monkeypatch.setattr(model, "_contrastive", spy)
-    g = torch.Generator().manual_seed(0)
-    batch = {"v_r": torch.randn(3, 3, 8, 64, 64, generator=g), "v_s": torch.randn(3, 3, 8, 64, 64, generator=g),
-             "a_r": torch.randn(3, 1, 80, 51, generator=g), "a_s": torch.randn(3, 1, 80, 51, generator=g)}
-    with torch.no_grad():
-        model(batch)
-        trunk = model.encoder.trunk("video" if term == "vv" else "audio")
-        proj = model.projector["video" if term == "vv" else "audio"]
-        c = term[0]
-        emb = {v: proj(trunk(batch[f"{c}_{v}"], ["pool"])["pool"]).float() for v in ("r", "s")}
-    assert len(seen) == 2  # r -> s, then s -> r
-    for (positive, negatives), (own, other) in zip(seen, (("r", "s"), ("s", "r"))):
-        assert torch.allclose(positive, emb[other]) and torch.allclose(negatives, emb[own])
-        assert not torch.allclose(negatives, emb[other])
-
-
-@pytest.mark.parametrize("view", ["same", "other"])
-def test_temporal_ssl_cross_modal_view_picks_the_positive_s_view(view, monkeypatch):
-    """l_va of view r: prediction phi_v(nu^r), positive alpha^r (the paper) or, with ``cross_modal_view: other``,
-    alpha^s (view s, another scene); the batch negatives are nu^r and the positive's own view's audio."""
-    cfg = resolve_config(TemporalSSLPretrainer, "small", {"contrastive_terms": ["va", "av"], "temporal_tasks": [],
-                                                          "queue_size": 8, "m": 4, "k": 1,
-                                                          "cross_modal_view": view})
-    model = TemporalSSLPretrainer(cfg, init_seed=0).eval()
-    seen: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
-
-    def spy(pred, positive, negatives, anchor, bank):
-        seen.append((positive, negatives))
-        assert anchor is positive
+        seen.append((positive, negatives, anchor))
         return pred.sum() * 0
 
     monkeypatch.setattr(model, "_contrastive", spy)
@@ -79,10 +48,31 @@ def test_temporal_ssl_cross_modal_view_picks_the_positive_s_view(view, monkeypat
         model(batch)
         emb = {f"{c}_{v}": model.projector[m](model.encoder.trunk(m)(batch[f"{c}_{v}"], ["pool"])["pool"]).float()
                for c, m in (("v", "video"), ("a", "audio")) for v in ("r", "s")}
+    return seen, emb
+
+
+@pytest.mark.parametrize("term", ["vv", "aa"])
+def test_temporal_ssl_intra_modal_negatives_are_the_anchor_views_batch(term, monkeypatch):
+    """l_vv of view r: prediction phi(nu^r), positive nu_hat^s, batch negatives {nu_j^r}: the other samples of the
+    SAME view as the prediction (not of the positive's view)."""
+    seen, emb = _spied_temporal_ssl({"contrastive_terms": [term]}, monkeypatch)
+    c = term[0]
+    assert len(seen) == 2  # r -> s, then s -> r
+    for (positive, negatives, _), (own, other) in zip(seen, (("r", "s"), ("s", "r"))):
+        assert torch.allclose(positive, emb[f"{c}_{other}"]) and torch.allclose(negatives[0], emb[f"{c}_{own}"])
+        assert not torch.allclose(negatives[0], emb[f"{c}_{other}"])
+
+
+@pytest.mark.parametrize("view", ["same", "other"])
+def test_temporal_ssl_cross_modal_view_picks_the_positive_s_view(view, monkeypatch):
+    """l_va of view r: prediction phi_v(nu^r), positive alpha^r (the paper) or, with ``cross_modal_view: other``,
+    alpha^s (view s, another scene); the batch negatives are nu^r and the positive's own view's audio."""
+    seen, emb = _spied_temporal_ssl({"contrastive_terms": ["va", "av"], "cross_modal_view": view}, monkeypatch)
     assert len(seen) == 4  # (va, av) for r -> s, then for s -> r
     for i, (own, other) in enumerate((("r", "s"), ("s", "r"))):
         x = other if view == "other" else own
-        (pos_va, neg_va), (pos_av, neg_av) = seen[2 * i], seen[2 * i + 1]
+        (pos_va, neg_va, anchor_va), (pos_av, neg_av, _) = seen[2 * i], seen[2 * i + 1]
+        assert anchor_va is pos_va
         assert torch.allclose(pos_va, emb[f"a_{x}"]) and torch.allclose(pos_av, emb[f"v_{x}"])
         assert torch.allclose(neg_va[0], emb[f"v_{own}"]) and torch.allclose(neg_va[1], emb[f"a_{x}"])
         assert torch.allclose(neg_av[0], emb[f"a_{own}"]) and torch.allclose(neg_av[1], emb[f"v_{x}"])
