@@ -4,7 +4,7 @@
    cores (``--clips``; class ``i % 6``; the ``pretrain`` seed stream, so never a probe clip) and move it to the GPU
    (frames uint8, audio float16: about 2.5 GB for 8,192 clips at 48²).
 2. For each method (``--methods``: crisscross, avcl, temporal-ssl and the supervised ceiling, or any run name of
-   ``benchmarks/identity_evidence.py``'s ``RUNS``, e.g. ``crisscross-infonce-head-wd6-async``: the method with that
+   ``RUNS`` of ``benchmarks/_identity/runs.py``, e.g. ``crisscross-infonce-head-wd6-async``: the method with that
    run's overrides, recorded in each row), the ``world`` preset at ``--width`` (default 32: 4x the CPU runs'
    width) and batch ``--batch``: views drawn on the GPU
    (:mod:`avbench.pretrain.gpu_views`, a fresh random crop / flip / jitter / time mask per sample), bf16 autocast,
@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -45,14 +46,11 @@ METHODS = ("crisscross", "avcl", "temporal-ssl", "supervised")
 
 
 def evidence_runs() -> dict[str, tuple[str, str, dict[str, Any]]]:
-    """``RUNS`` of ``benchmarks/identity_evidence.py`` (run -> method, encoder, dotted overrides), loaded from this
-    script's folder."""
-    import importlib.util
+    """``RUNS`` of ``benchmarks/_identity/runs.py`` (run -> method, encoder, dotted overrides)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # _identity
+    from _identity.runs import RUNS
 
-    spec = importlib.util.spec_from_file_location("identity_evidence", Path(__file__).with_name("identity_evidence.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.RUNS
+    return RUNS
 
 
 def run_overrides(name: str) -> tuple[str, dict[str, Any]]:
@@ -185,7 +183,8 @@ def train_method(method: str, pool: ClipPool, args: argparse.Namespace, probes: 
             trained = probe_row(model.encoder, probes, device)
             model.train()
             rows.append({"run": method, "method": base, "overrides": run_over, "width": args.width,
-                         "batch": args.batch, "size": args.size, "step": step, "steps": total, "clip_samples": step * args.batch, "planned_steps": args.steps,
+                         "batch": args.batch, "size": args.size, "step": step, "steps": total,
+                         "clip_samples": step * args.batch, "planned_steps": args.steps,
                          "wall_seconds": round(time.perf_counter() - t0, 1), **floor,
                          **{f"{m}_trained": v for m, v in trained.items()},
                          "loss_first": losses[0], "loss_last10": float(np.mean(losses[-10:])),
