@@ -49,6 +49,7 @@ import torch
 
 from avbench.pretrain.probe import ProbeData, calibrate_batchnorm, calibration_windows, make_probe_data, probe_encoder
 from avbench.registry import build_encoder
+from avbench.results import NonFiniteValueError, first_non_finite
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _identity
 from _identity.runs import RUNS  # noqa: E402
@@ -271,6 +272,18 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def append_row(out: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` to the JSON-lines file ``out``, or raise :class:`NonFiniteValueError` naming the first NaN /
+    inf in it and write nothing (``json.dumps`` would write ``NaN``, which ``--table`` would average into a cell)."""
+    bad = first_non_finite(row)
+    if bad:
+        raise NonFiniteValueError(f"{row.get('run')}, seed {row.get('seed')}: {bad} is not finite; no row written "
+                                  f"to {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", nargs="*", default=["floor", "supervised"], choices=["floor", *RUNS])
@@ -304,9 +317,7 @@ def main() -> None:
             except Busy as exc:
                 print(f"skipped: {exc}", flush=True)
                 continue
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with out.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_row(out, row)
             print(json.dumps(row), flush=True)
     print(table(read_rows(out)))
 

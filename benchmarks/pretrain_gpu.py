@@ -40,6 +40,7 @@ from avbench.pretrain.gpu_views import ClipPool, GpuViews
 from avbench.pretrain.method import get_method, resolve_config
 from avbench.pretrain.optim import build_optimizer, lr_factor, set_lr
 from avbench.pretrain.probe import calibrate_batchnorm, calibration_windows, make_probe_data, probe_encoder
+from avbench.results import NonFiniteValueError, first_non_finite
 from avbench.synth.identity_world import IdentityWorldConfig, identity_rng, render_identity_clip
 
 METHODS = ("crisscross", "avcl", "temporal-ssl", "supervised")
@@ -189,6 +190,9 @@ def train_method(method: str, pool: ClipPool, args: argparse.Namespace, probes: 
                          **{f"{m}_trained": v for m, v in trained.items()},
                          "loss_first": losses[0], "loss_last10": float(np.mean(losses[-10:])),
                          "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"})
+            bad = first_non_finite(rows[-1])
+            if bad:
+                raise NonFiniteValueError(f"{method}, step {step}: {bad} is not finite; no row written")
             print(json.dumps(rows[-1]), flush=True)
     return rows
 

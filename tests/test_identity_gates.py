@@ -12,6 +12,7 @@ import torch
 from avbench.pretrain.probe import (C_GRID, calibrate_batchnorm, embed, fit_probe, make_probe_data, probe_clips,
                                     probe_encoder, scene_windows)
 from avbench.registry import build_encoder
+from avbench.results import NonFiniteValueError
 from avbench.synth.identity_world import IdentityWorldConfig
 from tests._bench import load_benchmark
 
@@ -111,6 +112,13 @@ def test_evidence_script_commands_and_table(tmp_path) -> None:
     # rows without the ceiling (a single run's --out file): the verdict cannot be given, not a 'yes' on 15 points alone
     out.write_text("".join(json.dumps(r) + "\n" for r in rows if r["run"] != "supervised"))
     assert "| ? (no ceiling row) / ? (no ceiling row) |" in ev.table(ev.read_rows(out))
+    # a NaN probe (or loss) stops the row: nothing is appended, the error names the key
+    before = out.read_text()
+    with pytest.raises(NonFiniteValueError, match=r"crisscross, seed 2: video_trained is not finite"):
+        ev.append_row(out, {**rows[1], "seed": 2, "video_trained": float("nan")})
+    assert out.read_text() == before
+    ev.append_row(out, {**rows[1], "seed": 2})
+    assert out.read_text().count("\n") == before.count("\n") + 1
 
 
 def test_parallel_rendering_gives_the_same_probe_and_calibration_clips() -> None:
