@@ -229,3 +229,11 @@ def test_bad_config_is_a_clear_cli_error(world, tmp_path, capsys):
     assert "relaxation" in err and "sideways" in err
     rc = main(["pretrain", "avcl", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y")])
     assert rc == 2 and "nowhere" in capsys.readouterr().err
+    # a --config file that is not a mapping, or a --set value that is not YAML: one line, exit 2, before any work
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- train\n- lr\n")
+    rc = main(["pretrain", "crisscross", "--data", str(world), "--out", str(tmp_path / "z"), "--config", str(listed)])
+    assert rc == 2 and "list.yaml: a pretraining config must be a YAML mapping" in capsys.readouterr().err
+    rc = main(["pretrain", "crisscross", "--data", str(world), "--out", str(tmp_path / "z"), "--set", "terms=[a1a2"])
+    assert rc == 2 and "--set terms" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()

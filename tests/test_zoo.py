@@ -39,6 +39,7 @@ def _assert_contract(enc, out: dict, batch: int) -> None:
 def test_zoo_spec_parsing_and_resolution():
     assert parse_spec("timm:vit_tiny_patch16_224?img_size=64&fps=7.5") == \
         ("timm", "vit_tiny_patch16_224", {"img_size": 64, "fps": 7.5})
+    assert parse_spec("timm:resnet10t?drop_rate=1e-3")[2] == {"drop_rate": 0.001}  # a number, not "1e-3"
     assert parse_spec("crisscross") is None
     assert list(zoo_prefixes()) == ["torchvision", "timm", "hear"]
     assert parse_spec("avbench_baselines.crisscross:build") is None  # the pkg.module:factory rule still applies

@@ -7,14 +7,14 @@ from typing import Any
 
 
 def _options(pairs: list[str] | None) -> dict[str, Any]:
-    import yaml
+    from avbench.config import load_yaml
 
     out: dict[str, Any] = {}
     for text in pairs or []:
         key, eq, value = text.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"--option {text!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        out[key.strip()] = load_yaml(value, f"--option {key.strip()}") if value.strip() else ""
     return out
 
 

@@ -53,20 +53,25 @@ def add_parser(sub: Any) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import sys
 
-    import yaml
-
     from avbench.runtime.denormals import flush_denormals_for_process
 
     flush_denormals_for_process()  # before any torch thread pool exists, so its threads flush too (module docstring)
 
     from avbench.pretrain.trainer import PretrainOptions, pretrain
+    from avbench.config import load_yaml
     from avbench.taskcard import deep_merge, parse_override
 
     overrides: dict[str, Any] = {}
-    if args.config:
-        overrides = yaml.safe_load(Path(args.config).read_text()) or {}
-    for text in args.set or []:
-        overrides = deep_merge(overrides, parse_override(text))
+    try:  # a bad --config file or --set value is a one-line error (both raise ValueError subclasses)
+        if args.config:
+            overrides = load_yaml(Path(args.config)) or {}
+            if not isinstance(overrides, dict):
+                raise ValueError(f"{args.config}: a pretraining config must be a YAML mapping of keys to values")
+        for text in args.set or []:
+            overrides = deep_merge(overrides, parse_override(text))
+    except ValueError as exc:
+        print(f"avbench: error: {exc}", file=sys.stderr)
+        return 2
     workers = args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
     opts = PretrainOptions(out=Path(args.out), data=args.data, data_root=args.data_root, cache_dir=args.cache_dir,
                            device=args.device, workers=workers, decode_cache_mb=args.decode_cache_mb,

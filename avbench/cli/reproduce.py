@@ -30,7 +30,7 @@ def _arch(items: list[str] | None) -> dict[str, Any]:
     """``["audio_width=8"]`` -> ``{"audio_width": 8}``; keys must be fields of TwoTowerArch."""
     import dataclasses
 
-    import yaml
+    from avbench.config import load_yaml
 
     from avbench.models.two_tower import TwoTowerArch
 
@@ -40,7 +40,7 @@ def _arch(items: list[str] | None) -> dict[str, Any]:
         key, sep, value = text.partition("=")
         if not sep or key.strip() not in known:
             raise ValueError(f"--arch {text!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = load_yaml(value, f"--arch {key.strip()}")
     return out
 
 

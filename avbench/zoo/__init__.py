@@ -15,8 +15,8 @@ import importlib
 import os
 from typing import Any, Callable
 
-import yaml
 
+from avbench.config import load_yaml
 from avbench.encoder import UnknownEncoderError
 
 #: prefix -> (adapter module, one-line description shown by ``avbench list models`` and in errors)
@@ -50,7 +50,7 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, Any]] | None:
         key, eq, value = part.partition("=")
         if not eq or not key.strip():
             raise UnknownEncoderError(f"model {spec!r}: option {part!r} is not key=value")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        options[key.strip()] = load_yaml(value, f"model {spec!r}: option {key.strip()}") if value.strip() else ""
     return prefix, name, options
 
 
