@@ -61,10 +61,10 @@ def run_overrides(name: str) -> tuple[str, dict[str, Any]]:
     runs = evidence_runs()
     if name not in runs:
         raise SystemExit(f"--methods: {name!r} is neither a method ({', '.join(METHODS)}) nor a run of "
-                         f"benchmarks/identity_evidence.py")
+                         f"benchmarks/_identity/runs.py")
     method, _, dotted = runs[name]
     over: dict[str, Any] = {}
-    for key, value in dotted.items():  # the values as RUNS types them (a parsed "1e-06" would be a string)
+    for key, value in dotted.items():  # the values exactly as RUNS types them (no YAML round trip)
         *parents, leaf = key.split(".")
         node = over
         for part in parents:

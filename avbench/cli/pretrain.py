@@ -57,8 +57,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     flush_denormals_for_process()  # before any torch thread pool exists, so its threads flush too (module docstring)
 
-    from avbench.pretrain.trainer import PretrainOptions, pretrain
     from avbench.config import load_yaml
+    from avbench.pretrain.trainer import PretrainOptions, pretrain
     from avbench.taskcard import deep_merge, parse_override
 
     overrides: dict[str, Any] = {}

@@ -15,7 +15,6 @@ import importlib
 import os
 from typing import Any, Callable
 
-
 from avbench.config import load_yaml
 from avbench.encoder import UnknownEncoderError
 
