@@ -48,7 +48,9 @@ METHODS = ("crisscross", "avcl", "temporal-ssl", "supervised")
 
 def evidence_runs() -> dict[str, tuple[str, str, dict[str, Any]]]:
     """``RUNS`` of ``benchmarks/_identity/runs.py`` (run -> method, encoder, dotted overrides)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # _identity
+    here = str(Path(__file__).resolve().parent)  # holds _identity
+    if here not in sys.path:
+        sys.path.insert(0, here)
     from _identity.runs import RUNS
 
     return RUNS

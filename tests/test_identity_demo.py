@@ -93,3 +93,25 @@ def test_random_twin_is_the_checkpoints_network_at_its_init_seed(tmp_path) -> No
     assert demo_encoder_name({}) == "crisscross"  # cards of checkpoints made before the method was recorded
     with pytest.raises(ValueError, match="supervised"):
         demo_encoder_name({"method": "supervised"})
+
+
+def test_the_demo_header_says_when_a_checkpoint_is_not_the_papers_recipe() -> None:
+    """The shipped checkpoint's card overrides CrissCross's objective (NT-Xent, NOT the paper); the demo names every
+    change from the preset and says NOT the paper's recipe for those the config documents so; a card that holds its
+    preset unchanged (the rhythm checkpoint) gets no such line, and a paper-only change (the Table 1 terms) is named
+    but not called NOT the paper."""
+    from avbench.cli.demo import recipe_lines
+    from avbench.pretrain.method import get_method, resolve_config
+    from avbench.pretrain.recipe_deviations import not_the_paper, preset_deviations
+
+    card = shipped_card(SHIPPED)
+    assert preset_deviations(card)["objective"] == ("simsiam", "infonce")
+    assert set(not_the_paper(card)) == {"objective", "projector_bn_last"}
+    lines = recipe_lines(card)
+    assert "objective='infonce'" in lines[0] and "train.weight_decay=1e-06" in lines[0]
+    assert lines[1].startswith("NOT the paper's recipe: objective, projector_bn_last")
+    assert recipe_lines(shipped_card(RHYTHM_CHECKPOINT)) == []
+    config = resolve_config(get_method("crisscross"), "world", {"terms": ["v1v2", "a1a2"]}).model_dump(mode="json")
+    ablation = {"method": "crisscross", "preset": "world", "config": config}
+    assert list(preset_deviations(ablation)) == ["terms"] and not_the_paper(ablation) == []
+    assert len(recipe_lines(ablation)) == 1

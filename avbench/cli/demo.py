@@ -116,6 +116,23 @@ def demo_encoder_name(card: dict[str, Any]) -> str:
     return method
 
 
+def recipe_lines(card: dict[str, Any]) -> list[str]:
+    """The header lines naming what the checkpoint's recipe changes from its method's preset, and saying so when a
+    change is one its method's config documents as NOT the paper ([] when the card holds the preset as it is)."""
+    from avbench.pretrain.recipe_deviations import not_the_paper, preset_deviations
+
+    deviations = preset_deviations(card)
+    if not deviations:
+        return []
+    changed = ", ".join(f"{k}={v!r}" for k, (_, v) in deviations.items())
+    lines = [f"recipe: the {card['preset']!r} preset with {changed}"]
+    off = not_the_paper(card)
+    if off:
+        lines.append(f"NOT the paper's recipe: {', '.join(off)} depart from {METHOD_NAMES[card['method']]}'s paper "
+                     "(README, 'Do they learn?')")
+    return lines
+
+
 def _frontend_scale(enc: Any) -> tuple[Any, Any]:
     """The pretraining spectrogram scale an encoder's audio front end resamples to (None, None: native)."""
     return getattr(enc, "train_mel_size", None), getattr(enc, "train_clip_seconds", None)
@@ -173,7 +190,7 @@ def _run_demo(*, weights: Path, cache_dir: str | None, out_dir: str, workers: in
             "ESC-50 and UCF101 layouts, chance 16.7 %")
     table = tabulate(rows, headers=["task", "evaluated", "metric", "random init", trained_label, "gain", "verdict"],
                      tablefmt="github")
-    lines = [head, table,
+    lines = [head, *recipe_lines(card), table,
              f"'beats random': the gain is at least {MARGIN:g} points and larger than the spread over splits "
              "(README, 'Do they learn?')."]
     if card.get("command"):
