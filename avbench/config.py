@@ -23,6 +23,8 @@ from platformdirs import user_cache_dir, user_config_dir
 
 #: task cards and submission cards are a few KB: a YAML file larger than this is refused before it is parsed
 MAX_YAML_BYTES = 256 * 1024
+#: the cap of the leaderboard's own YAML (leaderboards/reported.yaml, reruns.yaml; 46 KB and 0.2 KB today)
+LEADERBOARD_YAML_BYTES = 16 * 1024 * 1024
 
 
 class UntrustedYAMLError(ValueError):

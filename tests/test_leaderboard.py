@@ -331,6 +331,20 @@ def test_reported_file_errors_name_the_cell(tmp_path, cell, message):
         load_reported_file(path)
 
 
+def test_reported_file_is_read_as_untrusted_yaml(tmp_path):
+    """The published-numbers file goes through avbench.config.load_yaml: `82e0` is the number 82 (PyYAML's YAML 1.1
+    reads it as text), and an alias is refused with the file and line named."""
+    path = tmp_path / "reported.yaml"
+    path.write_text(REPORTED.replace("value: 82.0}", "value: 82e0}"))
+    assert next(c.value for c in load_reported_file(path).cells if c.protocol == "esc50") == 82.0
+    path.write_text(REPORTED.replace("    defaults: {method: XDC, backbone: not stated",
+                                     "    defaults: &xdc {method: XDC, backbone: not stated").replace(
+        "    defaults: {method: XDC, backbone: R(2+1)D-18, pretraining: Kinetics-400, selection: paper, "
+        "input: 32x224 (pretraining)}", "    defaults: *xdc"))
+    with pytest.raises(ReportedError, match=r"reported\.yaml:\d+: .*alias"):
+        load_reported_file(path)
+
+
 def test_cli_build_and_strict_exit(golden_build, tmp_path, capsys):
     _, root = golden_build
     code = main(["leaderboard", "build", "--results", str(root / "results"), "--reported", str(root / "reported.yaml"),

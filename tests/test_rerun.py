@@ -99,3 +99,15 @@ def test_a_ledger_entry_whose_numbers_disagree_grants_nothing(tmp_path):
     manifest.write_text(json.dumps(dict(json.loads(manifest.read_text()), status="re-run by maintainers")))
     built = build_leaderboard(tmp_path / "results", None, tmp_path / "out2", reruns_path=tmp_path / "ok.yaml")
     assert not built.board.accepted and "always 'self-reported'" in built.board.rejected[0].reason
+
+
+def test_a_ledger_is_read_as_untrusted_yaml(tmp_path):
+    """The ledger goes through avbench.config.load_yaml: an alias is a one-line error naming the file and line."""
+    from avbench.leaderboard.reruns import RerunsError
+
+    ledger = tmp_path / "reruns.yaml"
+    ledger.write_text("version: 1\nreruns:\n  - &one {bundle: a}\n  - *one\n")
+    with pytest.raises(RerunsError, match=r"reruns\.yaml:\d+: .*alias"):
+        load_reruns(ledger)
+    ledger.write_text("version: 1\nreruns: []\n")
+    assert load_reruns(ledger).entries == []

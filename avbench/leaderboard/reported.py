@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from avbench.taskcard import card_names
+from avbench.config import LEADERBOARD_YAML_BYTES, UntrustedYAMLError, load_yaml
 from avbench.leaderboard.families import FAMILIES, family_of, task_dataset_kind
+from avbench.taskcard import card_names
 
 __all__ = ["ReportedCell", "ReportedProtocol", "Reported", "ReportedError", "load_reported", "load_reported_file",
            "default_reported_path"]
@@ -115,9 +115,9 @@ def load_reported_file(path: str | Path | None = None) -> Reported:
         raise ReportedError(f"{path}: no such file (the published numbers live in leaderboards/reported.yaml "
                             "of an avbench checkout; pass its path)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ReportedError(f"{path}: not valid YAML: {exc}") from exc
+        raw = load_yaml(path, max_bytes=LEADERBOARD_YAML_BYTES)
+    except UntrustedYAMLError as exc:
+        raise ReportedError(str(exc)) from exc
     if not isinstance(raw, dict) or raw.get("version") != 1:
         raise ReportedError(f"{path}: expected a mapping with 'version: 1', 'protocols' and 'groups'")
     unknown = sorted(set(raw) - {"version", "protocols", "groups"})

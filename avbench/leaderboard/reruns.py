@@ -21,7 +21,7 @@ the bundle's evaluations from its card and weights, compares every metric, and a
 
 A bundled record is labelled "re-run by maintainers" only when an entry names its bundle's ``bundle.json`` sha256
 and the record's sha256, and every listed metric of it lies within the tolerance (re-checked here, not taken from
-``within_tolerance``). The file is read with ``yaml.safe_load``; a malformed one is an error naming the entry.
+``within_tolerance``). The file is read with :func:`avbench.config.load_yaml` (``1e-3`` is a number, aliases are refused); a malformed one is an error naming the entry.
 """
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from avbench.config import LEADERBOARD_YAML_BYTES, UntrustedYAMLError, load_yaml
 
 __all__ = ["RERUN_LABEL", "SELF_REPORTED", "RerunsError", "RerunRecord", "Rerun", "Reruns", "load_reruns",
            "append_rerun", "default_reruns_path"]
@@ -92,9 +94,9 @@ def default_reruns_path() -> Path:
 
 def _raw(path: Path) -> list[Any]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RerunsError(f"{path}: not readable YAML: {exc}") from exc
+        raw = load_yaml(path, max_bytes=LEADERBOARD_YAML_BYTES)
+    except UntrustedYAMLError as exc:
+        raise RerunsError(str(exc)) from exc
     if raw is None:
         return []
     if not isinstance(raw, dict) or raw.get("version") != 1 or set(raw) - {"version", "reruns"}:

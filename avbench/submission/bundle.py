@@ -16,7 +16,7 @@ never by a bundle), ``card`` (path and sha256), ``submission`` (the card's field
 and size: the weights themselves are NOT copied), ``code`` (sha256 of each ``*.py`` of the submission folder,
 build artefacts left out; never executed by the leaderboard) and ``records`` (each record's path, sha256 and
 size, and the same for its two sidecars). Nothing in a bundle is ever unpickled: records and manifests are JSON,
-sidecars gzip JSON lines, the card YAML (``safe_load``).
+sidecars gzip JSON lines, the card YAML (:func:`avbench.config.load_yaml`: safe, no aliases).
 
 :func:`check_bundle` reports every problem (bundle-level, or per record); a bundle holding a symlink, or listing a
 path that leaves it, is refused whole. :func:`verify_bundle` raises :class:`BundleError` naming the file and the
