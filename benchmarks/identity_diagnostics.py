@@ -1,4 +1,4 @@
-"""Why a pretrainer does or does not learn the identity world (issue 20): three diagnostics. Not a test: CPU minutes.
+"""Why a pretrainer does or does not learn the identity world (issue 20): four diagnostics. Not a test: CPU minutes.
 
 ``pairs RUN_DIR``: loads the run's last checkpoint (``RUN_DIR/checkpoints``, written by ``avbench pretrain``; its
 ``state.json`` gives the method and settings), draws ``--clips`` fresh world clips as the method's own view sampler
@@ -27,9 +27,15 @@ ASYNCHRONOUS cross-modal pairs (v1 with a2, v2 with a1: a scene's video with the
 that share only the identity, and probes both: can an audio trunk that learns the timbre teach the video trunk the
 shape, as CrissCross's asynchronous terms are meant to (its Table 1)? ``--pairs`` sets the pairs by hand.
 By default each view goes through its trunk in a call of its own, so BatchNorm normalises the two views of a pair
-with different batch statistics; ``--one-pass`` concatenates the views of a modality into one call::
+with different batch statistics; ``--one-pass`` concatenates the views of a modality into one call.
+
+``escape RUN_DIR ...``: for runs of ``objective: infonce``, the step at which each loss term leaves chance
+(``benchmarks/_identity/escape.py``: the first step whose trailing ``--window``-step mean of the term in
+``history.jsonl`` lies ``--margin`` nats below ln(2B - 1)); reads only the run's files, so it works on a run still
+training::
 
     python benchmarks/identity_diagnostics.py pairs /tmp/avbench-identity-evidence/seed0/temporal-ssl-k0-e10
+    python benchmarks/identity_diagnostics.py escape /tmp/avbench-identity-evidence/seed*/crisscross-infonce-head-wd6-async-e10
     python benchmarks/identity_diagnostics.py trace --steps 320
     python benchmarks/identity_diagnostics.py trace --steps 192 --set train.weight_decay=0
     python benchmarks/identity_diagnostics.py simclr --modality video --steps 1920
@@ -43,6 +49,7 @@ import argparse
 import contextlib
 import json
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -277,7 +284,23 @@ def _simclr(modality: str, steps: int, seed: int, temperature: float, *, n_per_c
     return row, enc, random_enc
 
 
-def main() -> None:
+def escape(run_dirs: list[Path], margin: float, window: int) -> list[str]:
+    """One printed line per run: its steps so far and the step each active term left chance ("never")."""
+    here = str(Path(__file__).resolve().parent)  # holds _identity
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from _identity.escape import run_escapes
+
+    lines = []
+    for run_dir in run_dirs:
+        n, steps = run_escapes(run_dir, margin=margin, window=window)
+        lines.append(f"{run_dir} ({n} steps): left chance at " + ", ".join(
+            f"{t} {'never' if s is None else s}" for t, s in steps.items()))
+        print(lines[-1])
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
     from avbench.taskcard import deep_merge, parse_override
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -304,9 +327,15 @@ def main() -> None:
     s.add_argument("--out", type=Path, default=None, help="append the row (JSON) to this file")
     s.add_argument("--n-per-class", type=int, default=100, help="probe clips per class, train and test each")
     s.add_argument("--calibration-clips", type=int, default=500)
-    args = ap.parse_args()
+    e = sub.add_parser("escape", help="the step at which each term of objective-infonce runs left chance")
+    e.add_argument("run_dirs", type=Path, nargs="+")
+    e.add_argument("--margin", type=float, default=0.14, help="nats below chance (default 0.14)")
+    e.add_argument("--window", type=int, default=48, help="trailing steps averaged (default 48)")
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    if args.cmd == "pairs":
+    if args.cmd == "escape":
+        escape(args.run_dirs, args.margin, args.window)
+    elif args.cmd == "pairs":
         pairs(args.run_dir, args.clips)
     elif args.cmd == "simclr":
         simclr(args.modality, args.steps, args.seed, args.temperature, args.out, n_per_class=args.n_per_class,
