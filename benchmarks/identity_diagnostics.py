@@ -334,7 +334,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.cmd == "escape":
-        escape(args.run_dirs, args.margin, args.window)
+        try:
+            escape(args.run_dirs, args.margin, args.window)
+        except (ValueError, OSError) as exc:  # a stop-gradient run, or a folder that is no pretraining output
+            raise SystemExit(f"identity_diagnostics escape: {exc}") from None
     elif args.cmd == "pairs":
         pairs(args.run_dir, args.clips)
     elif args.cmd == "simclr":

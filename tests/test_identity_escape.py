@@ -43,7 +43,14 @@ def test_escape_finds_the_step_each_term_left_chance(tmp_path, negatives, in_pro
 
 def test_chance_levels_and_a_stop_gradient_run_is_refused(tmp_path) -> None:
     run = _run(tmp_path, objective="simsiam")
-    with pytest.raises(ValueError, match="objective 'simsiam', not infonce"):
+    with pytest.raises(SystemExit, match="objective 'simsiam', not infonce"):
+        diag.main(["escape", str(run)])
+    (tmp_path / "card.json").write_text(json.dumps({"config": {"objective": "infonce"}}))
+    with pytest.raises(SystemExit, match="the run's config has no 'train'"):  # one line, not a traceback
+        diag.main(["escape", str(run)])
+    _run(tmp_path)
+    (tmp_path / "history.jsonl").unlink()
+    with pytest.raises(SystemExit, match="history.jsonl"):
         diag.main(["escape", str(run)])
     from _identity.escape import chance_nats  # benchmarks/ is on sys.path once escape() has run
 

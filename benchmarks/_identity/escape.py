@@ -51,8 +51,11 @@ def run_escapes(run_dir: Path, *, margin: float = 0.14, window: int = 48) -> tup
     config = run_config(run_dir)
     if config.get("objective") != "infonce":
         raise ValueError(f"{run_dir}: objective {config.get('objective')!r}, not infonce: no chance level to leave")
-    batch, negatives = config["train"]["batch_size"], config.get("infonce_negatives", "all")
+    try:
+        batch, terms = config["train"]["batch_size"], [t for t in config["terms"] if t in TERMS]
+    except KeyError as exc:
+        raise ValueError(f"{run_dir}: the run's config has no {exc}") from None
+    negatives = config.get("infonce_negatives", "all")
     rows = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines() if line.strip()]
-    terms = [t for t in config["terms"] if t in TERMS]
     chances = {t: chance_nats(t, batch, negatives) for t in terms}
     return len(rows), escape_steps(rows, chances, margin=margin, window=window)
