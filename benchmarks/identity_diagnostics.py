@@ -284,8 +284,10 @@ def _simclr(modality: str, steps: int, seed: int, temperature: float, *, n_per_c
     return row, enc, random_enc
 
 
-def escape(run_dirs: list[Path], margin: float, window: int) -> list[str]:
-    """One printed line per run: its steps so far and the step each active term left chance ("never")."""
+def escape(run_dirs: list[Path], margin: float, window: int, out: Path | None = None) -> list[str]:
+    """One printed line per run: its steps so far and the step each active term left chance ("never"); with
+    ``out``, also one JSON row per run appended there (run_dir, steps, left_chance_at with null for never, margin,
+    window)."""
     here = str(Path(__file__).resolve().parent)  # holds _identity
     if here not in sys.path:
         sys.path.insert(0, here)
@@ -297,6 +299,10 @@ def escape(run_dirs: list[Path], margin: float, window: int) -> list[str]:
         lines.append(f"{run_dir} ({n} steps): left chance at " + ", ".join(
             f"{t} {'never' if s is None else s}" for t, s in steps.items()))
         print(lines[-1])
+        if out is not None:
+            with out.open("a") as f:
+                f.write(json.dumps({"run_dir": str(run_dir), "steps": n, "left_chance_at": steps, "margin": margin,
+                                    "window": window}) + "\n")
     return lines
 
 
@@ -331,11 +337,12 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("run_dirs", type=Path, nargs="+")
     e.add_argument("--margin", type=float, default=0.14, help="nats below chance (default 0.14)")
     e.add_argument("--window", type=int, default=48, help="trailing steps averaged (default 48)")
+    e.add_argument("--out", type=Path, default=None, help="append a JSON row per run to this file")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.cmd == "escape":
         try:
-            escape(args.run_dirs, args.margin, args.window)
+            escape(args.run_dirs, args.margin, args.window, args.out)
         except (ValueError, OSError) as exc:  # a stop-gradient run, or a folder that is no pretraining output
             raise SystemExit(f"identity_diagnostics escape: {exc}") from None
     elif args.cmd == "pairs":

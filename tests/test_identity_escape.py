@@ -36,9 +36,12 @@ def _run(tmp_path, *, objective="infonce", negatives="all", in_progress=False):
 @pytest.mark.parametrize("in_progress", [False, True], ids=["finished", "training"])
 def test_escape_finds_the_step_each_term_left_chance(tmp_path, negatives, in_progress) -> None:
     run = _run(tmp_path, negatives=negatives, in_progress=in_progress)
-    (line,) = diag.escape([run], margin=0.14, window=48)
+    out = tmp_path / "escapes.jsonl"
+    (line,) = diag.escape([run], margin=0.14, window=48, out=out)
     # a window of 48 steps is 0.14 below chance once 14 of its steps are 0.5 below: step 300 + 14
     assert line == f"{run} (600 steps): left chance at a1a2 314, a1v2 never, v1a2 214"
+    assert json.loads(out.read_text()) == {"run_dir": str(run), "steps": 600, "margin": 0.14, "window": 48,
+                                           "left_chance_at": {"a1a2": 314, "a1v2": None, "v1a2": 214}}
 
 
 def test_chance_levels_and_a_stop_gradient_run_is_refused(tmp_path) -> None:
