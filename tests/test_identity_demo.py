@@ -115,3 +115,5 @@ def test_the_demo_header_says_when_a_checkpoint_is_not_the_papers_recipe() -> No
     ablation = {"method": "crisscross", "preset": "world", "config": config}
     assert list(preset_deviations(ablation)) == ["terms"] and not_the_paper(ablation) == []
     assert len(recipe_lines(ablation)) == 1
+    wider = {**ablation, "config": {**config, "arch": {**config["arch"], "audio_depth": 10}}}  # a free-form entry
+    assert preset_deviations(wider)["arch.audio_depth"] == (None, 10)

@@ -126,7 +126,7 @@ def recipe_lines(card: dict[str, Any]) -> list[str]:
         return []
     changed = ", ".join(f"{k}={v!r}" for k, (_, v) in deviations.items())
     lines = [f"recipe: the {card['preset']!r} preset with {changed}"]
-    off = not_the_paper(card)
+    off = not_the_paper(card, deviations)
     if off:
         lines.append(f"NOT the paper's recipe: {', '.join(off)} depart from {METHOD_NAMES[card['method']]}'s paper "
                      "(README, 'Do they learn?')")

@@ -21,7 +21,8 @@ the bundle's evaluations from its card and weights, compares every metric, and a
 
 A bundled record is labelled "re-run by maintainers" only when an entry names its bundle's ``bundle.json`` sha256
 and the record's sha256, and every listed metric of it lies within the tolerance (re-checked here, not taken from
-``within_tolerance``). The file is read with :func:`avbench.config.load_yaml` (``1e-3`` is a number, aliases are refused); a malformed one is an error naming the entry.
+``within_tolerance``). The file is read with :func:`avbench.config.load_yaml` (``1e-3`` is a number, aliases are
+refused); a malformed one is an error naming the entry.
 """
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def preset_deviations(card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """{dotted key: (preset value, card value)} for every config value of an ``avbench pretrain`` card that differs
-    from its method's ``preset`` with no overrides. Keys the card or today's config lacks (a card written by an
-    older avbench) are left out; {} for a card without method, preset or config."""
+    from its method's ``preset`` with no overrides. Keys only today's config has (a card written by an older
+    avbench) are left out; {} for a card without method, preset or config."""
     from avbench.pretrain.method import get_method, resolve_config
 
     if not all(k in card for k in ("method", "preset", "config")):
@@ -33,7 +33,9 @@ def preset_deviations(card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     cls = get_method(card["method"])
     preset = _flatten(resolve_config(cls, card["preset"], None).model_dump(mode="json"))
     used = _flatten(card["config"])
-    return {k: (preset[k], used[k]) for k in preset if k in used and used[k] != preset[k]}
+    # a key only the preset has: a field added after the card was written; a key only the card has: an entry the
+    # run added to a free-form block (e.g. arch), reported with preset value None
+    return {k: (preset.get(k), v) for k, v in used.items() if k not in preset or v != preset[k]}
 
 
 def _description(model: type[BaseModel], dotted: str) -> str:
@@ -48,12 +50,12 @@ def _description(model: type[BaseModel], dotted: str) -> str:
     return field.description or ""
 
 
-def not_the_paper(card: dict[str, Any]) -> list[str]:
-    """The keys of :func:`preset_deviations` whose field description in the card's method config says
-    :data:`NOT_PAPER`."""
+def not_the_paper(card: dict[str, Any], deviations: dict[str, tuple[Any, Any]] | None = None) -> list[str]:
+    """The keys of :func:`preset_deviations` (pass them as ``deviations`` when already computed) whose field
+    description in the card's method config says :data:`NOT_PAPER`."""
     from avbench.pretrain.method import get_method
 
-    deviations = preset_deviations(card)
+    deviations = preset_deviations(card) if deviations is None else deviations
     if not deviations:
         return []
     config = get_method(card["method"]).Config
